@@ -1,0 +1,357 @@
+import uuid
+from datetime import datetime, time
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from fleet.vocabulary import Component, ComponentState, FaultCategory, FaultKind, Severity
+
+
+class Region(models.Model):
+    """A district of the city; the unit of an operator's responsibility (region scoping)."""
+
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("region")
+        verbose_name_plural = _("regions")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Site(models.Model):
+    """A government service hall (政务服务大厅) where kiosks stand."""
+
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="sites", verbose_name=_("region"))
+    code = models.SlugField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    # {"mon": [["09:00", "12:00"], ["13:30", "17:30"]], …, "sun": []} in local (Asia/Shanghai) time.
+    opening_hours = models.JSONField(_("opening hours"), default=dict, blank=True)
+
+    class Meta:
+        ordering = ["region__code", "code"]
+        verbose_name = _("site")
+        verbose_name_plural = _("sites")
+
+    def __str__(self) -> str:
+        return self.name
+
+    WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+    def is_open_at(self, moment: datetime) -> bool:
+        """Whether the hall is open at a local (Asia/Shanghai) moment, by its weekly opening hours."""
+        spans = self.opening_hours.get(self.WEEKDAYS[moment.weekday()], [])
+        now = moment.time()
+        return any(time.fromisoformat(start) <= now < time.fromisoformat(end) for start, end in spans)
+
+    def opening_hours_display(self) -> list[tuple[str, str]]:
+        labels = [_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun")]
+        rows = []
+        for key, label in zip(self.WEEKDAYS, labels, strict=True):
+            spans = self.opening_hours.get(key, [])
+            rows.append((label, ", ".join(f"{a}–{b}" for a, b in spans) if spans else _("closed")))
+        return rows
+
+
+class Kiosk(models.Model):
+    """A self-service payment kiosk, with its latest known health denormalised for fast reads."""
+
+    class Status(models.TextChoices):
+        PROVISIONED = "provisioned", _("Provisioned")  # registered, never heard from
+        ONLINE = "online", _("Online")
+        DEGRADED = "degraded", _("Degraded")
+        OFFLINE = "offline", _("Offline")
+        MAINTENANCE = "maintenance", _("Maintenance")
+        RETIRED = "retired", _("Retired")
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="kiosks", verbose_name=_("site"))
+    serial = models.CharField(_("serial number"), max_length=64, unique=True)
+    asset_tag = models.CharField(_("asset tag"), max_length=64, unique=True, null=True, blank=True)
+    model = models.CharField(_("model"), max_length=100, blank=True)
+    installed_on = models.DateField(_("installed on"), null=True, blank=True)
+    software_version = models.CharField(_("software version"), max_length=64, blank=True)
+    heartbeat_interval_s = models.PositiveIntegerField(_("heartbeat interval (s)"), default=60)
+    grace_s = models.PositiveIntegerField(_("grace (s)"), default=90)
+
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PROVISIONED)
+    status_reason = models.CharField(_("status reason"), max_length=200, blank=True)
+    status_changed_at = models.DateTimeField(_("status changed at"), null=True, blank=True)
+    is_flapping = models.BooleanField(_("flapping"), default=False)
+    last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
+    # last_seen_at + interval + grace: when the sweep may call this kiosk offline. Kept as a column so the sweep
+    # is one indexed range query over the fleet instead of date arithmetic per row.
+    offline_after = models.DateTimeField(null=True, blank=True, editable=False)
+    clock_skew_s = models.IntegerField(_("clock skew (s)"), null=True, blank=True)
+
+    # Latest heartbeat, denormalised: {component: state}, [error codes], {metric: value}.
+    components = models.JSONField(_("components"), default=dict, blank=True)
+    error_codes = models.JSONField(_("error codes"), default=list, blank=True)
+    metrics = models.JSONField(_("metrics"), default=dict, blank=True)
+
+    maintenance_reason = models.CharField(_("maintenance reason"), max_length=200, blank=True)
+    maintenance_until = models.DateTimeField(_("maintenance until"), null=True, blank=True)
+    maintenance_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The status a kiosk returns to when maintenance ends, decided by its heartbeats meanwhile.
+    health_status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROVISIONED)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["site__code", "serial"]
+        verbose_name = _("kiosk")
+        verbose_name_plural = _("kiosks")
+        permissions = [
+            ("set_maintenance", _("Can put a kiosk in or out of maintenance")),
+            ("manage_credentials", _("Can provision, rotate and revoke kiosk tokens")),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                name="kiosk_status_valid",
+                condition=Q(status__in=["provisioned", "online", "degraded", "offline", "maintenance", "retired"]),
+                violation_error_message=_("Unknown kiosk status."),
+            ),
+            models.CheckConstraint(
+                name="kiosk_maintenance_has_reason",
+                condition=~Q(status="maintenance") | ~Q(maintenance_reason=""),
+                violation_error_message=_("A kiosk in maintenance must have a reason."),
+            ),
+            models.CheckConstraint(
+                name="kiosk_heartbeat_interval_positive",
+                condition=Q(heartbeat_interval_s__gte=5),
+                violation_error_message=_("The heartbeat interval must be at least 5 seconds."),
+            ),
+        ]
+        indexes = [
+            # The health sweep: live kiosks whose offline deadline has passed.
+            models.Index(fields=["status", "offline_after"], name="kiosk_sweep_idx"),
+            # The board and the API filter by site then status.
+            models.Index(fields=["site", "status"], name="kiosk_site_status_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return self.serial
+
+    @property
+    def failing_components(self) -> dict[str, str]:
+        return {name: state for name, state in self.components.items() if state not in ("ok", "busy")}
+
+
+class DeviceCredential(models.Model):
+    """A kiosk's secret token, stored only as its SHA-256; at most one is active per kiosk."""
+
+    kiosk = models.ForeignKey(Kiosk, on_delete=models.CASCADE, related_name="credentials")
+    # Tokens are 256-bit random strings, so a fast hash is enough: there is nothing to brute-force.
+    token_hash = models.CharField(max_length=64, unique=True)
+    # The first characters of the token, shown to operators to tell tokens apart.
+    token_prefix = models.CharField(max_length=12)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kiosk"],
+                condition=Q(revoked_at__isnull=True),
+                name="credential_one_active_per_kiosk",
+                violation_error_message=_("A kiosk can have only one active token."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kiosk_id}:{self.token_prefix}…"
+
+
+class Heartbeat(models.Model):
+    """One heartbeat as a kiosk sent it: append-only, high volume, purged after the retention period."""
+
+    id = models.BigAutoField(primary_key=True)
+    kiosk = models.ForeignKey(Kiosk, on_delete=models.CASCADE, related_name="heartbeats", db_index=False)
+    received_at = models.DateTimeField()
+    sent_at = models.DateTimeField(null=True)
+    clock_skew_s = models.IntegerField(null=True)
+    software_version = models.CharField(max_length=64, blank=True)
+    components = models.JSONField(default=dict)
+    error_codes = models.JSONField(default=list)
+    metrics = models.JSONField(default=dict)
+
+    class Meta:
+        indexes = [
+            # The kiosk page's metric chart and the reconciliation outage lookups: one kiosk, a time range.
+            models.Index(fields=["kiosk", "received_at"], name="heartbeat_kiosk_time_idx"),
+            # The retention purge: everything older than a cut-off.
+            models.Index(fields=["received_at"], name="heartbeat_time_idx"),
+        ]
+
+
+class StatusChange(models.Model):
+    """A flip: the kiosk's status changed, once, for a recorded reason. Append-only."""
+
+    class Reason(models.TextChoices):
+        FIRST_HEARTBEAT = "first_heartbeat", _("First heartbeat")
+        HEARTBEAT_RESUMED = "heartbeat_resumed", _("Heartbeats resumed")
+        SILENT = "silent", _("No heartbeat within interval and grace")
+        COMPONENT_FAULT = "component_fault", _("Component not OK")
+        METRIC_THRESHOLD = "metric_threshold", _("Metric past threshold")
+        RECOVERED = "recovered", _("All components OK")
+        MAINTENANCE_STARTED = "maintenance_started", _("Maintenance started")
+        MAINTENANCE_ENDED = "maintenance_ended", _("Maintenance ended")
+        RETIRED = "retired", _("Retired")
+
+    kiosk = models.ForeignKey(Kiosk, on_delete=models.CASCADE, related_name="status_changes")
+    occurred_at = models.DateTimeField()
+    from_status = models.CharField(max_length=16, choices=Kiosk.Status.choices)
+    to_status = models.CharField(max_length=16, choices=Kiosk.Status.choices)
+    reason = models.CharField(max_length=32, choices=Reason.choices)
+    detail = models.CharField(max_length=300, blank=True)
+    # True when this flip happened while the kiosk was flapping: recorded, but not announced one by one.
+    while_flapping = models.BooleanField(default=False)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                name="status_change_is_a_change",
+                condition=~Q(from_status=models.F("to_status")),
+                violation_error_message=_("A status change must change the status."),
+            )
+        ]
+        indexes = [
+            # The kiosk page's timeline and the flap detector: one kiosk's recent flips.
+            models.Index(fields=["kiosk", "-occurred_at"], name="status_change_kiosk_time_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kiosk_id}: {self.from_status} → {self.to_status}"
+
+
+class FlapEvent(models.Model):
+    """The start or end of a kiosk's flapping period."""
+
+    kiosk = models.ForeignKey(Kiosk, on_delete=models.CASCADE, related_name="flap_events")
+    occurred_at = models.DateTimeField()
+    started = models.BooleanField()
+    flips_in_window = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+
+
+class ErrorCode(models.Model):
+    """A kiosk error code and what it means in the contingency plan's fault taxonomy."""
+
+    code = models.CharField(_("code"), max_length=32, unique=True)
+    component = models.CharField(_("component"), max_length=32, choices=Component.choices, blank=True)
+    category = models.CharField(_("fault category"), max_length=16, choices=FaultCategory.choices)
+    kind = models.CharField(_("fault kind"), max_length=32, choices=FaultKind.choices)
+    severity = models.CharField(_("severity"), max_length=16, choices=Severity.choices, default=Severity.WARNING)
+    title_zh = models.CharField(_("title (Chinese)"), max_length=200)
+    title_en = models.CharField(_("title (English)"), max_length=200)
+    first_checks_zh = models.TextField(_("first checks (Chinese)"), blank=True)
+    first_checks_en = models.TextField(_("first checks (English)"), blank=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("error code")
+        verbose_name_plural = _("error codes")
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.title_en}"
+
+    def title(self, language: str) -> str:
+        return self.title_zh if language.startswith("zh") else self.title_en
+
+    def first_checks(self, language: str) -> list[str]:
+        text = self.first_checks_zh if language.startswith("zh") else self.first_checks_en
+        return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class RemoteCommand(models.Model):
+    """A command queued for a kiosk, delivered in heartbeat responses, completed by the kiosk's result."""
+
+    class Kind(models.TextChoices):
+        RESTART = "restart", _("Restart")
+        SELF_TEST = "self_test", _("Self-test")
+        PUSH_PATCH = "push_patch", _("Push patch")
+        CHECK_CONFIG = "check_config", _("Check configuration")
+        RESTART_MODULE = "restart_module", _("Restart module")
+        OUT_OF_SERVICE_SCREEN = "out_of_service_screen", _("Show out-of-service screen")
+        IN_SERVICE_SCREEN = "in_service_screen", _("Back in service")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        DELIVERED = "delivered", _("Delivered")
+        SUCCEEDED = "succeeded", _("Succeeded")
+        FAILED = "failed", _("Failed")
+        EXPIRED = "expired", _("Expired")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    OPEN_STATUSES = (Status.QUEUED, Status.DELIVERED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kiosk = models.ForeignKey(Kiosk, on_delete=models.CASCADE, related_name="commands")
+    kind = models.CharField(_("command"), max_length=32, choices=Kind.choices)
+    params = models.JSONField(_("parameters"), default=dict, blank=True)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    expires_at = models.DateTimeField(_("expires at"))
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    delivery_count = models.PositiveIntegerField(default=0)
+    completed_at = models.DateTimeField(null=True, blank=True)
+    result_detail = models.TextField(_("result"), blank=True)
+    result_data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                name="command_status_valid",
+                condition=Q(
+                    status__in=["queued", "delivered", "succeeded", "failed", "expired", "cancelled"]
+                ),
+                violation_error_message=_("Unknown command status."),
+            ),
+            models.CheckConstraint(
+                name="command_completed_has_time",
+                condition=Q(status__in=["queued", "delivered"]) | Q(completed_at__isnull=False),
+                violation_error_message=_("A finished command must have a completion time."),
+            ),
+        ]
+        indexes = [
+            # Heartbeat path: a kiosk's open commands, oldest first.
+            models.Index(
+                fields=["kiosk", "created_at"],
+                name="command_open_idx",
+                condition=Q(status__in=["queued", "delivered"]),
+            ),
+            # The expiry task: open commands past their deadline.
+            models.Index(
+                fields=["expires_at"], name="command_expiry_idx", condition=Q(status__in=["queued", "delivered"])
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.kiosk_id}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in self.OPEN_STATUSES

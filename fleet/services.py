@@ -1,0 +1,586 @@
+"""Every state change of the fleet. Keyword-only, atomic, events sent on commit."""
+
+import hashlib
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from fleet import events
+from fleet.health import assess, flapping_has_ended, is_flapping
+from fleet.models import DeviceCredential, FlapEvent, Heartbeat, Kiosk, RemoteCommand, Site, StatusChange
+
+TOKEN_PREFIX = "kt_"
+Status = Kiosk.Status
+Reason = StatusChange.Reason
+LIVE_STATUSES = (Status.ONLINE, Status.DEGRADED)
+
+
+def _conf(name: str):
+    return settings.KIOSKOPS[name]
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- Provisioning and credentials -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def kiosk_register(
+    *,
+    site: Site,
+    serial: str,
+    model: str = "",
+    asset_tag: str | None = None,
+    installed_on=None,
+    heartbeat_interval_s: int | None = None,
+    grace_s: int | None = None,
+    actor=None,
+) -> tuple[Kiosk, str]:
+    """Register a kiosk and issue its first token. Returns the kiosk and the token, which is never shown again."""
+    serial = serial.strip()
+    if not serial:
+        raise ValidationError({"serial": _("A serial number is required.")})
+    if Kiosk.objects.filter(serial=serial).exists():
+        raise ValidationError({"serial": _("A kiosk with serial %(serial)s already exists.") % {"serial": serial}})
+    if asset_tag and Kiosk.objects.filter(asset_tag=asset_tag).exists():
+        raise ValidationError({"asset_tag": _("Asset tag %(tag)s is already used.") % {"tag": asset_tag}})
+    kiosk = Kiosk(
+        site=site,
+        serial=serial,
+        model=model,
+        asset_tag=asset_tag or None,
+        installed_on=installed_on,
+        heartbeat_interval_s=heartbeat_interval_s or _conf("DEFAULT_HEARTBEAT_INTERVAL_S"),
+        grace_s=_conf("DEFAULT_GRACE_S") if grace_s is None else grace_s,
+    )
+    kiosk.full_clean(exclude=["site"])
+    kiosk.save()
+    token = credential_issue(kiosk=kiosk, actor=actor)
+    return kiosk, token
+
+
+@transaction.atomic
+def credential_issue(*, kiosk: Kiosk, actor=None) -> str:
+    """Issue a new token for a kiosk, revoking the one it had (rotation). Returns the token in clear, once."""
+    now = timezone.now()
+    DeviceCredential.objects.filter(kiosk=kiosk, revoked_at__isnull=True).update(
+        revoked_at=now, revoked_reason="rotated"
+    )
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    DeviceCredential.objects.create(
+        kiosk=kiosk, token_hash=hash_token(token), token_prefix=token[:10], created_by=actor
+    )
+    return token
+
+
+@transaction.atomic
+def credential_revoke(*, kiosk: Kiosk, actor=None, reason: str = "revoked") -> int:
+    """Revoke the kiosk's active token; it will get 401 until a new one is issued."""
+    return DeviceCredential.objects.filter(kiosk=kiosk, revoked_at__isnull=True).update(
+        revoked_at=timezone.now(), revoked_reason=reason
+    )
+
+
+def kiosk_for_token(token: str) -> Kiosk | None:
+    """The kiosk an active token belongs to, with its site, in one query; None when unknown or revoked."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
+        return None
+    credential = (
+        DeviceCredential.objects.select_related("kiosk__site")
+        .filter(token_hash=hash_token(token), revoked_at__isnull=True)
+        .first()
+    )
+    return credential.kiosk if credential else None
+
+
+# --- Heartbeats -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class HeartbeatInput:
+    sent_at: datetime | None
+    software_version: str = ""
+    components: dict[str, str] = field(default_factory=dict)
+    error_codes: list[str] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class HeartbeatOutcome:
+    heartbeat_id: int
+    status: str
+    interval_s: int
+    commands: list[RemoteCommand]
+    clock_skew_s: int | None
+
+
+def kiosk_record_heartbeat(*, kiosk: Kiosk, beat: HeartbeatInput, received_at: datetime | None = None):
+    """Store a heartbeat, update the kiosk's denormalised health, flip its status if it changed, and hand out
+    its open commands. The kiosk's last_seen is the server's clock: sent_at is recorded as skew, never trusted."""
+    received_at = received_at or timezone.now()
+    skew = None
+    if beat.sent_at is not None:
+        skew = round((beat.sent_at - received_at).total_seconds())
+    components = {**kiosk.components, **beat.components}
+    assessment = assess(components, beat.metrics)
+
+    for _attempt in range(3):
+        with transaction.atomic():
+            outcome = _apply_heartbeat(kiosk, beat, components, assessment, received_at, skew)
+            if outcome is not None:
+                return outcome
+        # Someone changed the kiosk's status between our read and our write (a sweep, maintenance):
+        # re-read it and decide again from the fresh row.
+        kiosk.refresh_from_db()
+    raise RuntimeError(f"kiosk {kiosk.serial} changed status three times during one heartbeat")
+
+
+def _apply_heartbeat(kiosk, beat, components, assessment, received_at, skew) -> HeartbeatOutcome | None:
+    old_status = kiosk.status
+    if old_status in (Status.MAINTENANCE, Status.RETIRED):
+        new_status = old_status  # silenced on purpose: track health underneath, do not flip
+    else:
+        new_status = assessment.status
+    changed = new_status != old_status
+    visible = (
+        changed
+        or components != kiosk.components
+        or beat.error_codes != kiosk.error_codes
+        or (beat.software_version and beat.software_version != kiosk.software_version)
+    )
+    update = dict(
+        last_seen_at=received_at,
+        offline_after=received_at + timedelta(seconds=kiosk.heartbeat_interval_s + kiosk.grace_s),
+        clock_skew_s=skew,
+        components=components,
+        error_codes=beat.error_codes,
+        metrics=beat.metrics,
+        health_status=assessment.status,
+    )
+    if beat.software_version:
+        update["software_version"] = beat.software_version
+    if changed:
+        update.update(status=new_status, status_changed_at=received_at, status_reason=_reason_text(assessment))
+    # Compare-and-swap on the status we decided from: a concurrent sweep makes this a no-op and we retry.
+    if not Kiosk.objects.filter(pk=kiosk.pk, status=old_status).update(**update):
+        return None
+    for name, value in update.items():
+        setattr(kiosk, name, value)
+
+    heartbeat = Heartbeat.objects.create(
+        kiosk_id=kiosk.pk,
+        received_at=received_at,
+        sent_at=beat.sent_at,
+        clock_skew_s=skew,
+        software_version=beat.software_version,
+        components=beat.components,
+        error_codes=beat.error_codes,
+        metrics=beat.metrics,
+    )
+    if changed:
+        if old_status == Status.PROVISIONED:
+            reason = Reason.FIRST_HEARTBEAT
+        elif old_status == Status.OFFLINE and new_status == Status.ONLINE:
+            reason = Reason.HEARTBEAT_RESUMED
+        else:
+            reason = assessment.reason
+        detail = assessment.detail
+        if old_status == Status.OFFLINE and new_status == Status.DEGRADED:
+            detail = f"heartbeats resumed; {assessment.detail}"
+        _record_flips([(kiosk.pk, kiosk.serial, kiosk.site.region_id, old_status, new_status)], reason, detail, received_at)
+    if visible:
+        _on_commit_kiosks_updated([(kiosk.serial, kiosk.site.region_id)])
+    commands = _deliver_commands(kiosk, received_at)
+    return HeartbeatOutcome(
+        heartbeat_id=heartbeat.pk,
+        status=new_status,
+        interval_s=kiosk.heartbeat_interval_s,
+        commands=commands,
+        clock_skew_s=skew,
+    )
+
+
+def _reason_text(assessment) -> str:
+    return assessment.detail[:200]
+
+
+def _deliver_commands(kiosk: Kiosk, now: datetime) -> list[RemoteCommand]:
+    """Open, unexpired commands for the kiosk, oldest first. Delivery is at-least-once: a delivered command is
+    sent again with each heartbeat until the kiosk reports its result or it expires; kiosks de-duplicate by id."""
+    commands = list(
+        RemoteCommand.objects.filter(
+            kiosk_id=kiosk.pk, status__in=RemoteCommand.OPEN_STATUSES, expires_at__gt=now
+        ).order_by("created_at")
+    )
+    if commands:
+        RemoteCommand.objects.filter(pk__in=[c.pk for c in commands]).update(
+            status=RemoteCommand.Status.DELIVERED,
+            delivered_at=Coalesce(F("delivered_at"), now),
+            delivery_count=F("delivery_count") + 1,
+        )
+    return commands
+
+
+# --- Flips, flapping and events -------------------------------------------------------------------------
+
+
+def _record_flips(rows, reason: str, detail: str, now: datetime, actor=None) -> None:
+    """Write one StatusChange per (kiosk_id, serial, region_id, from, to) row, detect flapping, and publish the
+    flips on commit. Set-based: a fixed number of queries whatever the number of rows."""
+    if not rows:
+        return
+    kiosk_ids = [row[0] for row in rows]
+    flapping_now = set(Kiosk.objects.filter(pk__in=kiosk_ids, is_flapping=True).values_list("pk", flat=True))
+    StatusChange.objects.bulk_create(
+        [
+            StatusChange(
+                kiosk_id=kiosk_id,
+                occurred_at=now,
+                from_status=old,
+                to_status=new,
+                reason=reason,
+                detail=detail[:300],
+                while_flapping=kiosk_id in flapping_now,
+                actor=actor,
+            )
+            for kiosk_id, _serial, _region, old, new in rows
+        ]
+    )
+    threshold, window = _conf("FLAP_THRESHOLD"), timedelta(seconds=_conf("FLAP_WINDOW_S"))
+    counts = dict(
+        StatusChange.objects.filter(kiosk_id__in=kiosk_ids, occurred_at__gt=now - window)
+        .values("kiosk_id")
+        .annotate(n=Count("id"))
+        .values_list("kiosk_id", "n")
+    )
+    starting = [k for k in kiosk_ids if k not in flapping_now and is_flapping(counts.get(k, 0), threshold)]
+    if starting:
+        Kiosk.objects.filter(pk__in=starting).update(is_flapping=True)
+        FlapEvent.objects.bulk_create(
+            [FlapEvent(kiosk_id=k, occurred_at=now, started=True, flips_in_window=counts[k]) for k in starting]
+        )
+    flips = [
+        events.KioskFlip(
+            kiosk_id=kiosk_id,
+            serial=serial,
+            region_id=region_id,
+            from_status=old,
+            to_status=new,
+            reason=reason,
+            detail=detail,
+            occurred_at=now,
+            while_flapping=kiosk_id in flapping_now,
+        )
+        for kiosk_id, serial, region_id, old, new in rows
+    ]
+    announced = [flip for flip in flips if not flip.while_flapping and flip.kiosk_id not in starting]
+    serial_of = {row[0]: (row[1], row[2]) for row in rows}
+
+    def publish():
+        if announced:
+            events.kiosk_status_changed.send(sender=Kiosk, flips=announced)
+        for kiosk_id in starting:
+            serial, region_id = serial_of[kiosk_id]
+            events.kiosk_flapping_changed.send(
+                sender=Kiosk,
+                kiosk_id=kiosk_id,
+                serial=serial,
+                region_id=region_id,
+                started=True,
+                flips_in_window=counts[kiosk_id],
+            )
+
+    transaction.on_commit(publish)
+    _on_commit_kiosks_updated([(row[1], row[2]) for row in rows])
+
+
+def _on_commit_kiosks_updated(kiosks: list[tuple[str, int]]) -> None:
+    transaction.on_commit(lambda: events.kiosks_updated.send(sender=Kiosk, kiosks=kiosks))
+
+
+# --- The health sweep -----------------------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    went_offline: int = 0
+    maintenance_ended: int = 0
+    flapping_ended: int = 0
+
+
+def health_sweep(*, now: datetime | None = None) -> SweepResult:
+    """One pass over the whole fleet: silent kiosks go offline, expired maintenance ends, calmed flapping ends.
+
+    A fixed number of queries whatever the fleet size. Safe to run concurrently or twice: rows are claimed with
+    SELECT … FOR UPDATE SKIP LOCKED and re-checked by their status, so each flip is recorded exactly once."""
+    now = now or timezone.now()
+    result = SweepResult()
+    with transaction.atomic():
+        stale = list(
+            Kiosk.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status__in=LIVE_STATUSES, offline_after__lt=now)
+            .values_list("pk", "serial", "site__region_id", "status", "last_seen_at")
+        )
+        if stale:
+            ids = [row[0] for row in stale]
+            Kiosk.objects.filter(pk__in=ids, status__in=LIVE_STATUSES).update(
+                status=Status.OFFLINE,
+                health_status=Status.OFFLINE,
+                status_changed_at=now,
+                status_reason="no heartbeat within interval and grace",
+            )
+            _record_flips(
+                [(pk, serial, region, old, Status.OFFLINE) for pk, serial, region, old, _seen in stale],
+                Reason.SILENT,
+                "no heartbeat within interval and grace",
+                now,
+            )
+            result.went_offline = len(stale)
+        result.maintenance_ended = _end_expired_maintenance(now)
+        result.flapping_ended = _end_calmed_flapping(now)
+    return result
+
+
+def _end_expired_maintenance(now: datetime) -> int:
+    expired = list(
+        Kiosk.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(status=Status.MAINTENANCE, maintenance_until__lt=now)
+        .values_list("pk", "serial", "site__region_id", "health_status", "offline_after")
+    )
+    by_target = defaultdict(list)
+    for pk, serial, region, health, offline_after in expired:
+        target = _status_after_maintenance(health, offline_after, now)
+        by_target[target].append((pk, serial, region, Status.MAINTENANCE, target))
+    for target, rows in by_target.items():
+        Kiosk.objects.filter(pk__in=[r[0] for r in rows], status=Status.MAINTENANCE).update(
+            status=target,
+            status_changed_at=now,
+            status_reason="maintenance window ended",
+            maintenance_reason="",
+            maintenance_until=None,
+            maintenance_by=None,
+        )
+        _record_flips(rows, Reason.MAINTENANCE_ENDED, "maintenance window ended", now)
+    return len(expired)
+
+
+def _status_after_maintenance(health_status: str, offline_after: datetime | None, now: datetime) -> str:
+    if health_status == Status.PROVISIONED:
+        return Status.PROVISIONED
+    if offline_after is None or offline_after < now:
+        return Status.OFFLINE
+    return health_status if health_status in LIVE_STATUSES else Status.ONLINE
+
+
+def _end_calmed_flapping(now: datetime) -> int:
+    threshold, window = _conf("FLAP_THRESHOLD"), timedelta(seconds=_conf("FLAP_WINDOW_S"))
+    flapping = Kiosk.objects.filter(is_flapping=True).annotate(
+        recent=Count("status_changes", filter=Q(status_changes__occurred_at__gt=now - window))
+    )
+    calmed = [
+        (k.pk, k.serial, k.site.region_id, k.recent)
+        for k in flapping.select_related("site")
+        if flapping_has_ended(k.recent, threshold)
+    ]
+    if not calmed:
+        return 0
+    Kiosk.objects.filter(pk__in=[c[0] for c in calmed]).update(is_flapping=False)
+    FlapEvent.objects.bulk_create(
+        [FlapEvent(kiosk_id=pk, occurred_at=now, started=False, flips_in_window=n) for pk, _s, _r, n in calmed]
+    )
+
+    def publish():
+        for pk, serial, region_id, n in calmed:
+            events.kiosk_flapping_changed.send(
+                sender=Kiosk, kiosk_id=pk, serial=serial, region_id=region_id, started=False, flips_in_window=n
+            )
+
+    transaction.on_commit(publish)
+    _on_commit_kiosks_updated([(c[1], c[2]) for c in calmed])
+    return len(calmed)
+
+
+# --- Maintenance and retirement -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def kiosk_start_maintenance(*, kiosk: Kiosk, actor, reason: str, until: datetime | None = None) -> Kiosk:
+    """Silence a kiosk on purpose: no offline flips while in maintenance. Needs a reason; `until` is optional."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": _("Say why the kiosk goes into maintenance.")})
+    now = timezone.now()
+    if until is not None and until <= now:
+        raise ValidationError({"until": _("The end of maintenance must be in the future.")})
+    kiosk = Kiosk.objects.select_for_update(of=("self",)).select_related("site").get(pk=kiosk.pk)
+    if kiosk.status == Status.RETIRED:
+        raise ValidationError(_("A retired kiosk cannot go into maintenance."))
+    old = kiosk.status
+    kiosk.maintenance_reason = reason[:200]
+    kiosk.maintenance_until = until
+    kiosk.maintenance_by = actor
+    fields = ["maintenance_reason", "maintenance_until", "maintenance_by"]
+    if old != Status.MAINTENANCE:
+        kiosk.status = Status.MAINTENANCE
+        kiosk.status_changed_at = now
+        kiosk.status_reason = reason[:200]
+        fields += ["status", "status_changed_at", "status_reason"]
+    kiosk.save(update_fields=fields)
+    if old != Status.MAINTENANCE:
+        _record_flips(
+            [(kiosk.pk, kiosk.serial, kiosk.site.region_id, old, Status.MAINTENANCE)],
+            Reason.MAINTENANCE_STARTED,
+            reason,
+            now,
+            actor=actor,
+        )
+    else:
+        _on_commit_kiosks_updated([(kiosk.serial, kiosk.site.region_id)])
+    return kiosk
+
+
+@transaction.atomic
+def kiosk_end_maintenance(*, kiosk: Kiosk, actor) -> Kiosk:
+    """Bring a kiosk back from maintenance to what its heartbeats say (offline if it has gone silent)."""
+    now = timezone.now()
+    kiosk = Kiosk.objects.select_for_update(of=("self",)).select_related("site").get(pk=kiosk.pk)
+    if kiosk.status != Status.MAINTENANCE:
+        raise ValidationError(_("The kiosk is not in maintenance."))
+    target = _status_after_maintenance(kiosk.health_status, kiosk.offline_after, now)
+    kiosk.status = target
+    kiosk.status_changed_at = now
+    kiosk.status_reason = "maintenance ended"
+    kiosk.maintenance_reason = ""
+    kiosk.maintenance_until = None
+    kiosk.maintenance_by = None
+    kiosk.save(
+        update_fields=[
+            "status",
+            "status_changed_at",
+            "status_reason",
+            "maintenance_reason",
+            "maintenance_until",
+            "maintenance_by",
+        ]
+    )
+    _record_flips(
+        [(kiosk.pk, kiosk.serial, kiosk.site.region_id, Status.MAINTENANCE, target)],
+        Reason.MAINTENANCE_ENDED,
+        f"ended by {actor}" if actor else "",
+        now,
+        actor=actor,
+    )
+    return kiosk
+
+
+@transaction.atomic
+def kiosk_retire(*, kiosk: Kiosk, actor) -> Kiosk:
+    """Take a kiosk out of the fleet for good: its token is revoked and its open commands cancelled."""
+    now = timezone.now()
+    kiosk = Kiosk.objects.select_for_update(of=("self",)).select_related("site").get(pk=kiosk.pk)
+    if kiosk.status == Status.RETIRED:
+        return kiosk
+    old = kiosk.status
+    Kiosk.objects.filter(pk=kiosk.pk).update(status=Status.RETIRED, status_changed_at=now, status_reason="")
+    kiosk.status = Status.RETIRED
+    credential_revoke(kiosk=kiosk, actor=actor, reason="retired")
+    RemoteCommand.objects.filter(kiosk=kiosk, status__in=RemoteCommand.OPEN_STATUSES).update(
+        status=RemoteCommand.Status.CANCELLED, completed_at=now, result_detail="kiosk retired"
+    )
+    _record_flips([(kiosk.pk, kiosk.serial, kiosk.site.region_id, old, Status.RETIRED)], Reason.RETIRED, "", now, actor)
+    return kiosk
+
+
+# --- Remote commands ------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def command_enqueue(
+    *, kiosk: Kiosk, kind: str, actor=None, params: dict | None = None, ttl_s: int | None = None
+) -> RemoteCommand:
+    """Queue a command for the kiosk; it goes out with the kiosk's next heartbeat and expires after ttl_s."""
+    if kind not in RemoteCommand.Kind.values:
+        raise ValidationError({"kind": _("Unknown command %(kind)s.") % {"kind": kind}})
+    if kiosk.status == Status.RETIRED:
+        raise ValidationError(_("A retired kiosk cannot receive commands."))
+    ttl_s = ttl_s or _conf("COMMAND_DEFAULT_TTL_S")
+    if not 30 <= ttl_s <= 7 * 24 * 3600:
+        raise ValidationError({"ttl_s": _("A command must live between 30 seconds and 7 days.")})
+    command = RemoteCommand.objects.create(
+        kiosk=kiosk,
+        kind=kind,
+        params=params or {},
+        created_by=actor,
+        expires_at=timezone.now() + timedelta(seconds=ttl_s),
+    )
+    _on_commit_kiosks_updated([(kiosk.serial, kiosk.site.region_id)])
+    return command
+
+
+class CommandConflict(Exception):
+    """A result contradicts the one already recorded for the command."""
+
+
+@transaction.atomic
+def command_record_result(
+    *, kiosk: Kiosk, command_id, succeeded: bool, detail: str = "", data: dict | None = None
+) -> RemoteCommand:
+    """Record what the kiosk reports a command did. Reporting the same result twice is harmless; a different
+    result for a finished command raises CommandConflict. A result for an expired command is still recorded."""
+    command = RemoteCommand.objects.select_for_update().get(pk=command_id, kiosk=kiosk)
+    status = RemoteCommand.Status.SUCCEEDED if succeeded else RemoteCommand.Status.FAILED
+    if command.status in (RemoteCommand.Status.SUCCEEDED, RemoteCommand.Status.FAILED):
+        if command.status != status:
+            raise CommandConflict(_("This command already reported %(status)s.") % {"status": command.status})
+        return command
+    if command.status == RemoteCommand.Status.CANCELLED:
+        raise CommandConflict(_("This command was cancelled."))
+    command.status = status
+    command.completed_at = timezone.now()
+    command.result_detail = detail[:2000]
+    command.result_data = data or {}
+    command.save(update_fields=["status", "completed_at", "result_detail", "result_data"])
+    _on_commit_kiosks_updated([(kiosk.serial, kiosk.site.region_id)])
+    return command
+
+
+@transaction.atomic
+def command_cancel(*, command: RemoteCommand, actor) -> RemoteCommand:
+    updated = RemoteCommand.objects.filter(pk=command.pk, status__in=RemoteCommand.OPEN_STATUSES).update(
+        status=RemoteCommand.Status.CANCELLED,
+        completed_at=timezone.now(),
+        result_detail=f"cancelled by {actor}",
+    )
+    if not updated:
+        raise ValidationError(_("Only a queued or delivered command can be cancelled."))
+    command.refresh_from_db()
+    return command
+
+
+def commands_expire(*, now: datetime | None = None) -> int:
+    """Mark open commands past their deadline as expired. One UPDATE; safe to run twice."""
+    now = now or timezone.now()
+    return RemoteCommand.objects.filter(status__in=RemoteCommand.OPEN_STATUSES, expires_at__lte=now).update(
+        status=RemoteCommand.Status.EXPIRED, completed_at=now
+    )
+
+
+def heartbeats_purge(*, older_than: datetime, batch_size: int = 10_000) -> int:
+    """Delete heartbeats received before `older_than`, in batches so no transaction grows huge."""
+    total = 0
+    while True:
+        ids = list(Heartbeat.objects.filter(received_at__lt=older_than).values_list("pk", flat=True)[:batch_size])
+        if not ids:
+            return total
+        total += Heartbeat.objects.filter(pk__in=ids).delete()[0]
