@@ -6,7 +6,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from fleet.vocabulary import Component, ComponentState, FaultCategory, FaultKind, Severity
+from fleet.vocabulary import Component, FaultCategory, FaultKind, Severity
 
 
 class Region(models.Model):
@@ -107,7 +107,7 @@ class Kiosk(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        ordering = ["site__code", "serial"]
+        ordering = ["serial"]
         verbose_name = _("kiosk")
         verbose_name_plural = _("kiosks")
         permissions = [
@@ -196,6 +196,9 @@ class Heartbeat(models.Model):
             models.Index(fields=["received_at"], name="heartbeat_time_idx"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.kiosk_id}@{self.received_at:%Y-%m-%d %H:%M:%S}"
+
 
 class StatusChange(models.Model):
     """A flip: the kiosk's status changed, once, for a recorded reason. Append-only."""
@@ -251,6 +254,9 @@ class FlapEvent(models.Model):
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kiosk_id} flapping {'started' if self.started else 'ended'}"
 
 
 class ErrorCode(models.Model):
@@ -325,9 +331,7 @@ class RemoteCommand(models.Model):
         constraints = [
             models.CheckConstraint(
                 name="command_status_valid",
-                condition=Q(
-                    status__in=["queued", "delivered", "succeeded", "failed", "expired", "cancelled"]
-                ),
+                condition=Q(status__in=["queued", "delivered", "succeeded", "failed", "expired", "cancelled"]),
                 violation_error_message=_("Unknown command status."),
             ),
             models.CheckConstraint(

@@ -198,7 +198,9 @@ def _apply_heartbeat(kiosk, beat, components, assessment, received_at, skew) -> 
         detail = assessment.detail
         if old_status == Status.OFFLINE and new_status == Status.DEGRADED:
             detail = f"heartbeats resumed; {assessment.detail}"
-        _record_flips([(kiosk.pk, kiosk.serial, kiosk.site.region_id, old_status, new_status)], reason, detail, received_at)
+        _record_flips(
+            [(kiosk.pk, kiosk.serial, kiosk.site.region_id, old_status, new_status)], reason, detail, received_at
+        )
     if visible:
         _on_commit_kiosks_updated([(kiosk.serial, kiosk.site.region_id)])
     commands = _deliver_commands(kiosk, received_at)

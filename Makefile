@@ -1,0 +1,40 @@
+# KioskOps — `make run` starts the demo, `make test` runs the suite, `make bench` the benchmarks.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+# `make run` is a local demo: debug on, embedded defaults unless DATABASE_URL / REDIS_URL are set.
+RUN_ENV := DJANGO_DEBUG=$${DJANGO_DEBUG:-1}
+TEST_ENV := DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-test-secret-key-that-is-long-enough-for-django} DJANGO_DEBUG=0
+
+.PHONY: install run setup test lint bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -c 'import sys; sys.exit("KioskOps needs Python 3.11+") if sys.version_info < (3, 11) else None'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+setup: install  ## migrate and load the demo fleet (idempotent)
+	$(RUN_ENV) $(PY) manage.py migrate_all
+	$(RUN_ENV) $(PY) manage.py collectstatic --noinput -v 0
+	$(RUN_ENV) $(PY) manage.py seed_demo
+
+run: setup  ## web server, Celery worker and beat, and the kiosk simulator, until Ctrl-C
+	$(RUN_ENV) $(VENV)/bin/honcho start -f Procfile
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
+
+test: lint  ## the whole suite (PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set)
+	$(TEST_ENV) $(VENV)/bin/pytest
+
+bench: install  ## benchmarks against PostgreSQL and Redis; see docs/performance.md
+	$(PY) bench/run.py
+
+clean:
+	rm -rf var

@@ -1,0 +1,113 @@
+"""The device protocol: what kiosks call. Documented in docs/device-protocol.md."""
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import exceptions, status
+from rest_framework.parsers import JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from fleet import services
+from fleet.api.device_auth import DeviceTokenAuthentication, IsKiosk, KioskRateThrottle
+from fleet.api.serializers import CommandResultIn, CommandResultOut, HeartbeatIn, HeartbeatOut
+from fleet.models import RemoteCommand
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "payload_too_large"
+
+
+class DeviceAPIView(APIView):
+    """Base of every device endpoint: token auth, per-kiosk rate limit, JSON only, bounded body size.
+
+    Checks run in that order (401, 429, 413, 400) and all of them before anything is written."""
+
+    authentication_classes = [DeviceTokenAuthentication]
+    permission_classes = [IsKiosk]
+    throttle_classes = [KioskRateThrottle]
+    parser_classes = [JSONParser]
+    throttle_scope_name = "device"
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)
+        self._check_body_size(request)
+
+    def _check_body_size(self, request):
+        limit = settings.KIOSKOPS["DEVICE_MAX_BODY_BYTES"]
+        try:
+            declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            declared = 0
+        if declared > limit or len(request._request.body) > limit:
+            raise PayloadTooLarge(_("Request body is over the %(limit)d-byte limit.") % {"limit": limit})
+
+
+class HeartbeatView(DeviceAPIView):
+    throttle_scope_name = "heartbeat"
+
+    @extend_schema(
+        request=HeartbeatIn,
+        responses={
+            200: HeartbeatOut,
+            400: OpenApiResponse(description="A field is missing or has the wrong type; `errors` names it."),
+            401: OpenApiResponse(description="Unknown, rotated or revoked token."),
+            413: OpenApiResponse(description="Body over the size limit."),
+            429: OpenApiResponse(description="Too many requests from this kiosk; honour Retry-After."),
+        },
+        summary="Report health; receive the heartbeat interval and pending commands",
+        tags=["device"],
+    )
+    def post(self, request):
+        received_at = timezone.now()
+        serializer = HeartbeatIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        outcome = services.kiosk_record_heartbeat(
+            kiosk=request.user.kiosk,
+            beat=services.HeartbeatInput(**serializer.validated_data),
+            received_at=received_at,
+        )
+        return Response(
+            HeartbeatOut(
+                {
+                    "interval_s": outcome.interval_s,
+                    "status": outcome.status,
+                    "clock_skew_s": outcome.clock_skew_s,
+                    "commands": outcome.commands,
+                }
+            ).data
+        )
+
+
+class CommandResultView(DeviceAPIView):
+    throttle_scope_name = "command_result"
+
+    @extend_schema(
+        request=CommandResultIn,
+        responses={
+            200: CommandResultOut,
+            404: OpenApiResponse(description="No such command for this kiosk."),
+            409: OpenApiResponse(description="The command already finished with a different result."),
+        },
+        summary="Report the outcome of a remote command",
+        tags=["device"],
+    )
+    def post(self, request, command_id):
+        serializer = CommandResultIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            command = services.command_record_result(
+                kiosk=request.user.kiosk,
+                command_id=command_id,
+                succeeded=data["status"] == "succeeded",
+                detail=data["detail"],
+                data=data["data"],
+            )
+        except RemoteCommand.DoesNotExist:
+            raise exceptions.NotFound(_("No such command for this kiosk.")) from None
+        except services.CommandConflict as exc:
+            return Response({"code": "conflict", "detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(CommandResultOut(command).data)
