@@ -5,6 +5,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
 from accounts.models import OperatorProfile
+from accounts.services import roles_sync
 from fleet import services
 from fleet.models import Kiosk, Region, Site
 
@@ -70,6 +71,8 @@ class UserFactory(factory.django.DjangoModelFactory):
     @factory.post_generation
     def role(self, create, extracted, **kwargs):
         if extracted:
+            if not Group.objects.filter(name=extracted).exists():
+                roles_sync()  # a transactional test flushed the groups the migration made
             self.groups.add(Group.objects.get(name=extracted))
 
     @factory.post_generation

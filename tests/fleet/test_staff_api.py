@@ -1,0 +1,183 @@
+"""The staff API as an operator's script sees it: region-scoped reads, filters, and the few writes."""
+
+import pytest
+from rest_framework.authtoken.models import Token
+
+from fleet import services
+from fleet.models import Kiosk
+from tests.factories import KioskFactory, RegionFactory, SiteFactory, UserFactory
+
+
+@pytest.fixture
+def fleet(region, site):
+    """Two regions: the manager's (huangpu) and another (xuhui)."""
+    other_region = RegionFactory(code="xuhui", name="徐汇区")
+    other_site = SiteFactory(region=other_region, code="xh-01")
+    mine_ok = KioskFactory(site=site, serial="HP-1")
+    mine_bad = KioskFactory(site=site, serial="HP-2")
+    theirs = KioskFactory(site=other_site, serial="XH-1")
+    for k in (mine_ok, mine_bad, theirs):
+        services.kiosk_record_heartbeat(
+            kiosk=k, beat=services.HeartbeatInput(sent_at=None, components={"network": "ok"})
+        )
+    services.kiosk_record_heartbeat(
+        kiosk=mine_bad, beat=services.HeartbeatInput(sent_at=None, components={"receipt_printer": "hardware_error"})
+    )
+    return {"mine_ok": mine_ok, "mine_bad": mine_bad, "theirs": theirs}
+
+
+def serials(response):
+    return [k["serial"] for k in response.json()["results"]]
+
+
+def test_a_manager_lists_only_the_kiosks_of_their_regions(api_client, manager, fleet):
+    api_client.force_authenticate(manager)
+    response = api_client.get("/api/v1/kiosks/")
+
+    assert response.status_code == 200
+    assert serials(response) == ["HP-1", "HP-2"]
+
+
+def test_a_kiosk_outside_the_users_regions_is_404(api_client, manager, fleet):
+    api_client.force_authenticate(manager)
+    assert api_client.get("/api/v1/kiosks/XH-1/").status_code == 404
+    assert api_client.get("/api/v1/kiosks/XH-1/flips/").status_code == 404
+
+
+def test_a_city_wide_user_sees_every_region(api_client, fleet):
+    api_client.force_authenticate(UserFactory(username="city", role="operations_manager", regions="all"))
+    assert serials(api_client.get("/api/v1/kiosks/")) == ["HP-1", "HP-2", "XH-1"]
+
+
+def test_kiosks_filter_by_status_site_region_and_failing_component(api_client, fleet):
+    api_client.force_authenticate(UserFactory(username="city", role="operations_manager", regions="all"))
+
+    assert serials(api_client.get("/api/v1/kiosks/?status=degraded")) == ["HP-2"]
+    assert serials(api_client.get("/api/v1/kiosks/?status=online&status=degraded")) == ["HP-1", "HP-2", "XH-1"]
+    assert serials(api_client.get("/api/v1/kiosks/?site=xh-01")) == ["XH-1"]
+    assert serials(api_client.get("/api/v1/kiosks/?region=huangpu")) == ["HP-1", "HP-2"]
+    assert serials(api_client.get("/api/v1/kiosks/?failing_component=receipt_printer")) == ["HP-2"]
+    bad = api_client.get("/api/v1/kiosks/?status=sleeping")
+    assert bad.status_code == 400 and "status" in bad.json()["errors"]
+
+
+def test_kiosk_detail_shows_status_components_and_last_seen(api_client, manager, fleet):
+    api_client.force_authenticate(manager)
+    body = api_client.get("/api/v1/kiosks/HP-2/").json()
+
+    assert body["status"] == "degraded"
+    assert body["components"] == {"network": "ok", "receipt_printer": "hardware_error"}
+    assert body["failing_components"] == {"receipt_printer": "hardware_error"}
+    assert body["last_seen_at"] is not None
+    assert "id" not in body, "integer primary keys stay private"
+
+
+def test_flips_list_a_kiosks_status_changes_newest_first(api_client, manager, fleet):
+    api_client.force_authenticate(manager)
+    flips = api_client.get("/api/v1/kiosks/HP-2/flips/").json()["results"]
+
+    assert [(f["from_status"], f["to_status"]) for f in flips] == [("online", "degraded"), ("provisioned", "online")]
+
+
+def test_the_api_accepts_drf_tokens(client, manager, fleet):
+    token = Token.objects.create(user=manager)
+    response = client.get("/api/v1/kiosks/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert response.status_code == 200
+
+
+def test_anonymous_callers_get_401_or_403(api_client, fleet):
+    assert api_client.get("/api/v1/kiosks/").status_code in {401, 403}
+
+
+def test_provisioning_returns_a_token_once_that_the_kiosk_can_use(api_client, manager, site, client):
+    api_client.force_authenticate(manager)
+    response = api_client.post("/api/v1/kiosks/", {"serial": "HP-NEW", "site": "hp-01", "model": "ZW-3000"})
+
+    assert response.status_code == 201
+    token = response.json()["token"]
+    assert services.kiosk_for_token(token).serial == "HP-NEW"
+    assert "token" not in api_client.get("/api/v1/kiosks/HP-NEW/").json()
+
+
+def test_provisioning_rejects_a_duplicate_serial_or_foreign_site_and_creates_nothing(api_client, manager, fleet):
+    api_client.force_authenticate(manager)
+    before = Kiosk.objects.count()
+
+    duplicate = api_client.post("/api/v1/kiosks/", {"serial": "HP-1", "site": "hp-01"})
+    foreign = api_client.post("/api/v1/kiosks/", {"serial": "NEW", "site": "xh-01"})
+
+    assert duplicate.status_code == 400 and "serial" in duplicate.json()["errors"]
+    assert foreign.status_code == 400 and "site" in foreign.json()["errors"]
+    assert Kiosk.objects.count() == before
+
+
+def test_a_drill_coordinator_may_read_but_not_command_or_provision(api_client, region, fleet):
+    coordinator = UserFactory(username="drills", role="drill_coordinator", regions=[region])
+    api_client.force_authenticate(coordinator)
+
+    assert api_client.get("/api/v1/kiosks/HP-1/").status_code == 200
+    assert api_client.post("/api/v1/kiosks/HP-1/commands/", {"kind": "restart"}).status_code == 403
+    assert api_client.post("/api/v1/kiosks/HP-1/rotate-token/").status_code == 403
+    assert fleet["mine_ok"].commands.count() == 0
+
+
+def test_technical_support_queues_and_cancels_a_command(api_client, region, fleet):
+    support = UserFactory(username="support", role="technical_support", regions=[region])
+    api_client.force_authenticate(support)
+
+    created = api_client.post("/api/v1/kiosks/HP-1/commands/", {"kind": "restart"}, format="json")
+    listed = api_client.get("/api/v1/kiosks/HP-1/commands/").json()["results"]
+    cancelled = api_client.post(f"/api/v1/kiosks/HP-1/commands/{created.json()['id']}/cancel/")
+
+    assert created.status_code == 201 and created.json()["created_by"] == "support"
+    assert [c["kind"] for c in listed] == ["restart"]
+    assert cancelled.json()["status"] == "cancelled"
+    again = api_client.post(f"/api/v1/kiosks/HP-1/commands/{created.json()['id']}/cancel/")
+    assert again.status_code == 400
+
+
+def test_an_unknown_command_kind_is_rejected_by_name(api_client, manager, fleet):
+    api_client.force_authenticate(manager)
+    response = api_client.post("/api/v1/kiosks/HP-1/commands/", {"kind": "self_destruct"}, format="json")
+    assert response.status_code == 400 and "kind" in response.json()["errors"]
+
+
+def test_maintenance_starts_with_a_reason_and_ends_by_delete(api_client, manager, fleet):
+    api_client.force_authenticate(manager)
+
+    missing = api_client.post("/api/v1/kiosks/HP-1/maintenance/", {}, format="json")
+    started = api_client.post("/api/v1/kiosks/HP-1/maintenance/", {"reason": "更换打印机"}, format="json")
+    ended = api_client.delete("/api/v1/kiosks/HP-1/maintenance/")
+
+    assert missing.status_code == 400 and "reason" in missing.json()["errors"]
+    assert started.json()["status"] == "maintenance"
+    assert ended.json()["status"] == "online"
+
+
+def test_rotating_a_token_through_the_api_invalidates_the_old_one(api_client, manager, fleet):
+    api_client.force_authenticate(manager)
+    old = fleet["mine_ok"].token
+
+    response = api_client.post("/api/v1/kiosks/HP-1/rotate-token/")
+
+    assert services.kiosk_for_token(old) is None
+    assert services.kiosk_for_token(response.json()["token"]).serial == "HP-1"
+
+
+@pytest.mark.parametrize("fleet_size", [3, 30])
+def test_the_kiosk_list_runs_a_fixed_number_of_queries(
+    api_client, manager, site, fleet_size, django_assert_num_queries
+):
+    for _ in range(fleet_size):
+        KioskFactory(site=site)
+    api_client.force_authenticate(manager)
+    # permissions, operator profile, its regions, count, page
+    with django_assert_num_queries(5):
+        response = api_client.get("/api/v1/kiosks/")
+    assert response.json()["count"] == fleet_size
+
+
+def test_the_openapi_schema_documents_the_device_protocol(client):
+    schema = client.get("/api/schema/").content.decode()
+    assert "/api/v1/device/heartbeat" in schema
+    assert "/api/v1/device/commands/{command_id}/result" in schema
