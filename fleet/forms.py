@@ -1,0 +1,99 @@
+"""Console forms. They parse and type-check input; the business rules live in fleet.services, whose
+ValidationErrors are mapped back onto the fields with `add_service_errors`."""
+
+from django import forms
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from fleet.models import Kiosk, RemoteCommand
+from fleet.vocabulary import Component
+
+
+def add_service_errors(form: forms.Form, error: ValidationError, field_map: dict[str, str] | None = None) -> None:
+    """Put a service's ValidationError on the form: each field's messages next to that field, the rest on top."""
+    field_map = field_map or {}
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for name, errors in error.error_dict.items():
+        target = field_map.get(name, name)
+        if target == NON_FIELD_ERRORS or target not in form.fields:
+            target = None
+        form.add_error(target, errors)
+
+
+class BoardFilterForm(forms.Form):
+    """The board's filters, as GET parameters. Region and site choices are limited to the user's scope."""
+
+    region = forms.ChoiceField(label=_("Region"), required=False)
+    site = forms.ChoiceField(label=_("Service hall"), required=False)
+    status = forms.ChoiceField(
+        label=_("Status"), required=False, choices=[("", _("All statuses")), *Kiosk.Status.choices]
+    )
+    component = forms.ChoiceField(
+        label=_("Failing component"), required=False, choices=[("", _("Any component")), *Component.choices]
+    )
+
+    def __init__(self, *args, regions, sites, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["region"].choices = [("", _("All regions")), *((r.code, r.name) for r in regions)]
+        self.fields["site"].choices = [("", _("All service halls")), *((s.code, s.name) for s in sites)]
+
+
+class CommandForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Command"), choices=[("", "---------"), *RemoteCommand.Kind.choices])
+    module = forms.ChoiceField(
+        label=_("Module"),
+        required=False,
+        choices=[("", _("(not needed)")), *Component.choices],
+        help_text=_("Only for “Restart module”."),
+    )
+    ttl_minutes = forms.IntegerField(
+        label=_("Expires after (minutes)"),
+        required=False,
+        min_value=1,
+        max_value=7 * 24 * 60,
+        help_text=_("Leave empty for the default."),
+    )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("kind") == RemoteCommand.Kind.RESTART_MODULE and not cleaned.get("module"):
+            self.add_error("module", _("Choose the module to restart."))
+        return cleaned
+
+    @property
+    def params(self) -> dict:
+        module = self.cleaned_data.get("module")
+        return {"module": module} if module and self.cleaned_data["kind"] == RemoteCommand.Kind.RESTART_MODULE else {}
+
+    @property
+    def ttl_s(self) -> int | None:
+        minutes = self.cleaned_data.get("ttl_minutes")
+        return minutes * 60 if minutes else None
+
+
+class MaintenanceForm(forms.Form):
+    # Not required here: the service is the one place that says a reason is needed, and its message is shown.
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=200)
+    until = forms.DateTimeField(
+        label=_("Until (optional)"),
+        required=False,
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d %H:%M:%S"],
+        help_text=_("Local time (Asia/Shanghai). Leave empty to end maintenance by hand."),
+    )
+
+
+class ProvisionForm(forms.Form):
+    site = forms.ModelChoiceField(label=_("Service hall"), queryset=None, to_field_name="code")
+    serial = forms.CharField(label=_("Serial number"), max_length=64)
+    model = forms.CharField(label=_("Model"), max_length=100, required=False)
+    asset_tag = forms.CharField(label=_("Asset tag"), max_length=64, required=False)
+    heartbeat_interval_s = forms.IntegerField(label=_("Heartbeat interval (s)"), min_value=5, max_value=86400)
+    grace_s = forms.IntegerField(label=_("Grace (s)"), min_value=0, max_value=86400)
+
+    def __init__(self, *args, sites, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["site"].queryset = sites
+        self.fields["site"].label_from_instance = lambda s: f"{s.region.name} · {s.name}"
