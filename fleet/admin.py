@@ -1,3 +1,106 @@
-from django.contrib import admin
+"""Admin for the fleet's reference data. Kiosks are read-mostly here: their health is written by the health
+engine and their tokens by the console, so only descriptive fields are editable."""
 
-# Register your models here.
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from fleet.models import ErrorCode, Kiosk, Region, RemoteCommand, Site
+
+
+@admin.register(Region)
+class RegionAdmin(admin.ModelAdmin):
+    list_display = ["code", "name"]
+    search_fields = ["code", "name"]
+
+
+@admin.register(Site)
+class SiteAdmin(admin.ModelAdmin):
+    list_display = ["code", "name", "region", "address"]
+    list_filter = ["region"]
+    search_fields = ["code", "name", "address"]
+    list_select_related = ["region"]
+
+
+@admin.register(Kiosk)
+class KioskAdmin(admin.ModelAdmin):
+    list_display = ["serial", "site", "status", "is_flapping", "model", "software_version", "last_seen_at"]
+    list_filter = ["status", "is_flapping", "site__region", "model"]
+    search_fields = ["serial", "asset_tag", "site__name"]
+    list_select_related = ["site"]
+    fields = [
+        "serial",
+        "site",
+        "model",
+        "asset_tag",
+        "installed_on",
+        "heartbeat_interval_s",
+        "grace_s",
+        "status",
+        "status_reason",
+        "status_changed_at",
+        "is_flapping",
+        "last_seen_at",
+        "clock_skew_s",
+        "software_version",
+        "components",
+        "error_codes",
+        "metrics",
+        "maintenance_reason",
+        "maintenance_until",
+    ]
+    readonly_fields = [
+        "serial",
+        "site",
+        "status",
+        "status_reason",
+        "status_changed_at",
+        "is_flapping",
+        "last_seen_at",
+        "clock_skew_s",
+        "software_version",
+        "components",
+        "error_codes",
+        "metrics",
+        "maintenance_reason",
+        "maintenance_until",
+    ]
+
+    def has_add_permission(self, request):
+        # Provisioning issues the kiosk's token, which only the console can show once: register kiosks there.
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        # History (heartbeats, flips, commands) hangs off the kiosk; a kiosk leaving the fleet is retired instead.
+        return False
+
+
+@admin.register(ErrorCode)
+class ErrorCodeAdmin(admin.ModelAdmin):
+    list_display = ["code", "title_zh", "title_en", "component", "category", "kind", "severity"]
+    list_filter = ["category", "severity", "component"]
+    search_fields = ["code", "title_zh", "title_en"]
+    fieldsets = [
+        (None, {"fields": ["code", "component", "category", "kind", "severity"]}),
+        (_("Chinese"), {"fields": ["title_zh", "first_checks_zh"]}),
+        (_("English"), {"fields": ["title_en", "first_checks_en"]}),
+    ]
+
+
+@admin.register(RemoteCommand)
+class RemoteCommandAdmin(admin.ModelAdmin):
+    """Commands are issued and cancelled from the kiosk page; the admin only shows the record."""
+
+    list_display = ["created_at", "kiosk", "kind", "status", "created_by", "delivery_count", "completed_at"]
+    list_filter = ["status", "kind"]
+    search_fields = ["kiosk__serial"]
+    list_select_related = ["kiosk", "created_by"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
