@@ -1,0 +1,53 @@
+"""Bad or missing settings fail at start with a message naming the variable."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def start_django(tmp_path, **env):
+    base = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_DEBUG"}}
+    base.update({"KIOSKOPS_VAR_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "config.settings"})
+    base.update(env)
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"DJANGO_SECRET_KEY": ""}, "DJANGO_SECRET_KEY"),
+        ({"DJANGO_SECRET_KEY": "short"}, "DJANGO_SECRET_KEY"),
+        ({"DJANGO_DEBUG": "maybe"}, "DJANGO_DEBUG"),
+        ({"DATABASE_URL": "mysql://root@localhost/kioskops"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "not a url"}, "DATABASE_URL"),
+        ({"REDIS_URL": "http://localhost:6379"}, "REDIS_URL"),
+        ({"KIOSKOPS_DEVICE_MAX_BODY_BYTES": "lots"}, "KIOSKOPS_DEVICE_MAX_BODY_BYTES"),
+        ({"KIOSKOPS_HEARTBEAT_RETENTION_DAYS": "0"}, "KIOSKOPS_HEARTBEAT_RETENTION_DAYS"),
+    ],
+)
+def test_a_bad_setting_stops_the_start_with_a_message_naming_the_variable(tmp_path, env, named):
+    env.setdefault("DJANGO_SECRET_KEY", "a-secret-key-that-is-long-enough-for-this-test")
+    result = start_django(tmp_path, **env)
+
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert named in result.stderr
+
+
+def test_with_nothing_set_but_debug_the_embedded_stack_starts(tmp_path):
+    result = start_django(tmp_path, DJANGO_DEBUG="1", DJANGO_SECRET_KEY="")
+
+    assert result.returncode == 0, result.stderr
+    assert "started" in result.stdout
