@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_bool, env_int, env_list, env_str
@@ -179,6 +180,8 @@ CELERY_BEAT_SCHEDULE = {
     "fleet-health-sweep": {"task": "fleet.tasks.sweep_health", "schedule": float(HEALTH_SWEEP_EVERY_S)},
     "fleet-expire-commands": {"task": "fleet.tasks.expire_commands", "schedule": 60.0},
     "fleet-heartbeat-retention": {"task": "fleet.tasks.purge_old_heartbeats", "schedule": 3600.0},
+    # Daily, after kiosks have uploaded yesterday's journals: re-reconcile the last week.
+    "reconcile-recent-days": {"task": "reconciliation.tasks.reconcile_recent_days", "schedule": crontab(hour=6, minute=30)},
 }
 
 # --- Auth -----------------------------------------------------------------------------------------------
@@ -247,6 +250,11 @@ KIOSKOPS = {
     "FLAP_WINDOW_S": env_int("KIOSKOPS_FLAP_WINDOW_S", 1800, minimum=60),
     "HEARTBEAT_RETENTION_DAYS": env_int("KIOSKOPS_HEARTBEAT_RETENTION_DAYS", 90, minimum=1),
     "COMMAND_DEFAULT_TTL_S": env_int("KIOSKOPS_COMMAND_DEFAULT_TTL_S", 900, minimum=30),
+    # Largest journal upload accepted, after gunzip, in bytes (413 beyond).
+    "JOURNAL_MAX_BYTES": env_int("KIOSKOPS_JOURNAL_MAX_BYTES", 32 * 1024 * 1024, minimum=1024),
+    # Key for the keyed hash that replaces ID numbers found in payer references (see reconciliation/privacy.py).
+    # Keep it stable: changing it makes earlier payments unfindable by ID number.
+    "PAYER_HASH_KEY": env_str("KIOSKOPS_PAYER_HASH_KEY", SECRET_KEY),
 }
 
 LOGGING = {

@@ -1,3 +1,434 @@
+from django.conf import settings
 from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
 
-# Create your models here.
+
+class Channel(models.TextChoices):
+    CARD = "card", _("Bank card")
+    WECHAT = "wechat", _("WeChat Pay")
+    ALIPAY = "alipay", _("Alipay")
+    UNIONPAY_QR = "unionpay_qr", _("UnionPay QR")
+    CASH = "cash", _("Cash")
+
+
+class Outcome(models.TextChoices):
+    """What reconciliation concluded about a payment. These names are the API's and `reconcile --json`'s."""
+
+    MATCHED = "matched", _("Matched")
+    PENDING_SETTLEMENT = "pending_settlement", _("Pending settlement")
+    MISSING_IN_LEDGER = "missing_in_ledger", _("Paid but not reconciled")
+    MISSING_IN_JOURNAL = "missing_in_journal", _("Missing in kiosk journal")
+    AMOUNT_MISMATCH = "amount_mismatch", _("Amount mismatch")
+    FEE_POLICY_MISMATCH = "fee_policy_mismatch", _("Fee policy mismatch")
+    DUPLICATE_CHARGE = "duplicate_charge", _("Duplicate charge")
+    FAILED_BUT_SETTLED = "failed_but_settled", _("Failed at kiosk but settled")
+    PAYER_MISMATCH = "payer_mismatch", _("Payer mismatch")
+    CHANNEL_NOT_ACCEPTED = "channel_not_accepted", _("Channel not accepted")
+    PROPOSED_MATCH = "proposed_match", _("Proposed match (review)")
+
+
+# Outcomes that are not a problem: they never enter the exception queue as open items.
+BENIGN_OUTCOMES = frozenset({Outcome.MATCHED, Outcome.PENDING_SETTLEMENT})
+
+
+class JournalFile(models.Model):
+    """A kiosk's transaction journal for one business day, byte for byte as uploaded. Stored before parsing."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        PARSED = "parsed", _("Parsed")
+        REJECTED = "rejected", _("Rejected")
+
+    kiosk = models.ForeignKey("fleet.Kiosk", on_delete=models.PROTECT, related_name="journal_files")
+    business_date = models.DateField(_("business date"))
+    sha256 = models.CharField(max_length=64)
+    content = models.BinaryField(help_text="The decoded (un-gzipped) bytes exactly as sent.")
+    size = models.PositiveIntegerField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    lines_total = models.PositiveIntegerField(default=0)
+    lines_accepted = models.PositiveIntegerField(default=0)
+    lines_duplicate = models.PositiveIntegerField(default=0)
+    lines_rejected = models.PositiveIntegerField(default=0)
+    # [{"line": 7, "reason": "amount: not a number with two decimals"}], capped; the raw file has the rest.
+    rejections = models.JSONField(default=list, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kiosk", "sha256"],
+                name="journal_file_unique_content",
+                violation_error_message=_("This kiosk already uploaded this exact file."),
+            )
+        ]
+        indexes = [
+            # The run's "journal uploaded late" evidence and the console's file list: a kiosk's files for a day.
+            models.Index(fields=["kiosk", "business_date"], name="journal_file_kiosk_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kiosk_id} {self.business_date} {self.sha256[:8]}"
+
+
+class JournalLine(models.Model):
+    """One transaction as the kiosk recorded it. (kiosk, txn_id) is unique: duplicates are decided by id."""
+
+    class Status(models.TextChoices):
+        SUCCESS = "success", _("Success")
+        FAILED = "failed", _("Failed")
+        REVERSED = "reversed", _("Reversed")
+
+    id = models.BigAutoField(primary_key=True)
+    kiosk = models.ForeignKey("fleet.Kiosk", on_delete=models.PROTECT, related_name="journal_lines", db_index=False)
+    txn_id = models.CharField(max_length=64)
+    seq = models.BigIntegerField()
+    occurred_at = models.DateTimeField()
+    business_date = models.DateField()
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    channel_ref = models.CharField(max_length=64, blank=True)
+    payer_ref = models.CharField(max_length=80, blank=True)
+    service_code = models.CharField(max_length=32)
+    status = models.CharField(max_length=16, choices=Status.choices)
+    source_file = models.ForeignKey(JournalFile, on_delete=models.PROTECT, related_name="lines")
+    line_no = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kiosk", "txn_id"],
+                name="journal_line_unique_txn",
+                violation_error_message=_("This kiosk already recorded a transaction with this id."),
+            ),
+            models.CheckConstraint(
+                name="journal_line_amount_not_negative",
+                condition=Q(amount__gte=0),
+                violation_error_message=_("An amount cannot be negative."),
+            ),
+        ]
+        indexes = [
+            # The reconcile run: all lines of a business day.
+            models.Index(fields=["business_date", "channel"], name="journal_line_day_idx"),
+            # Exact-key matching and the citizen lookup by merchant order number.
+            models.Index(fields=["channel", "channel_ref"], name="journal_line_key_idx"),
+            # The citizen lookup by application / receipt number.
+            models.Index(fields=["payer_ref"], name="journal_line_payer_idx"),
+            # Sequence-gap detection per kiosk.
+            models.Index(fields=["kiosk", "seq"], name="journal_line_kiosk_seq_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kiosk_id}/{self.txn_id}"
+
+
+class JournalGap(models.Model):
+    """A run of missing sequence numbers in a kiosk's journal: transactions the kiosk never reported."""
+
+    kiosk = models.ForeignKey("fleet.Kiosk", on_delete=models.CASCADE, related_name="journal_gaps")
+    business_date = models.DateField()
+    first_missing = models.BigIntegerField()
+    last_missing = models.BigIntegerField()
+    detected_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["kiosk", "first_missing"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kiosk", "first_missing"],
+                name="journal_gap_unique_start",
+                violation_error_message=_("This gap is already recorded."),
+            ),
+            models.CheckConstraint(
+                name="journal_gap_ordered",
+                condition=Q(last_missing__gte=models.F("first_missing")),
+                violation_error_message=_("A gap ends at or after its start."),
+            ),
+        ]
+        indexes = [
+            # Completeness report and cause correlation: a day's gaps.
+            models.Index(fields=["business_date"], name="journal_gap_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kiosk_id} seq {self.first_missing}–{self.last_missing}"
+
+    @property
+    def missing_count(self) -> int:
+        return self.last_missing - self.first_missing + 1
+
+
+# --- The central ledger ----------------------------------------------------------------------------------
+
+
+class LedgerFile(models.Model):
+    """A channel bill or bank statement exactly as imported. Importing the same bytes again is a no-op."""
+
+    class Format(models.TextChoices):
+        CANONICAL = "canonical", _("Canonical CSV")
+        WECHAT = "wechat", _("WeChat Pay trade bill")
+        ALIPAY = "alipay", _("Alipay bill")
+        MT940 = "mt940", _("Bank statement (SWIFT MT940)")
+        CAMT053 = "camt053", _("Bank statement (ISO 20022 camt.053)")
+
+    sha256 = models.CharField(max_length=64, unique=True)
+    format = models.CharField(_("format"), max_length=16, choices=Format.choices)
+    original_name = models.CharField(max_length=255, blank=True)
+    content = models.BinaryField()
+    size = models.PositiveIntegerField()
+    imported_at = models.DateTimeField(auto_now_add=True)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    entries_total = models.PositiveIntegerField(default=0)
+    entries_new = models.PositiveIntegerField(default=0)
+    entries_already_known = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-imported_at"]
+
+    def __str__(self) -> str:
+        return f"{self.format} {self.original_name or self.sha256[:8]}"
+
+
+class LedgerEntry(models.Model):
+    """A payment as the central ledger knows it: settled by a channel or bank."""
+
+    id = models.BigAutoField(primary_key=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    channel_ref = models.CharField(max_length=64)
+    # When the payer paid, if the source says (channel bills do); else null and settled_at stands in.
+    paid_at = models.DateTimeField(null=True, blank=True)
+    settled_at = models.DateTimeField()
+    # The business day the payment belongs to: the Asia/Shanghai date of paid_at, or of settled_at.
+    business_date = models.DateField()
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    kiosk_serial = models.CharField(max_length=64, blank=True)
+    kiosk = models.ForeignKey("fleet.Kiosk", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    payer_ref = models.CharField(max_length=80, blank=True)
+    service_code = models.CharField(max_length=32, blank=True)
+    source_file = models.ForeignKey(LedgerFile, on_delete=models.PROTECT, related_name="entries")
+    line_no = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "channel_ref"],
+                name="ledger_entry_unique_key",
+                violation_error_message=_("The ledger already has this channel order number."),
+            ),
+        ]
+        indexes = [
+            # The reconcile run: ledger entries that may belong to a business day (settlement lags a few days).
+            models.Index(fields=["business_date"], name="ledger_entry_day_idx"),
+            # The citizen lookup and duplicate-charge detection: one payer's settlements.
+            models.Index(fields=["payer_ref", "service_code"], name="ledger_entry_payer_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel}:{self.channel_ref}"
+
+
+# --- Reference data --------------------------------------------------------------------------------------
+
+
+class Tariff(models.Model):
+    """The fee for a service in a period, and the channels accepted for it then."""
+
+    service_code = models.CharField(_("service code"), max_length=32)
+    name = models.CharField(_("service name"), max_length=100)
+    amount = models.DecimalField(_("fee (yuan)"), max_digits=12, decimal_places=2)
+    effective_from = models.DateField(_("effective from"))
+    effective_to = models.DateField(_("effective to (exclusive)"), null=True, blank=True)
+    accepted_channels = models.JSONField(_("accepted channels"), default=list)
+
+    class Meta:
+        ordering = ["service_code", "-effective_from"]
+        verbose_name = _("tariff")
+        verbose_name_plural = _("tariffs")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["service_code", "effective_from"],
+                name="tariff_unique_start",
+                violation_error_message=_("A tariff for this service already starts on this date."),
+            ),
+            models.CheckConstraint(
+                name="tariff_period_ordered",
+                condition=Q(effective_to__isnull=True) | Q(effective_to__gt=models.F("effective_from")),
+                violation_error_message=_("A tariff must end after it starts."),
+            ),
+            models.CheckConstraint(
+                name="tariff_amount_positive",
+                condition=Q(amount__gt=0),
+                violation_error_message=_("A fee must be more than zero."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.service_code} {self.amount} from {self.effective_from}"
+
+
+class WorkingDayOverride(models.Model):
+    """An operator's correction to the business calendar: a holiday or make-up working day the library lacks."""
+
+    date = models.DateField(_("date"), unique=True)
+    is_working_day = models.BooleanField(_("working day"))
+    note = models.CharField(_("note"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["date"]
+        verbose_name = _("working-day override")
+        verbose_name_plural = _("working-day overrides")
+
+    def __str__(self) -> str:
+        return f"{self.date} {'working' if self.is_working_day else 'holiday'}"
+
+
+class SettlementWindow(models.Model):
+    """How many working days a channel takes to settle: within max_days a missing settlement is still pending."""
+
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices, unique=True)
+    min_days = models.PositiveSmallIntegerField(_("earliest (working days)"), default=1)
+    max_days = models.PositiveSmallIntegerField(_("latest (working days)"), default=3)
+
+    class Meta:
+        ordering = ["channel"]
+        verbose_name = _("settlement window")
+        verbose_name_plural = _("settlement windows")
+        constraints = [
+            models.CheckConstraint(
+                name="settlement_window_ordered",
+                condition=Q(max_days__gte=models.F("min_days")),
+                violation_error_message=_("The latest day must not be before the earliest."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.min_days}–{self.max_days}"
+
+
+# --- Runs and their results ------------------------------------------------------------------------------
+
+
+class ReconciliationRun(models.Model):
+    """One reconcile pass over a business day."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("Running")
+        COMPLETED = "completed", _("Completed")
+        FAILED = "failed", _("Failed")
+
+    business_date = models.DateField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    trigger = models.CharField(max_length=32, blank=True)
+    outcomes = models.JSONField(default=dict)
+    summary = models.JSONField(default=dict)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        indexes = [
+            # The daily report: a date's latest run.
+            models.Index(fields=["business_date", "-started_at"], name="recon_run_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.business_date} {self.status}"
+
+
+class ReconciliationDay(models.Model):
+    """One row per business day, locked by a run so that two runs for the same day never interleave."""
+
+    business_date = models.DateField(unique=True)
+    last_run = models.ForeignKey(ReconciliationRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+
+    def __str__(self) -> str:
+        return str(self.business_date)
+
+
+class ReconItem(models.Model):
+    """The reconciliation verdict on one payment: a journal line, a ledger entry, or the pair of them."""
+
+    class State(models.TextChoices):
+        OPEN = "open", _("Open")
+        RESOLVED = "resolved", _("Resolved")
+        AUTO_CLOSED = "auto_closed", _("Closed by a later match")
+
+    class Severity(models.TextChoices):
+        LOW = "low", _("Low")
+        MEDIUM = "medium", _("Medium")
+        HIGH = "high", _("High")
+
+    business_date = models.DateField()
+    outcome = models.CharField(max_length=32, choices=Outcome.choices)
+    journal_line = models.OneToOneField(
+        JournalLine, null=True, blank=True, on_delete=models.PROTECT, related_name="recon_item"
+    )
+    ledger_entry = models.ForeignKey(
+        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="recon_items"
+    )
+    kiosk = models.ForeignKey("fleet.Kiosk", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    # Ranked explanation found by correlating with the kiosk's health and files: [{"cause", "detail", ...}].
+    probable_cause = models.CharField(max_length=40, blank=True)
+    causes = models.JSONField(default=list, blank=True)
+    # Candidates for a proposed match: [{"ledger_entry": id, "channel_ref": …, "score": …}].
+    candidates = models.JSONField(default=list, blank=True)
+    severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.LOW)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    assigned_to = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    resolution = models.CharField(max_length=32, blank=True)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-business_date", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                name="recon_item_has_a_side",
+                condition=Q(journal_line__isnull=False) | Q(ledger_entry__isnull=False),
+                violation_error_message=_("An item refers to a journal line, a ledger entry or both."),
+            ),
+            models.UniqueConstraint(
+                fields=["ledger_entry"],
+                condition=Q(journal_line__isnull=True),
+                name="recon_item_one_ledger_only_item",
+                violation_error_message=_("This ledger entry already has its own item."),
+            ),
+        ]
+        indexes = [
+            # The exception queue: open items of a day by outcome.
+            models.Index(fields=["state", "business_date", "outcome"], name="recon_item_queue_idx"),
+            models.Index(fields=["business_date", "outcome"], name="recon_item_report_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.business_date} {self.outcome}"
+
+
+class ReconAction(models.Model):
+    """The audit trail of an item: every human action and every automatic change, append-only."""
+
+    item = models.ForeignKey(ReconItem, on_delete=models.CASCADE, related_name="actions")
+    at = models.DateTimeField(auto_now_add=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    action = models.CharField(max_length=32)
+    note = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.item_id} {self.action}"

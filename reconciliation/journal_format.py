@@ -1,0 +1,175 @@
+"""The kiosk journal CSV format (docs/file-formats.md): parsing and validation, no I/O and no ORM.
+
+A file-level problem (not UTF-8, no header, a required column missing) rejects the whole file; a bad line is
+rejected on its own with its line number and reason while the other lines are kept."""
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from reconciliation.privacy import protect_payer_ref
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+COLUMNS = ("seq", "txn_id", "occurred_at", "amount", "channel", "channel_ref", "payer_ref", "service_code", "status")
+CHANNELS = frozenset({"card", "wechat", "alipay", "unionpay_qr", "cash"})
+STATUSES = frozenset({"success", "failed", "reversed"})
+_AMOUNT = re.compile(r"^\d{1,10}\.\d{2}$")
+_TOKEN = re.compile(r"^[\w.:/#-]{1,64}$")
+MAX_REJECTIONS_KEPT = 1000
+
+
+class JournalFormatError(ValueError):
+    """The file as a whole cannot be read as a journal."""
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedLine:
+    line_no: int
+    seq: int
+    txn_id: str
+    occurred_at: datetime
+    business_date: date
+    amount: Decimal
+    channel: str
+    channel_ref: str
+    payer_ref: str
+    service_code: str
+    status: str
+
+    def key(self) -> tuple:
+        """Everything that defines the transaction, to tell a true duplicate from a conflicting re-use of an id."""
+        return (
+            self.seq,
+            self.occurred_at,
+            self.amount,
+            self.channel,
+            self.channel_ref,
+            self.payer_ref,
+            self.service_code,
+            self.status,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    line_no: int
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"line": self.line_no, "reason": self.reason}
+
+
+def business_date_of(moment: datetime) -> date:
+    """The business day of a moment: its date in Asia/Shanghai."""
+    return moment.astimezone(SHANGHAI).date()
+
+
+def parse_journal(data: bytes, *, business_date: date) -> tuple[list[ParsedLine], list[Rejection]]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise JournalFormatError(f"The file is not UTF-8 (byte {exc.start} cannot be decoded).") from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise JournalFormatError("The file is empty: a header row is required.") from None
+    except csv.Error as exc:
+        raise JournalFormatError(f"Line 1: {exc}") from None
+    names = [h.strip().lower() for h in header]
+    missing = [c for c in COLUMNS if c not in names]
+    if missing:
+        raise JournalFormatError(
+            f"Line 1: the header lacks column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}."
+        )
+    # Columns may come in any order; unknown extra columns are ignored (and so never stored).
+    index = [names.index(c) for c in COLUMNS]
+    width = len(names)
+
+    lines: list[ParsedLine] = []
+    rejections: list[Rejection] = []
+    line_no = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            line_no = reader.line_num
+            rejections.append(Rejection(line_no, f"unreadable CSV: {exc}"))
+            continue
+        line_no = reader.line_num
+        if not row or (len(row) == 1 and not row[0].strip()):
+            continue  # blank line
+        if len(row) != width:
+            rejections.append(Rejection(line_no, f"expected {width} fields, found {len(row)}"))
+            continue
+        parsed = _parse_row([row[i].strip() for i in index], line_no, business_date)
+        if isinstance(parsed, Rejection):
+            rejections.append(parsed)
+        else:
+            lines.append(parsed)
+    return lines, rejections
+
+
+def _parse_row(values: list[str], line_no: int, business_date: date) -> ParsedLine | Rejection:
+    seq, txn_id, occurred_at, amount, channel, channel_ref, payer_ref, service_code, status = values
+    if not seq.isdigit() or len(seq) > 18:
+        return Rejection(line_no, f"seq: {seq!r} is not a positive whole number")
+    if not _TOKEN.match(txn_id):
+        return Rejection(line_no, "txn_id: required, at most 64 letters, digits or . : / # - _")
+    try:
+        moment = datetime.fromisoformat(occurred_at)
+    except ValueError:
+        return Rejection(line_no, f"occurred_at: {occurred_at!r} is not an ISO 8601 timestamp")
+    if moment.tzinfo is None:
+        return Rejection(line_no, "occurred_at: the timestamp must carry a UTC offset, e.g. +08:00")
+    day = business_date_of(moment)
+    if day != business_date:
+        return Rejection(
+            line_no, f"occurred_at: falls on {day.isoformat()}, not on the journal's date {business_date.isoformat()}"
+        )
+    if not _AMOUNT.match(amount):
+        return Rejection(line_no, f"amount: {amount!r} is not yuan with two decimals, e.g. 20.00")
+    if channel not in CHANNELS:
+        return Rejection(line_no, f"channel: {channel!r} is not one of {', '.join(sorted(CHANNELS))}")
+    if channel != "cash" and not channel_ref:
+        return Rejection(line_no, "channel_ref: required for non-cash payments")
+    if len(channel_ref) > 64:
+        return Rejection(line_no, "channel_ref: at most 64 characters")
+    if len(payer_ref) > 64:
+        return Rejection(line_no, "payer_ref: at most 64 characters")
+    if not service_code or len(service_code) > 32:
+        return Rejection(line_no, "service_code: required, at most 32 characters")
+    if status not in STATUSES:
+        return Rejection(line_no, f"status: {status!r} is not one of failed, reversed, success")
+    return ParsedLine(
+        line_no=line_no,
+        seq=int(seq),
+        txn_id=txn_id,
+        occurred_at=moment,
+        business_date=day,
+        amount=Decimal(amount),
+        channel=channel,
+        channel_ref=channel_ref,
+        payer_ref=protect_payer_ref(payer_ref),
+        service_code=service_code,
+        status=status,
+    )
+
+
+def find_gaps(seqs: list[int], *, previous_max: int | None = None) -> list[tuple[int, int]]:
+    """Runs of missing numbers in a sorted list of sequence numbers, including the run between the previous
+    day's last number and this day's first."""
+    gaps = []
+    last = previous_max
+    for seq in seqs:
+        if last is not None and seq > last + 1:
+            gaps.append((last + 1, seq - 1))
+        if last is None or seq > last:
+            last = seq
+    return gaps

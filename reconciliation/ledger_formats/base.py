@@ -1,0 +1,31 @@
+"""What every ledger parser produces, and how it fails."""
+
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    """One settled payment, normalised. Times are timezone-aware; amount is yuan with two decimals."""
+
+    line_no: int  # line (or, for XML, entry number) in the source file, for error messages and audit
+    channel: str  # card, wechat, alipay, unionpay_qr
+    channel_ref: str  # the merchant order number the kiosk sent to the channel
+    settled_at: datetime
+    amount: Decimal
+    paid_at: datetime | None = None  # when the payer paid, if the source says
+    kiosk_serial: str = ""
+    payer_ref: str = ""
+    service_code: str = ""
+
+
+class LedgerFormatError(ValueError):
+    """The file cannot be imported. Names where (line or entry) and which field."""
+
+    def __init__(self, line_no: int, field: str, message: str):
+        self.line_no = line_no
+        self.field = field
+        self.message = message
+        where = f"line {line_no}" if line_no else "file"
+        super().__init__(f"{where}, {field}: {message}")

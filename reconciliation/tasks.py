@@ -1,0 +1,25 @@
+"""Thin Celery tasks for reconciliation; each safe to run twice."""
+
+from datetime import date, timedelta
+
+from celery import shared_task
+from django.core.cache import cache
+from django.utils import timezone
+
+from reconciliation import services
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def reconcile_date(business_date: str, trigger: str = "new_file") -> dict:
+    # Clear the coalescing flag first: a file arriving during this run schedules another.
+    cache.delete(f"reconcile:pending:{business_date}")
+    run = services.reconcile_run(business_date=date.fromisoformat(business_date), trigger=trigger)
+    return run.outcomes
+
+
+@shared_task(ignore_result=True)
+def reconcile_recent_days(days: int = 7) -> None:
+    """The daily schedule: re-run the last week, so pending settlements turn into missing ones on time."""
+    today = timezone.localdate()
+    for offset in range(1, days + 1):
+        services.reconcile_run(business_date=today - timedelta(days=offset), trigger="schedule")
