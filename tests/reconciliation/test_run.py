@@ -8,7 +8,6 @@ import pytest
 from django.db import connection
 
 from fleet import services as fleet_services
-from reconciliation import services
 from reconciliation.models import ReconAction, ReconItem
 from tests.factories import KioskFactory
 from tests.reconciliation.conftest import Books, at
@@ -206,7 +205,6 @@ def test_a_run_that_crashes_half_way_leaves_the_previous_state_and_the_next_run_
 
 @pytest.mark.django_db(transaction=True)
 def test_two_concurrent_runs_for_one_day_do_not_double_count(tariffs, site):
-    from tests.reconciliation.conftest import Books
 
     books = Books(date(2026, 11, 18))
     kiosk = KioskFactory(site=site, serial="KS-C")
