@@ -17,7 +17,8 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 COLUMNS = ("seq", "txn_id", "occurred_at", "amount", "channel", "channel_ref", "payer_ref", "service_code", "status")
 CHANNELS = frozenset({"card", "wechat", "alipay", "unionpay_qr", "cash"})
 STATUSES = frozenset({"success", "failed", "reversed"})
-_AMOUNT = re.compile(r"^\d{1,10}\.\d{2}$")
+# ASCII: \d alone would also take, say, Arabic-Indic or full-width digits.
+_AMOUNT = re.compile(r"^\d{1,10}\.\d{2}$", re.ASCII)
 _TOKEN = re.compile(r"^[\w.:/#-]{1,64}$")
 MAX_REJECTIONS_KEPT = 1000
 
@@ -118,7 +119,8 @@ def parse_journal(data: bytes, *, business_date: date) -> tuple[list[ParsedLine]
 
 def _parse_row(values: list[str], line_no: int, business_date: date) -> ParsedLine | Rejection:
     seq, txn_id, occurred_at, amount, channel, channel_ref, payer_ref, service_code, status = values
-    if not seq.isdigit() or len(seq) > 18:
+    # isascii(): str.isdigit() is also true of "²", which int() then refuses.
+    if not (seq.isascii() and seq.isdigit()) or len(seq) > 18:
         return Rejection(line_no, f"seq: {seq!r} is not a positive whole number")
     if not _TOKEN.match(txn_id):
         return Rejection(line_no, "txn_id: required, at most 64 letters, digits or . : / # - _")
@@ -128,7 +130,10 @@ def _parse_row(values: list[str], line_no: int, business_date: date) -> ParsedLi
         return Rejection(line_no, f"occurred_at: {occurred_at!r} is not an ISO 8601 timestamp")
     if moment.tzinfo is None:
         return Rejection(line_no, "occurred_at: the timestamp must carry a UTC offset, e.g. +08:00")
-    day = business_date_of(moment)
+    try:
+        day = business_date_of(moment)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+08:00 has no date in UTC
+        return Rejection(line_no, f"occurred_at: {occurred_at!r} is out of range")
     if day != business_date:
         return Rejection(
             line_no, f"occurred_at: falls on {day.isoformat()}, not on the journal's date {business_date.isoformat()}"
