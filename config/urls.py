@@ -12,6 +12,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularRedocView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/device/", include("fleet.api.device_urls")),
+    path("api/v1/device/", include("reconciliation.api.device_urls")),
     path("api/v1/", include("fleet.api.urls")),
     path("", include("fleet.urls")),
 ]

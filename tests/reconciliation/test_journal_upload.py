@@ -1,0 +1,219 @@
+"""Journal upload as a kiosk experiences it: nothing sent is lost, the same file is a no-op, amended files add
+only new lines, bad lines are rejected alone, gaps are reported."""
+
+import gzip
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+
+from reconciliation.models import JournalFile, JournalGap, JournalLine
+
+HEADER = "seq,txn_id,occurred_at,amount,channel,channel_ref,payer_ref,service_code,status"
+URL = "/api/v1/device/journals/2026-11-20"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def line(
+    seq,
+    txn=None,
+    *,
+    amount="20.00",
+    channel="wechat",
+    ref=None,
+    when="2026-11-20T10:00:00+08:00",
+    payer="A2026112000001",
+    service="ID_CARD",
+    status="success",
+):
+    txn = txn or f"T{seq}"
+    ref = ref if ref is not None else ("" if channel == "cash" else f"ORD{seq}")
+    return f"{seq},{txn},{when},{amount},{channel},{ref},{payer},{service},{status}"
+
+
+def csv(*lines) -> bytes:
+    return ("\n".join([HEADER, *lines]) + "\n").encode()
+
+
+def upload(client, kiosk, body: bytes, url=URL, **headers):
+    return client.generic(
+        "PUT", url, body, content_type="text/csv", HTTP_AUTHORIZATION=f"Device {kiosk.token}", **headers
+    )
+
+
+def test_a_clean_journal_is_stored_and_every_line_accepted(client, kiosk):
+    body = csv(line(1), line(2, channel="cash"), line(3, channel="card"))
+    response = upload(client, kiosk, body)
+
+    assert response.status_code == 201
+    report = response.json()
+    assert (report["lines"], report["accepted"], report["duplicate"], report["rejected"]) == (3, 3, 0, 0)
+    assert report["gaps"] == []
+    stored = JournalFile.objects.get(kiosk=kiosk)
+    assert bytes(stored.content) == body
+    assert JournalLine.objects.filter(kiosk=kiosk).count() == 3
+
+
+def test_the_same_file_again_is_a_no_op(client, kiosk):
+    body = csv(line(1), line(2))
+    upload(client, kiosk, body)
+
+    again = upload(client, kiosk, body)
+
+    assert again.status_code == 200
+    assert again.json()["duplicate_file"] is True
+    assert JournalFile.objects.count() == 1
+    assert JournalLine.objects.count() == 2
+
+
+def test_an_amended_file_adds_only_the_new_lines(client, kiosk):
+    upload(client, kiosk, csv(line(1), line(2)))
+
+    response = upload(client, kiosk, csv(line(1), line(2), line(3)))
+
+    report = response.json()
+    assert (report["accepted"], report["duplicate"]) == (1, 2)
+    assert JournalLine.objects.count() == 3
+    assert JournalFile.objects.count() == 2, "every version of the file is kept"
+
+
+def test_two_identical_fees_paid_minutes_apart_are_two_payments(client, kiosk):
+    same = dict(amount="20.00", payer="A1", service="ID_CARD")
+    response = upload(client, kiosk, csv(line(1, "T-a", ref="O-a", **same), line(2, "T-b", ref="O-b", **same)))
+
+    assert response.json()["accepted"] == 2
+
+
+def test_a_reused_txn_id_with_different_values_is_rejected_with_its_line(client, kiosk):
+    upload(client, kiosk, csv(line(1, "T1")))
+
+    report = upload(client, kiosk, csv(line(1, "T1"), line(2, "T1", amount="99.00"))).json()
+
+    assert report["duplicate"] == 1
+    assert report["rejections"] == [{"line": 3, "reason": "txn_id: T1 was recorded earlier with other values"}]
+    assert JournalLine.objects.get(txn_id="T1").amount == 20
+
+
+def test_bad_lines_are_rejected_alone_with_line_number_and_reason(client, kiosk):
+    body = csv(
+        line(1),
+        line(2, amount="20"),
+        line(3, channel="bitcoin"),
+        line(4, when="2026-11-19T10:00:00+08:00"),
+        "5,T5,2026-11-20T10:00:00+08:00,20.00",
+        line(6, status="pending"),
+        line(7),
+    )
+    report = upload(client, kiosk, body).json()
+
+    assert (report["accepted"], report["rejected"]) == (2, 5)
+    reasons = {r["line"]: r["reason"] for r in report["rejections"]}
+    assert reasons[3].startswith("amount:")
+    assert reasons[4].startswith("channel:")
+    assert "not on the journal's date 2026-11-20" in reasons[5]
+    assert reasons[6] == "expected 9 fields, found 4"
+    assert reasons[7].startswith("status:")
+    assert set(JournalLine.objects.values_list("txn_id", flat=True)) == {"T1", "T7"}
+
+
+def test_a_file_without_the_header_is_rejected_whole_but_kept(client, kiosk):
+    response = upload(client, kiosk, b"1,T1,2026-11-20T10:00:00+08:00,20.00,wechat,O,P,S,success\n")
+
+    assert response.status_code == 400
+    assert "header" in response.json()["rejected_file"]
+    assert JournalFile.objects.get().status == "rejected"
+    assert JournalLine.objects.count() == 0
+
+
+def test_a_file_that_is_not_utf8_is_rejected_whole(client, kiosk):
+    response = upload(client, kiosk, csv(line(1, payer="张三")).decode().encode("gbk"))
+    assert response.status_code == 400
+    assert "UTF-8" in response.json()["rejected_file"]
+
+
+def test_gaps_in_the_sequence_are_reported_and_closed_by_an_amended_file(client, kiosk):
+    report = upload(client, kiosk, csv(line(1), line(2), line(5), line(6), line(9))).json()
+
+    assert report["gaps"] == [{"from": 3, "to": 4, "missing": 2}, {"from": 7, "to": 8, "missing": 2}]
+
+    amended = upload(client, kiosk, csv(line(1), line(2), line(3), line(4), line(5), line(6), line(9))).json()
+    assert amended["gaps"] == [{"from": 7, "to": 8, "missing": 2}]
+    assert JournalGap.objects.count() == 1
+
+
+def test_a_gap_across_midnight_is_found_from_the_previous_days_last_number(client, kiosk):
+    upload(client, kiosk, csv(line(1, when="2026-11-19T10:00:00+08:00")), url="/api/v1/device/journals/2026-11-19")
+
+    report = upload(client, kiosk, csv(line(4))).json()
+
+    assert report["gaps"] == [{"from": 2, "to": 3, "missing": 2}]
+
+
+def test_a_gzipped_journal_is_accepted(client, kiosk):
+    body = csv(line(1), line(2))
+    response = upload(client, kiosk, gzip.compress(body), HTTP_CONTENT_ENCODING="gzip")
+
+    assert response.status_code == 201
+    assert bytes(JournalFile.objects.get().content) == body
+
+
+def test_a_broken_gzip_body_gets_400_and_stores_nothing(client, kiosk):
+    response = upload(client, kiosk, b"not gzip at all", HTTP_CONTENT_ENCODING="gzip")
+    assert response.status_code == 400
+    assert JournalFile.objects.count() == 0
+
+
+def test_a_journal_over_the_limit_once_unzipped_gets_413(client, kiosk, settings):
+    settings.KIOSKOPS = {**settings.KIOSKOPS, "JOURNAL_MAX_BYTES": 2048}
+    body = csv(*[line(i) for i in range(1, 200)])
+    response = upload(client, kiosk, gzip.compress(body), HTTP_CONTENT_ENCODING="gzip")
+
+    assert response.status_code == 413
+    assert JournalFile.objects.count() == 0
+
+
+@pytest.mark.parametrize("url", ["/api/v1/device/journals/2026-13-01", "/api/v1/device/journals/yesterday"])
+def test_a_bad_date_in_the_url_gets_400_naming_it(client, kiosk, url):
+    response = upload(client, kiosk, csv(line(1)), url=url)
+    assert response.status_code == 400
+    assert "business_date" in response.json()["errors"]
+
+
+def test_a_journal_for_a_future_day_is_refused(client, kiosk):
+    from django.utils import timezone
+
+    future = (timezone.localdate() + timedelta(days=3)).isoformat()
+    response = upload(client, kiosk, csv(line(1)), url=f"/api/v1/device/journals/{future}")
+    assert response.status_code == 400
+
+
+def test_an_unknown_token_gets_401_and_stores_nothing(client, kiosk):
+    response = client.generic("PUT", URL, csv(line(1)), content_type="text/csv", HTTP_AUTHORIZATION="Device kt_nope")
+    assert response.status_code == 401
+    assert JournalFile.objects.count() == 0
+
+
+def test_an_id_number_in_payer_ref_is_never_stored_in_clear(client, kiosk):
+    upload(client, kiosk, csv(line(1, payer="310101199001011234")))
+
+    stored = JournalLine.objects.get().payer_ref
+    assert "199001011234" not in stored
+    assert stored.startswith("pid:310***********1234#")
+
+
+def test_an_upload_asks_for_a_reconcile_run_of_its_day(client, kiosk, django_capture_on_commit_callbacks):
+    from unittest import mock
+
+    with mock.patch("reconciliation.tasks.reconcile_date.apply_async") as enqueue:
+        with django_capture_on_commit_callbacks(execute=True):
+            upload(client, kiosk, csv(line(1)))
+            upload(client, kiosk, csv(line(1), line(2)))
+
+    assert enqueue.call_count == 1, "a burst of uploads for one day coalesces into one run"
+    assert enqueue.call_args.kwargs["args"] == ["2026-11-20"]
