@@ -46,6 +46,7 @@ class LRow:
     kiosk_serial: str
     payer_ref: str
     service_code: str
+    kiosk_id: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,7 @@ def reconcile_day(
     unpaired_ledger: list[LRow],
     duplicate_ledger_ids: set[int],
     rules: Rules,
+    manual_pairs: dict[int, LRow] | None = None,
 ) -> DayResult:
     """Classify one business day.
 
@@ -106,7 +108,9 @@ def reconcile_day(
     unpaired_ledger: ledger entries that could belong to this day and have no journal line with their key; the
         ones dated this day become missing_in_journal unless fuzzy matching pairs them.
     duplicate_ledger_ids: ledger entries that are a second (or later) settlement of the same payer and service.
+    manual_pairs: journal line id -> the ledger entry a person paired it with; kept by every later run.
     """
+    manual_pairs = manual_pairs or {}
     result = DayResult()
     waiting: list[JRow] = []
     for journal, ledger in pairs:
@@ -114,6 +118,11 @@ def reconcile_day(
             # Cash reconciles against cash-box collections, not the ledger: reported apart.
             result.cash_count += 1
             result.cash_amount += journal.amount if journal.status == "success" else 0
+            continue
+        if ledger is None and journal.id in manual_pairs:
+            verdict = _judge_pair(journal, manual_pairs[journal.id], "manual", duplicate_ledger_ids, rules)
+            _count(result, verdict)
+            result.verdicts.append(verdict)
             continue
         if ledger is None:
             if journal.status == "success":
@@ -126,7 +135,11 @@ def reconcile_day(
         if verdict.outcome != "matched":
             result.verdicts.append(verdict)
 
-    fuzzy_pairs, proposals, still_waiting, claimed = _fuzzy(waiting, unpaired_ledger)
+    manual_ids = {ledger.id for ledger in manual_pairs.values()}
+    fuzzy_pairs, proposals, still_waiting, claimed = _fuzzy(
+        waiting, [ledger for ledger in unpaired_ledger if ledger.id not in manual_ids]
+    )
+    claimed |= manual_ids
     for journal, ledger in fuzzy_pairs:
         verdict = _judge_pair(journal, ledger, "fuzzy", duplicate_ledger_ids, rules)
         verdict.facts.setdefault("journal_channel_ref", journal.channel_ref)

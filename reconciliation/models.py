@@ -394,6 +394,14 @@ class ReconItem(models.Model):
 
     class Meta:
         ordering = ["-business_date", "-id"]
+        permissions = [
+            ("resolve_reconitem", _("Can work reconciliation items (assign, match, refund, contact)")),
+            ("approve_writeoff", _("Can approve a write-off")),
+            ("run_reconciliation", _("Can start a reconcile run")),
+            ("import_ledger", _("Can import ledger files")),
+            ("lookup_payment", _("Can look up a citizen's payment")),
+            ("contact_citizen", _("Can record that a citizen was contacted")),
+        ]
         constraints = [
             models.CheckConstraint(
                 name="recon_item_has_a_side",

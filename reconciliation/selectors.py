@@ -41,6 +41,7 @@ LEDGER_COLUMNS = (
     "kiosk_serial",
     "payer_ref",
     "service_code",
+    "kiosk_id",
 )
 # How far after a payment day a ledger entry dated by its settlement can still belong to it (calendar days;
 # a 3-working-day window across the Spring Festival spans about ten).
@@ -99,6 +100,17 @@ def day_pairs(business_date: date) -> list[tuple[JRow, LRow | None]]:
         journal = JRow(*row)
         pairs.append((journal, ledger.get((journal.channel, journal.channel_ref)) if journal.channel_ref else None))
     return pairs
+
+
+def day_manual_pairs(business_date: date) -> dict[int, LRow]:
+    """Journal lines of the day that a person paired with a ledger entry by hand."""
+    columns = [f"ledger_entry__{c.removesuffix('_id')}" for c in LEDGER_COLUMNS]
+    return {
+        row[0]: LRow(*row[1:])
+        for row in ReconItem.objects.filter(
+            business_date=business_date, resolution="manual_match", journal_line__isnull=False
+        ).values_list("journal_line_id", *columns)
+    }
 
 
 def day_unpaired_ledger(business_date: date) -> list[LRow]:

@@ -7,9 +7,11 @@ from datetime import date
 from decimal import Decimal
 
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Exists, Max, Min, OuterRef
 from django.utils import timezone
+from django.utils.translation import gettext as _t
 
 from fleet.models import Kiosk
 from reconciliation import causes, events, ledger_formats, matching, selectors
@@ -276,13 +278,19 @@ def reconcile_run(*, business_date: date, today: date | None = None, trigger: st
             )
             pairs = selectors.day_pairs(business_date)
             unpaired = selectors.day_unpaired_ledger(business_date)
-            ledger_ids = {ledger.id for _, ledger in pairs if ledger is not None} | {ledger.id for ledger in unpaired}
+            manual = selectors.day_manual_pairs(business_date)
+            ledger_ids = (
+                {ledger.id for _, ledger in pairs if ledger is not None}
+                | {ledger.id for ledger in unpaired}
+                | {ledger.id for ledger in manual.values()}
+            )
             result = matching.reconcile_day(
                 business_date=business_date,
                 pairs=pairs,
                 unpaired_ledger=unpaired,
                 duplicate_ledger_ids=selectors.duplicate_ledger_ids(ledger_ids),
                 rules=rules,
+                manual_pairs=manual,
             )
             explained = causes.explain(result.verdicts, business_date=business_date, calendar=calendar, today=today)
             changes = _store_verdicts(business_date, result, explained, today, calendar)
@@ -338,7 +346,7 @@ def _store_verdicts(business_date, result, explained, today, calendar) -> dict:
         values = {
             "outcome": verdict.outcome,
             "ledger_entry_id": ledger_id,
-            "kiosk_id": verdict.journal.kiosk_id if verdict.journal else None,
+            "kiosk_id": verdict.journal.kiosk_id if verdict.journal else verdict.ledger.kiosk_id,
             "channel": verdict.channel,
             "amount": verdict.amount,
             "probable_cause": cause_list[0]["cause"] if cause_list else "",
@@ -557,3 +565,152 @@ def _dates_to_rerun(keys, rows) -> set[date]:
                 .distinct()
             )
     return dates
+
+
+# --- People working the exception queue -----------------------------------------------------------------
+
+
+class ResolutionError(Exception):
+    """An action that does not fit the item's state; the message says why."""
+
+
+def _act(item: ReconItem, actor, action: str, note: str = "", **data) -> ReconAction:
+    return ReconAction.objects.create(item=item, actor=actor, action=action, note=note, data=data)
+
+
+def _locked(item: ReconItem) -> ReconItem:
+    return ReconItem.objects.select_for_update().get(pk=item.pk)
+
+
+def _notify(item: ReconItem) -> None:
+    transaction.on_commit(lambda: events.recon_items_changed.send(sender=ReconItem, business_date=item.business_date))
+
+
+@transaction.atomic
+def item_assign(*, item: ReconItem, assignee, actor) -> ReconItem:
+    item = _locked(item)
+    item.assigned_to = assignee
+    item.save(update_fields=["assigned_to", "updated_at"])
+    _act(item, actor, "assigned", data={"to": assignee.username if assignee else None})
+    _notify(item)
+    return item
+
+
+def _require_reason(reason: str, field_name: str = "reason") -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({field_name: _t("Give a reason: it goes into the audit trail.")})
+    return reason
+
+
+@transaction.atomic
+def item_manual_match(*, item: ReconItem, ledger_entry: LedgerEntry, reason: str, actor) -> ReconItem:
+    """Pair an item's journal line with a ledger entry a person has checked. Later runs keep the pairing."""
+    reason = _require_reason(reason)
+    item = _locked(item)
+    if item.journal_line_id is None:
+        raise ResolutionError(_t("Only an item with a kiosk journal line can be matched by hand."))
+    if item.state == ReconItem.State.RESOLVED:
+        raise ResolutionError(_t("This item is already resolved."))
+    taken = (
+        ReconItem.objects.filter(ledger_entry=ledger_entry, journal_line__isnull=False)
+        .exclude(pk=item.pk)
+        .exclude(outcome__in=["proposed_match"])
+        .exists()
+    )
+    if (
+        taken
+        or JournalLine.objects.filter(channel=ledger_entry.channel, channel_ref=ledger_entry.channel_ref)
+        .exclude(pk=item.journal_line_id)
+        .exists()
+    ):
+        raise ResolutionError(_t("That ledger entry already belongs to another payment."))
+    previous = item.outcome
+    item.ledger_entry = ledger_entry
+    item.outcome = Outcome.MATCHED
+    item.state = ReconItem.State.RESOLVED
+    item.resolution = "manual_match"
+    item.closed_at = timezone.now()
+    item.candidates = []
+    item.save()
+    _act(
+        item,
+        actor,
+        "manual_match",
+        reason,
+        ledger_entry=ledger_entry.pk,
+        channel_ref=ledger_entry.channel_ref,
+        previous_outcome=previous,
+    )
+    # The entry's own "missing in journal" item, if any, is answered by this pairing.
+    for other in ReconItem.objects.filter(ledger_entry=ledger_entry, journal_line__isnull=True, state="open"):
+        other.state, other.outcome, other.closed_at = ReconItem.State.AUTO_CLOSED, Outcome.MATCHED, timezone.now()
+        other.save(update_fields=["state", "outcome", "closed_at", "updated_at"])
+        _act(other, actor, "auto_closed", f"matched by hand to item {item.pk}")
+    _notify(item)
+    return item
+
+
+@transaction.atomic
+def item_request_refund(*, item: ReconItem, note: str, actor) -> ReconItem:
+    item = _locked(item)
+    if item.state != ReconItem.State.OPEN:
+        raise ResolutionError(_t("Only an open item can have a refund requested."))
+    item.resolution = "refund_requested"
+    item.save(update_fields=["resolution", "updated_at"])
+    _act(item, actor, "refund_requested", _require_reason(note, "note"))
+    _notify(item)
+    return item
+
+
+@transaction.atomic
+def item_mark_refunded(*, item: ReconItem, reference: str, actor) -> ReconItem:
+    item = _locked(item)
+    if item.resolution != "refund_requested":
+        raise ResolutionError(_t("Request the refund first."))
+    reference = _require_reason(reference, "reference")
+    item.state, item.resolution, item.closed_at = ReconItem.State.RESOLVED, "refunded", timezone.now()
+    item.save(update_fields=["state", "resolution", "closed_at", "updated_at"])
+    _act(item, actor, "refunded", reference)
+    _notify(item)
+    return item
+
+
+@transaction.atomic
+def item_write_off(*, item: ReconItem, reason: str, approver, actor) -> ReconItem:
+    """Close an item without recovering the money. Needs a reason and a second person with approval rights."""
+    reason = _require_reason(reason)
+    item = _locked(item)
+    if item.state != ReconItem.State.OPEN:
+        raise ResolutionError(_t("Only an open item can be written off."))
+    if approver is None or approver.pk == getattr(actor, "pk", None):
+        raise ValidationError({"approver": _t("A write-off must be approved by someone else.")})
+    if not approver.has_perm("reconciliation.approve_writeoff"):
+        raise ValidationError({"approver": _t("%(user)s may not approve write-offs.") % {"user": approver}})
+    item.state, item.resolution, item.closed_at = ReconItem.State.RESOLVED, "written_off", timezone.now()
+    item.save(update_fields=["state", "resolution", "closed_at", "updated_at"])
+    _act(item, actor, "written_off", reason, approver=approver.username)
+    _notify(item)
+    return item
+
+
+@transaction.atomic
+def item_record_contact(*, item: ReconItem, note: str, actor) -> ReconItem:
+    """Record that the citizen was contacted (what they were told). The item's state does not change."""
+    item = _locked(item)
+    _act(item, actor, "citizen_contacted", _require_reason(note, "note"))
+    _notify(item)
+    return item
+
+
+@transaction.atomic
+def item_reopen(*, item: ReconItem, reason: str, actor) -> ReconItem:
+    reason = _require_reason(reason)
+    item = _locked(item)
+    if item.state == ReconItem.State.OPEN:
+        raise ResolutionError(_t("The item is already open."))
+    item.state, item.resolution, item.closed_at = ReconItem.State.OPEN, "", None
+    item.save(update_fields=["state", "resolution", "closed_at", "updated_at"])
+    _act(item, actor, "reopened", reason)
+    _notify(item)
+    return item
