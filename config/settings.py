@@ -181,7 +181,10 @@ CELERY_BEAT_SCHEDULE = {
     "fleet-expire-commands": {"task": "fleet.tasks.expire_commands", "schedule": 60.0},
     "fleet-heartbeat-retention": {"task": "fleet.tasks.purge_old_heartbeats", "schedule": 3600.0},
     # Daily, after kiosks have uploaded yesterday's journals: re-reconcile the last week.
-    "reconcile-recent-days": {"task": "reconciliation.tasks.reconcile_recent_days", "schedule": crontab(hour=6, minute=30)},
+    "reconcile-recent-days": {
+        "task": "reconciliation.tasks.reconcile_recent_days",
+        "schedule": crontab(hour=6, minute=30),
+    },
 }
 
 # --- Auth -----------------------------------------------------------------------------------------------
@@ -263,7 +266,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("KIOSKOPS_LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        # The filesystem broker has no host; kombu warns about that on every connection.
+        "kombu.connection": {"level": "ERROR"},
+    },
 }
 
 SESSION_COOKIE_HTTPONLY = True
