@@ -1,0 +1,632 @@
+"""`make bench`: heartbeat ingestion against the production-style stack, and one health sweep over the fleet.
+
+What it does, in order (docs/performance.md has the figures and the reasoning):
+
+1. drops and creates a PostgreSQL database of its own (kioskops_bench), flushes Redis db 15, migrates;
+2. provisions 10,000 kiosks in bulk (already online, as a running fleet is), each with a real device token;
+3. starts the web server as production runs it (gunicorn, several workers, DEBUG off, PostgreSQL and Redis);
+4. drives it from loopback with wrk: 3 s warm-up, then 20 s of heartbeats from the 10,000 kiosks' tokens in turn,
+   then the same for GET /healthz on the same server, the trivial baseline;
+5. stops the server, then times one health_sweep() with all 10,000 kiosks overdue (every one must flip once);
+6. prints the figures beside the targets with PASS or MISS. A MISS is a finding, not a failure: exit code 0.
+
+The load is bounded: every wrk run has a fixed duration and a hard timeout, and the server is killed (its whole
+process group) however the run ends.
+"""
+
+import argparse
+import json
+import os
+import platform
+import resource
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV_BIN = Path(sys.executable).parent
+LUA_SCRIPT = ROOT / "bench" / "load.lua"
+PY_LOAD = ROOT / "bench" / "pyload.py"
+
+TARGET_HEARTBEATS_PER_S = 1500
+TARGET_P99_MS = 100
+TARGET_RATIO = 0.5
+TARGET_SWEEP_S = 1.0
+
+# High enough that no kiosk is ever told 429 during the run (each kiosk beats every few seconds here, while a
+# real one beats once a minute), so the figures measure ingestion. The limiter still runs on every request.
+BENCH_HEARTBEATS_PER_MINUTE = 600
+
+
+@dataclass
+class LoadResult:
+    label: str
+    requests: int
+    duration_s: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    statuses: dict[int, int]
+    socket_errors: dict[str, int] = field(default_factory=dict)
+    cpu_s: dict[str, float] = field(default_factory=dict)  # CPU seconds used during the run, by who used them
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.duration_s if self.duration_s else 0.0
+
+    @property
+    def ok(self) -> int:
+        return sum(n for status, n in self.statuses.items() if 200 <= status < 300)
+
+    @property
+    def errors(self) -> int:
+        """Every response that is not 2xx, and every request that got no response at all."""
+        return sum(n for status, n in self.statuses.items() if not 200 <= status < 300) + sum(
+            self.socket_errors.values()
+        )
+
+
+# --- Servers --------------------------------------------------------------------------------------------
+
+
+def server_command(kind: str, port: int, workers: int, threads: int) -> list[str]:
+    bind = f"127.0.0.1:{port}"
+    gunicorn = [str(VENV_BIN / "gunicorn"), "--bind", bind, "--workers", str(workers), "--log-level", "warning"]
+    gunicorn += ["--graceful-timeout", "5"]
+    if kind == "gthread":
+        return (
+            gunicorn
+            + ["--worker-class", "gthread", "--threads", str(threads), "--keep-alive", "30"]
+            + ["config.wsgi:application"]
+        )
+    if kind == "sync":
+        return gunicorn + ["--worker-class", "sync", "config.wsgi:application"]
+    if kind == "uvicorn":
+        return [
+            str(VENV_BIN / "uvicorn"),
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ]
+    if kind == "gunicorn-uvicorn":
+        return gunicorn + ["--worker-class", "uvicorn_worker.UvicornWorker", "config.asgi:application"]
+    raise SystemExit(f"unknown server kind {kind!r}")
+
+
+def describe_server(kind: str, workers: int, threads: int) -> str:
+    return {
+        "gthread": f"gunicorn, gthread workers ({workers} processes × {threads} threads), WSGI (config.wsgi)",
+        "sync": f"gunicorn, sync workers ({workers} processes), WSGI (config.wsgi)",
+        "uvicorn": f"uvicorn --workers {workers} (uvloop, httptools), ASGI (config.asgi)",
+        "gunicorn-uvicorn": f"gunicorn with uvicorn workers ({workers} processes), ASGI (config.asgi)",
+    }[kind]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_answering(url: str, process: subprocess.Popen, timeout_s: float = 60) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with code {process.returncode} before answering")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the server did not answer {url} within {timeout_s:.0f} s")
+
+
+def stop_process_group(process: subprocess.Popen | None) -> None:
+    """SIGTERM the whole group (gunicorn's master and workers), then SIGKILL whatever is left after 10 s."""
+    if process is None or process.poll() is not None:
+        return
+    for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+# --- Where the CPU goes ---------------------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(server_pgid: int | None) -> dict:
+    """CPU seconds used so far by each process, labelled web server, PostgreSQL, Redis or other (other people's
+    work shows up there: on a shared machine it is the figure that says how much the run was disturbed), plus
+    the load generator (our child) and the machine's idle time."""
+    processes: dict[int, tuple[str, float]] = {}
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        pgid, ticks = int(fields[2]), int(fields[11]) + int(fields[12])
+        if server_pgid is not None and pgid == server_pgid:
+            who = "server"
+        elif comm.startswith("postgres"):
+            who = "postgresql"
+        elif comm.startswith("redis-server"):
+            who = "redis"
+        else:
+            who = "other"
+        processes[int(entry.name)] = (who, ticks / CLOCK_TICKS)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open("/proc/stat") as stat:
+        ticks = [int(n) for n in stat.readline().split()[1:]]
+    return {
+        "processes": processes,
+        "load generator": children.ru_utime + children.ru_stime,
+        "idle": (ticks[3] + ticks[4]) / CLOCK_TICKS,  # idle + iowait, all cores
+    }
+
+
+def cpu_used_between(before: dict, after: dict) -> dict[str, float]:
+    """CPU seconds each party used between two snapshots. A process that ended in between is not counted."""
+    used = {"server": 0.0, "postgresql": 0.0, "redis": 0.0, "other": 0.0}
+    for pid, (who, seconds) in after["processes"].items():
+        earlier = before["processes"].get(pid)
+        used[who] += seconds - (earlier[1] if earlier and earlier[0] == who else 0.0)
+    used["load generator"] = after["load generator"] - before["load generator"]
+    used["idle"] = after["idle"] - before["idle"]
+    return used
+
+
+# --- Load -----------------------------------------------------------------------------------------------
+
+
+def ensure_wrk() -> str | None:
+    """wrk is a Debian package; install it when missing and we may (root), else fall back to bench/pyload.py."""
+    found = shutil.which("wrk")
+    if found or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return found
+    print("Installing wrk (apt-get install -y wrk) …", flush=True)
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.STDOUT, "timeout": 300}
+    if subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False, **quiet).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], check=False, **quiet)
+        subprocess.run(["apt-get", "install", "-y", "-q", "wrk"], check=False, **quiet)
+    return shutil.which("wrk")
+
+
+def run_load(
+    args, wrk: str | None, base_url: str, mode: str, tokens_file: Path, duration_s: int, server_pgid: int
+) -> LoadResult:
+    """One bounded load run. Returns the parsed BENCH_RESULT line and the CPU each party used meanwhile."""
+    if wrk:
+        command = [wrk, "-t", str(args.wrk_threads), "-c", str(args.connections), "-d", f"{duration_s}s"]
+        command += ["--timeout", "5s", "-s", str(LUA_SCRIPT), base_url, "--", mode, str(tokens_file)]
+        command += [str(args.wrk_threads)]
+    else:
+        command = [sys.executable, str(PY_LOAD), base_url, mode, str(tokens_file)]
+        command += ["--connections", str(args.connections), "--duration", str(duration_s)]
+    before = cpu_snapshot(server_pgid)
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=duration_s + 60, check=False)
+    after = cpu_snapshot(server_pgid)
+    line = next((ln for ln in completed.stdout.splitlines() if ln.startswith("BENCH_RESULT ")), None)
+    if completed.returncode != 0 or line is None:
+        raise RuntimeError(f"load generator failed ({completed.returncode}):\n{completed.stdout}\n{completed.stderr}")
+    data = json.loads(line.removeprefix("BENCH_RESULT "))
+    return LoadResult(
+        label=mode,
+        requests=data["requests"],
+        duration_s=data["duration_us"] / 1e6,
+        p50_ms=data["p50_us"] / 1000,
+        p90_ms=data["p90_us"] / 1000,
+        p99_ms=data["p99_us"] / 1000,
+        max_ms=data["max_us"] / 1000,
+        statuses={int(k): v for k, v in data["statuses"].items()},
+        socket_errors=data["socket_errors"],
+        cpu_s=cpu_used_between(before, after),
+    )
+
+
+# --- Database and fleet ---------------------------------------------------------------------------------
+
+
+def recreate_database(admin_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def provision_fleet(kiosk_count: int, tokens_file: Path) -> None:
+    """Regions, sites, and kiosks that have been online for a while, each with an active token, in bulk.
+    Tokens are made and hashed exactly as fleet.services.credential_issue does; line i of tokens_file is the
+    token of kiosk BENCH-i."""
+    from datetime import timedelta
+
+    from django.db import transaction
+    from django.utils import timezone
+
+    from fleet.models import DeviceCredential, Kiosk, Region, Site
+    from fleet.services import TOKEN_PREFIX, hash_token
+    from fleet.vocabulary import Component
+
+    now = timezone.now()
+    healthy = {name: "ok" for name in Component.values}
+    with transaction.atomic():
+        regions = Region.objects.bulk_create([Region(code=f"bench-{r:02d}", name=f"压测第{r}区") for r in range(1, 17)])
+        sites = Site.objects.bulk_create(
+            [
+                Site(region=regions[s % len(regions)], code=f"bench-hall-{s:03d}", name=f"压测第{s}政务服务大厅")
+                for s in range(1, max(2, kiosk_count // 50) + 1)
+            ]
+        )
+        kiosks = Kiosk.objects.bulk_create(
+            [
+                Kiosk(
+                    site=sites[i % len(sites)],
+                    serial=f"BENCH-{i:05d}",
+                    model="ZW-3000",
+                    software_version="3.2.1",
+                    heartbeat_interval_s=60,
+                    grace_s=90,
+                    status=Kiosk.Status.ONLINE,
+                    health_status=Kiosk.Status.ONLINE,
+                    status_changed_at=now,
+                    last_seen_at=now,
+                    offline_after=now + timedelta(seconds=150),
+                    components=healthy,
+                    metrics={"paper_pct": 80},
+                )
+                for i in range(1, kiosk_count + 1)
+            ],
+            batch_size=2000,
+        )
+        tokens = [TOKEN_PREFIX + secrets.token_urlsafe(32) for _ in kiosks]
+        DeviceCredential.objects.bulk_create(
+            [
+                DeviceCredential(kiosk=kiosk, token_hash=hash_token(token), token_prefix=token[:10])
+                for kiosk, token in zip(kiosks, tokens, strict=True)
+            ],
+            batch_size=2000,
+        )
+    tokens_file.write_text("\n".join(tokens) + "\n")
+    tokens_file.chmod(0o600)
+
+
+def fleet_counts() -> dict[str, int]:
+    from fleet.models import Heartbeat, Kiosk, StatusChange
+
+    return {
+        "heartbeats": Heartbeat.objects.count(),
+        "flips": StatusChange.objects.count(),
+        "degraded": Kiosk.objects.filter(status=Kiosk.Status.DEGRADED).count(),
+    }
+
+
+def time_sweeps(rounds: int) -> list[tuple[float, int, int]]:
+    """Each round: every kiosk online and overdue, then one timed health_sweep(). Returns (seconds, flips the
+    sweep reported, StatusChange rows it wrote) per round."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from fleet.models import Kiosk, StatusChange
+    from fleet.services import health_sweep
+
+    results = []
+    for _ in range(rounds):
+        overdue = timezone.now() - timedelta(seconds=1)
+        Kiosk.objects.update(
+            status=Kiosk.Status.ONLINE, health_status=Kiosk.Status.ONLINE, offline_after=overdue, is_flapping=False
+        )
+        StatusChange.objects.all().delete()  # a fresh flap window, so every round does the same work
+        started = time.perf_counter()
+        result = health_sweep()
+        elapsed = time.perf_counter() - started
+        written = StatusChange.objects.filter(reason=StatusChange.Reason.SILENT).count()
+        results.append((elapsed, result.went_offline, written))
+    return results
+
+
+# --- Report ---------------------------------------------------------------------------------------------
+
+
+def machine_facts(admin_url: str, redis_url: str) -> dict[str, str]:
+    import psycopg
+    import redis
+
+    with psycopg.connect(admin_url) as conn:
+        pg = conn.execute("SHOW server_version").fetchone()[0]
+    info = redis.Redis.from_url(redis_url).info("server")
+    mem_kib = int(next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in ln))
+    return {
+        "cores": str(os.cpu_count()),
+        "memory": f"{mem_kib / 1024 / 1024:.0f} GiB",
+        "cpu": next(
+            (
+                ln.split(":", 1)[1].strip()
+                for ln in Path("/proc/cpuinfo").read_text().splitlines()
+                if "model name" in ln
+            ),
+            platform.machine(),
+        ),
+        "python": platform.python_version(),
+        "postgresql": pg,
+        "redis": info["redis_version"],
+    }
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def print_cpu(heartbeat: LoadResult, trivial: LoadResult, cores: int) -> None:
+    """CPU per request by who spent it, and each one's share of the machine, during the two measured runs."""
+    print(f"\n  CPU during the measured runs: ms per request, and share of the {cores} cores")
+    print(f"  {'':<22}{'heartbeat':>22}{'/healthz':>22}")
+    labels = {"server": "web server", "postgresql": "PostgreSQL", "redis": "Redis"}
+    labels |= {"load generator": "load generator", "other": "other processes", "idle": "idle"}
+    for who, label in labels.items():
+        cells = []
+        for result in (heartbeat, trivial):
+            seconds = result.cpu_s.get(who, 0.0)
+            share = seconds / (result.duration_s * cores) if result.duration_s else 0.0
+            per_request = "" if who == "idle" else f"{seconds / max(result.requests, 1) * 1000:.2f} ms"
+            cells.append(f"{per_request:>12} {share:>7.0%}")
+        print(f"  {label:<22}{cells[0]:>22}{cells[1]:>22}")
+
+
+def print_report(facts, setup, heartbeat: LoadResult, trivial: LoadResult, stored, sweeps) -> bool:
+    ratio = heartbeat.rate / trivial.rate if trivial.rate else 0.0
+    worst_sweep = max(s[0] for s in sweeps)
+    flips_ok = all(s[1] == s[2] == setup["kiosks"] for s in sweeps)
+    rows = [
+        ("heartbeats/s", f"{heartbeat.rate:,.0f}", f"≥ {TARGET_HEARTBEATS_PER_S:,}", heartbeat.rate >= 1500),
+        ("heartbeat latency p50", f"{heartbeat.p50_ms:.1f} ms", "", None),
+        ("heartbeat latency p90", f"{heartbeat.p90_ms:.1f} ms", "", None),
+        ("heartbeat latency p99", f"{heartbeat.p99_ms:.1f} ms", f"≤ {TARGET_P99_MS} ms", heartbeat.p99_ms <= 100),
+        ("heartbeat latency max", f"{heartbeat.max_ms:.1f} ms", "", None),
+        ("heartbeat errors", f"{heartbeat.errors:,} of {heartbeat.requests:,}", "0", heartbeat.errors == 0),
+        ("/healthz requests/s", f"{trivial.rate:,.0f}", "", None),
+        ("/healthz latency p50 / p99", f"{trivial.p50_ms:.1f} / {trivial.p99_ms:.1f} ms", "", None),
+        ("/healthz errors", f"{trivial.errors:,}", "0", trivial.errors == 0),
+        ("ratio heartbeats/s ÷ /healthz/s", f"{ratio:.2f}", f"≥ {TARGET_RATIO}", ratio >= TARGET_RATIO),
+        (
+            f"sweep over {setup['kiosks']:,} kiosks (worst of {len(sweeps)})",
+            f"{worst_sweep:.3f} s",
+            f"≤ {TARGET_SWEEP_S:g} s",
+            worst_sweep <= TARGET_SWEEP_S,
+        ),
+        (
+            "flips recorded per sweep",
+            ", ".join(f"{s[2]:,}" for s in sweeps),
+            f"{setup['kiosks']:,} each",
+            flips_ok,
+        ),
+    ]
+    print()
+    print("KioskOps benchmark — heartbeat ingestion and health sweep")
+    print(f"  machine   {facts['cores']} cores ({facts['cpu']}), {facts['memory']}, Python {facts['python']}")
+    print(f"            PostgreSQL {facts['postgresql']}, Redis {facts['redis']} (both on this machine)")
+    print(f"  server    {setup['server']}")
+    print(f"  load      {setup['generator']}, {setup['connections']} connections, loopback,")
+    print(f"            {setup['warmup']} s warm-up then {setup['duration']} s per endpoint, same server, same run")
+    print(f"  fleet     {setup['kiosks']:,} kiosks online with real tokens, sent round-robin; every 20th reports a")
+    print("            failing receipt printer; rate limit raised to")
+    print(
+        f"            {BENCH_HEARTBEATS_PER_MINUTE}/min per kiosk so no request is throttled (the limiter still runs)"
+    )
+    print(f"  sweeps    {', '.join(f'{s[0]:.3f} s' for s in sweeps)}")
+    print(
+        f"  stored    {stored['heartbeats']:,} heartbeat rows for {stored['ok']:,} 2xx answers; "
+        f"{stored['degraded']:,} kiosks degraded"
+    )
+    print()
+    width = max(len(r[0]) for r in rows) + 2
+    print(f"  {'figure':<{width}}{'measured':>22}  {'target':>12}  result")
+    print(f"  {'-' * (width + 22 + 2 + 12 + 8)}")
+    for name, value, target, ok in rows:
+        print(f"  {name:<{width}}{value:>22}  {target:>12}  {'' if ok is None else verdict(ok)}")
+    statuses = ", ".join(f"{k}: {v:,}" for k, v in sorted(heartbeat.statuses.items()))
+    print(f"\n  heartbeat responses by status: {statuses}; socket errors: {heartbeat.socket_errors}")
+    print_cpu(heartbeat, trivial, int(facts["cores"]))
+    missed = [r[0] for r in rows if r[3] is False]
+    print(f"\n  {'all targets met' if not missed else 'MISSED: ' + '; '.join(missed)}")
+    return not missed
+
+
+# --- Main -----------------------------------------------------------------------------------------------
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--server", default="gthread", choices=["gthread", "sync", "uvicorn", "gunicorn-uvicorn"])
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=4, help="threads per worker (gthread only)")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--generator", choices=["wrk", "python"], default="wrk", help="python: bench/pyload.py even if wrk is there"
+    )
+    parser.add_argument("--wrk-threads", type=int, default=1)
+    parser.add_argument("--duration", type=int, default=20, help="seconds of measured load per endpoint")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load before each")
+    parser.add_argument("--kiosks", type=int, default=10_000)
+    parser.add_argument("--sweep-rounds", type=int, default=3)
+    parser.add_argument(
+        "--postgres", default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+    )
+    parser.add_argument("--database", default="kioskops_bench")
+    parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15"))
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the database and the work folder (tokens, server log) behind"
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    if not (1 <= args.duration <= 120 and 0 <= args.warmup <= 30 and 1 <= args.connections <= 1000):
+        parser.error("duration 1–120 s, warm-up 0–30 s, connections 1–1000: the load stays bounded")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    admin_url = f"{args.postgres.rstrip('/')}/postgres"
+    database_url = f"{args.postgres.rstrip('/')}/{args.database}"
+    workdir = Path(tempfile.mkdtemp(prefix="kioskops-bench-"))
+    tokens_file = workdir / "tokens.txt"
+    server = None
+    # SIGTERM (a CI timeout, a kill) must still reach the finally below, which stops the server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        wrk = ensure_wrk() if args.generator == "wrk" else None
+        generator = (
+            f"wrk {subprocess.run([wrk, '-v'], capture_output=True, text=True).stdout.split()[1]} "
+            f"({args.wrk_threads} thread{'s' if args.wrk_threads > 1 else ''}, bench/load.lua)"
+            if wrk
+            else "bench/pyload.py (Python asyncio + httpx, not wrk: it takes CPU from the server)"
+        )
+        print(f"Load generator: {generator}", flush=True)
+
+        env = {
+            "DATABASE_URL": database_url,
+            "REDIS_URL": args.redis,
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "KIOSKOPS_VAR_DIR": str(workdir / "var"),
+            "KIOSKOPS_DEVICE_HEARTBEATS_PER_MINUTE": str(BENCH_HEARTBEATS_PER_MINUTE),
+            "KIOSKOPS_LOG_LEVEL": "WARNING",
+        }
+        os.environ.update(env)
+        facts = machine_facts(admin_url, args.redis)
+
+        print(f"Database {args.database}: drop, create, migrate; Redis {args.redis}: flush …", flush=True)
+        recreate_database(admin_url, args.database)
+        import redis
+
+        redis.Redis.from_url(args.redis).flushdb()
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True, timeout=300
+        )
+
+        sys.path.insert(0, str(ROOT))
+        import django
+
+        django.setup()
+        from django.db import connections
+
+        t0 = time.perf_counter()
+        provision_fleet(args.kiosks, tokens_file)
+        print(f"Provisioned {args.kiosks:,} kiosks with tokens in {time.perf_counter() - t0:.1f} s", flush=True)
+        connections.close_all()
+
+        port = free_port()
+        base_url = f"http://127.0.0.1:{port}"
+        command = server_command(args.server, port, args.workers, args.threads)
+        server_log = workdir / "server.log"
+        print(f"Server: {' '.join(Path(c).name if i == 0 else c for i, c in enumerate(command))}", flush=True)
+        with server_log.open("w") as log:
+            server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_until_answering(f"{base_url}/healthz", server)
+
+        results, answered_2xx = {}, {}
+        for mode in ("heartbeat", "healthz"):
+            answered_2xx[mode] = 0
+            if args.warmup:
+                answered_2xx[mode] += run_load(args, wrk, base_url, mode, tokens_file, args.warmup, server.pid).ok
+            print(f"Measuring {mode} for {args.duration} s …", flush=True)
+            results[mode] = run_load(args, wrk, base_url, mode, tokens_file, args.duration, server.pid)
+            answered_2xx[mode] += results[mode].ok
+        stop_process_group(server)
+        if server.returncode not in (0, -signal.SIGTERM):
+            print(f"(server exited with {server.returncode}; log tail below)")
+            print("\n".join(server_log.read_text().splitlines()[-20:]))
+
+        stored = fleet_counts()
+        stored["ok"] = answered_2xx["heartbeat"]  # warm-up included: every 2xx must be a stored row
+        print(f"Timing {args.sweep_rounds} health sweep(s) over {args.kiosks:,} overdue kiosks …", flush=True)
+        sweeps = time_sweeps(args.sweep_rounds)
+        connections.close_all()
+
+        setup = {
+            "server": describe_server(args.server, args.workers, args.threads),
+            "generator": generator,
+            "connections": args.connections,
+            "warmup": args.warmup,
+            "duration": args.duration,
+            "kiosks": args.kiosks,
+        }
+        print_report(facts, setup, results["heartbeat"], results["healthz"], stored, sweeps)
+        print(f"\n  finished in {time.monotonic() - started:.0f} s")
+        if args.json:
+            args.json.write_text(
+                json.dumps(
+                    {
+                        "machine": facts,
+                        "setup": setup,
+                        "heartbeat": results["heartbeat"].__dict__ | {"rate": results["heartbeat"].rate},
+                        "healthz": results["healthz"].__dict__ | {"rate": results["healthz"].rate},
+                        "sweeps_s": [s[0] for s in sweeps],
+                        "sweep_median_s": statistics.median(s[0] for s in sweeps),
+                    },
+                    indent=2,
+                )
+            )
+        return 0
+    finally:
+        stop_process_group(server)
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:  # Django may not be set up yet when an early step failed
+            pass
+        if args.keep:
+            print(f"Kept database {args.database} and {workdir}")
+        else:
+            try:
+                drop_database(admin_url, args.database)
+            except Exception as exc:  # never hide the real error behind a cleanup one
+                print(f"(could not drop {args.database}: {exc})", file=sys.stderr)
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
