@@ -1,3 +1,5 @@
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -355,6 +357,9 @@ class ReconciliationDay(models.Model):
 
 class ReconItem(models.Model):
     """The reconciliation verdict on one payment: a journal line, a ledger entry, or the pair of them."""
+
+    # What people and URLs use to name an item; the integer key stays internal.
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
 
     class State(models.TextChoices):
         OPEN = "open", _("Open")

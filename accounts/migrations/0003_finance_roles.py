@@ -6,5 +6,5 @@ from accounts.migrations._sync import sync_roles
 
 
 class Migration(migrations.Migration):
-    dependencies = [("accounts", "0002_roles"), ("reconciliation", "0003_item_permissions")]
+    dependencies = [("accounts", "0002_roles"), ("reconciliation", "0002_settlement_windows")]
     operations = [migrations.RunPython(sync_roles, migrations.RunPython.noop)]
