@@ -96,12 +96,14 @@ def kiosk_for_token(token: str) -> Kiosk | None:
     """The kiosk an active token belongs to, with its site, in one query; None when unknown or revoked."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
         return None
-    credential = (
-        DeviceCredential.objects.select_related("kiosk__site")
-        .filter(token_hash=hash_token(token), revoked_at__isnull=True)
-        .first()
+    # token_hash is unique, so at most one row: a plain LIMIT 1, without the ORDER BY that .first() adds (its
+    # compilation is a measurable part of every heartbeat; see docs/performance.md).
+    credentials = list(
+        DeviceCredential.objects.select_related("kiosk__site").filter(
+            token_hash=hash_token(token), revoked_at__isnull=True
+        )[:1]
     )
-    return credential.kiosk if credential else None
+    return credentials[0].kiosk if credentials else None
 
 
 # --- Heartbeats -----------------------------------------------------------------------------------------
