@@ -11,7 +11,7 @@ from rest_framework.views import APIView
 
 from fleet import services
 from fleet.api.device_auth import DeviceTokenAuthentication, IsKiosk, KioskRateThrottle
-from fleet.api.serializers import CommandResultIn, CommandResultOut, HeartbeatIn, HeartbeatOut
+from fleet.api.serializers import CommandOut, CommandResultIn, CommandResultOut, HeartbeatIn, HeartbeatOut
 from fleet.models import RemoteCommand
 
 
@@ -69,15 +69,15 @@ class HeartbeatView(DeviceAPIView):
             beat=services.HeartbeatInput(**serializer.validated_data),
             received_at=received_at,
         )
+        # The HeartbeatOut shape, built directly: instantiating HeartbeatOut deep-copies its fields (the nested
+        # CommandOut among them) on every heartbeat, most of which carry no command (see docs/performance.md).
         return Response(
-            HeartbeatOut(
-                {
-                    "interval_s": outcome.interval_s,
-                    "status": outcome.status,
-                    "clock_skew_s": outcome.clock_skew_s,
-                    "commands": outcome.commands,
-                }
-            ).data
+            {
+                "interval_s": outcome.interval_s,
+                "status": str(outcome.status),
+                "clock_skew_s": outcome.clock_skew_s,
+                "commands": CommandOut(outcome.commands, many=True).data if outcome.commands else [],
+            }
         )
 
 
