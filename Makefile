@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 RUN_ENV := DJANGO_DEBUG=$${DJANGO_DEBUG:-1}
 TEST_ENV := DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-test-secret-key-that-is-long-enough-for-django} DJANGO_DEBUG=0
 
-.PHONY: install run setup test lint bench clean
+.PHONY: install run setup test lint bench messages clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -c 'import sys; sys.exit("KioskOps needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -35,6 +35,10 @@ test: lint  ## the whole suite (PostgreSQL and Redis when DATABASE_URL / REDIS_U
 
 bench: install  ## benchmarks against PostgreSQL and Redis; see docs/performance.md
 	$(PY) bench/run.py
+
+messages: install  ## refresh locale/zh_Hans/LC_MESSAGES/django.po from the code, then compile it (needs gettext)
+	$(TEST_ENV) $(PY) manage.py makemessages -l zh_Hans --add-location=file --ignore=tests --ignore=var --ignore=bench
+	$(TEST_ENV) $(PY) manage.py compilemessages -l zh_Hans --ignore=.venv
 
 clean:
 	rm -rf var
