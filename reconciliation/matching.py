@@ -2,8 +2,9 @@
 
 Order of work:
 1. exact key — journal line and ledger entry share (channel, channel_ref) (the SQL join hands us these pairs);
-2. fuzzy — for lines still without a ledger entry: same kiosk, same amount, close in time, accepted only when the
-   pairing is one-to-one (each side has exactly one candidate); anything ambiguous is proposed for review;
+2. fuzzy — for lines still without a ledger entry: same kiosk, same amount, same channel and fee, close in time,
+   and not contradicted by the payer reference (equal when both sides have one); accepted only when the pairing is
+   one-to-one (each side has exactly one candidate); anything ambiguous is proposed for review;
 3. each pair, each unpaired line and each unpaired ledger entry gets an outcome (models.Outcome).
 """
 
@@ -210,7 +211,7 @@ def _fuzzy(waiting: list[JRow], ledger_rows: list[LRow]):
         found = [
             ledger
             for ledger in by_key.get((journal.kiosk_serial, journal.amount, journal.channel), ())
-            if _close_in_time(journal, ledger)
+            if _close_in_time(journal, ledger) and _compatible(journal, ledger)
         ]
         if found:
             candidates_of[journal.id] = found
@@ -227,6 +228,13 @@ def _fuzzy(waiting: list[JRow], ledger_rows: list[LRow]):
         else:
             proposals.append((journal, sorted(found, key=lambda ledger: _time_distance(journal, ledger))))
     return pairs, proposals, still_waiting, claimed
+
+
+def _compatible(journal: JRow, ledger: LRow) -> bool:
+    """Nothing on the two records says they are different payments."""
+    if ledger.service_code and ledger.service_code != journal.service_code:
+        return False
+    return not (journal.payer_ref and ledger.payer_ref and journal.payer_ref != ledger.payer_ref)
 
 
 def _close_in_time(journal: JRow, ledger: LRow) -> bool:

@@ -152,3 +152,93 @@ def duplicate_ledger_ids(ledger_ids: set[int]) -> set[int]:
             .values_list("id", flat=True)
         )
     return found
+
+
+# --- Reports --------------------------------------------------------------------------------------------
+
+
+def latest_run(business_date: date):
+    from reconciliation.models import ReconciliationRun
+
+    return (
+        ReconciliationRun.objects.filter(business_date=business_date, status=ReconciliationRun.Status.COMPLETED)
+        .order_by("-started_at")
+        .first()
+    )
+
+
+def match_rate(outcomes: dict) -> float | None:
+    """Share of non-cash payments whose records agree, among those that can be judged (pending ones excluded)."""
+    judged = sum(n for outcome, n in outcomes.items() if outcome != "pending_settlement")
+    return round(outcomes.get("matched", 0) / judged, 4) if judged else None
+
+
+def match_rates(days: int, *, until: date) -> list[tuple[date, float | None]]:
+    """The latest completed run's match rate for each of the last `days` days, in one query."""
+    from reconciliation.models import ReconciliationRun
+
+    start = until - timedelta(days=days - 1)
+    latest = {}
+    for business_date, outcomes in (
+        ReconciliationRun.objects.filter(business_date__range=(start, until), status=ReconciliationRun.Status.COMPLETED)
+        .order_by("business_date", "started_at")
+        .values_list("business_date", "outcomes")
+    ):
+        latest[business_date] = outcomes
+    return [
+        (
+            start + timedelta(days=i),
+            match_rate(latest[start + timedelta(days=i)]) if start + timedelta(days=i) in latest else None,
+        )
+        for i in range(days)
+    ]
+
+
+def day_report(business_date: date, *, kiosk_scope=None) -> dict:
+    """The daily report: outcome counts and amounts, and per channel and per kiosk. Four queries."""
+    from django.db.models import Count, Sum
+
+    run = latest_run(business_date)
+    lines = JournalLine.objects.filter(business_date=business_date)
+    items = ReconItem.objects.filter(business_date=business_date)
+    if kiosk_scope is not None:
+        lines = lines.filter(kiosk__in=kiosk_scope)
+        items = items.filter(kiosk__in=kiosk_scope)
+    problems = items.exclude(outcome__in=["matched", "pending_settlement"])
+
+    per_channel = {
+        row["channel"]: {"lines": row["n"], "amount": row["amount"] or 0, "discrepancies": 0, "discrepancy_amount": 0}
+        for row in lines.filter(status="success").values("channel").annotate(n=Count("id"), amount=Sum("amount"))
+    }
+    for row in problems.values("channel").annotate(n=Count("id"), amount=Sum("amount")):
+        bucket = per_channel.setdefault(row["channel"], {"lines": 0, "amount": 0})
+        bucket["discrepancies"], bucket["discrepancy_amount"] = row["n"], row["amount"] or 0
+    per_kiosk = {
+        row["kiosk__serial"]: {
+            "site": row["kiosk__site__name"],
+            "lines": row["n"],
+            "amount": row["amount"] or 0,
+            "discrepancies": 0,
+            "discrepancy_amount": 0,
+        }
+        for row in lines.values("kiosk__serial", "kiosk__site__name").annotate(n=Count("id"), amount=Sum("amount"))
+    }
+    for row in (
+        problems.exclude(kiosk=None)
+        .values("kiosk__serial", "kiosk__site__name")
+        .annotate(n=Count("id"), amount=Sum("amount"))
+    ):
+        bucket = per_kiosk.setdefault(row["kiosk__serial"], {"site": row["kiosk__site__name"], "lines": 0, "amount": 0})
+        bucket["discrepancies"], bucket["discrepancy_amount"] = row["n"], row["amount"] or 0
+    outcomes = run.outcomes if run else {}
+    amounts = (run.summary.get("amounts", {}) if run else {}) | {}
+    return {
+        "business_date": business_date,
+        "run": run,
+        "match_rate": match_rate(outcomes) if outcomes else None,
+        "outcomes": outcomes,
+        "amounts": amounts,
+        "cash": run.summary.get("cash", {}) if run else {},
+        "per_channel": dict(sorted(per_channel.items())),
+        "per_kiosk": dict(sorted(per_kiosk.items(), key=lambda kv: (-kv[1]["discrepancies"], kv[0]))),
+    }

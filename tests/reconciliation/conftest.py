@@ -10,6 +10,7 @@ import pytest
 from reconciliation import services
 from reconciliation.journal_format import business_date_of
 from reconciliation.models import LedgerEntry, LedgerFile, Tariff
+from reconciliation.privacy import protect_payer_ref
 
 SH = ZoneInfo("Asia/Shanghai")
 HEADER = "seq,txn_id,occurred_at,amount,channel,channel_ref,payer_ref,service_code,status"
@@ -78,7 +79,7 @@ class Books:
             amount=Decimal(amount),
             kiosk_serial=kiosk.serial if kiosk else "",
             kiosk=kiosk,
-            payer_ref=payer if payer is not None else "",
+            payer_ref=protect_payer_ref(payer) if payer is not None else "",
             service_code=service,
             source_file=self._ledger_file,
             line_no=LedgerEntry.objects.count() + 1,

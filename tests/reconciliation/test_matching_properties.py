@@ -141,6 +141,7 @@ def test_fuzzy_matching_never_pairs_ambiguously(kiosks, data):
             for led in unpaired
             if led.kiosk_serial == verdict.journal.kiosk_serial
             and abs(led.paid_at - verdict.journal.occurred_at) <= timedelta(minutes=10)
+            and led.payer_ref in ("", verdict.journal.payer_ref)
         ]
         assert same == [verdict.ledger], "a fuzzy pair is only made when it is the only candidate"
     proposed = [v for v in result.verdicts if v.outcome == "proposed_match"]

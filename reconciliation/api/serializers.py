@@ -1,0 +1,119 @@
+from rest_framework import serializers
+
+from reconciliation import causes
+from reconciliation.ledger_formats import FORMATS
+from reconciliation.models import Outcome, ReconAction, ReconItem
+from reconciliation.privacy import display_payer_ref
+
+
+class ActionOut(serializers.ModelSerializer):
+    actor = serializers.CharField(source="actor.username", default=None)
+
+    class Meta:
+        model = ReconAction
+        fields = ["at", "actor", "action", "note", "data"]
+
+
+class ItemOut(serializers.ModelSerializer):
+    kiosk = serializers.CharField(source="kiosk.serial", default=None)
+    site = serializers.CharField(source="kiosk.site.code", default=None)
+    txn_id = serializers.CharField(source="journal_line.txn_id", default=None)
+    occurred_at = serializers.DateTimeField(source="journal_line.occurred_at", default=None)
+    channel_ref = serializers.SerializerMethodField()
+    ledger_channel_ref = serializers.CharField(source="ledger_entry.channel_ref", default=None)
+    ledger_amount = serializers.DecimalField(
+        source="ledger_entry.amount", max_digits=12, decimal_places=2, default=None
+    )
+    payer_ref = serializers.SerializerMethodField()
+    assigned_to = serializers.CharField(source="assigned_to.username", default=None)
+    explanation = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ReconItem
+        fields = [
+            "uid",
+            "business_date",
+            "outcome",
+            "state",
+            "severity",
+            "channel",
+            "amount",
+            "kiosk",
+            "site",
+            "txn_id",
+            "occurred_at",
+            "channel_ref",
+            "ledger_channel_ref",
+            "ledger_amount",
+            "payer_ref",
+            "probable_cause",
+            "causes",
+            "explanation",
+            "candidates",
+            "assigned_to",
+            "resolution",
+            "first_seen_at",
+            "closed_at",
+        ]
+
+    def get_channel_ref(self, item):
+        return item.journal_line.channel_ref if item.journal_line_id else item.ledger_entry.channel_ref
+
+    def get_payer_ref(self, item):
+        source = item.journal_line if item.journal_line_id else item.ledger_entry
+        return display_payer_ref(source.payer_ref)
+
+    def get_explanation(self, item):
+        return [causes.describe(c) for c in item.causes]
+
+
+class ItemDetailOut(ItemOut):
+    actions = ActionOut(many=True, read_only=True)
+
+    class Meta(ItemOut.Meta):
+        fields = [*ItemOut.Meta.fields, "actions"]
+
+
+class NoteIn(serializers.Serializer):
+    note = serializers.CharField(max_length=2000)
+
+
+class ReasonIn(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class ManualMatchIn(serializers.Serializer):
+    channel = serializers.CharField(max_length=16)
+    channel_ref = serializers.CharField(max_length=64)
+    reason = serializers.CharField(max_length=2000)
+
+
+class WriteOffIn(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+    approver = serializers.CharField(max_length=150, help_text="username of the approving supervisor")
+
+
+class AssignIn(serializers.Serializer):
+    assignee = serializers.CharField(max_length=150, allow_null=True)
+
+
+class RefundedIn(serializers.Serializer):
+    reference = serializers.CharField(max_length=200)
+
+
+class LedgerImportIn(serializers.Serializer):
+    file = serializers.FileField()
+    format = serializers.ChoiceField(choices=FORMATS)
+
+
+class RunIn(serializers.Serializer):
+    business_date = serializers.DateField()
+
+
+class JournalStaffUploadIn(serializers.Serializer):
+    kiosk = serializers.CharField(max_length=64, help_text="kiosk serial")
+    business_date = serializers.DateField()
+    file = serializers.FileField()
+
+
+OUTCOME_CHOICES = Outcome.choices

@@ -1,0 +1,211 @@
+"""The reconciliation staff API: the queue scoped by region, actions with audit trail, imports, reports, the
+citizen lookup."""
+
+import io
+from datetime import date
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+
+from reconciliation.models import LedgerEntry, LedgerFile, ReconItem
+from tests.factories import KioskFactory, RegionFactory, SiteFactory, UserFactory
+
+SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
+AFTER_WINDOW = date(2026, 11, 25)
+
+
+@pytest.fixture
+def world(books, tariffs, region, site):
+    """Discrepancies at a kiosk of the manager's region and at one of another region."""
+    other = SiteFactory(region=RegionFactory(code="xuhui"), code="xh-01")
+    mine = KioskFactory(site=site, serial="KS-MINE")
+    theirs = KioskFactory(site=other, serial="KS-THEIRS")
+    books.journal(
+        mine,
+        [
+            {"txn_id": "M1", "channel": "card", "amount": "20.00", "payer": "A2026111800001"},
+            {"txn_id": "M2", "amount": "20.00"},
+        ],
+    )
+    books.journal(theirs, [{"txn_id": "T1", "channel": "card"}])
+    books.ledger(ref="ORD-M2", kiosk=mine, payer="A-M2", amount="200.00")
+    books.run(today=AFTER_WINDOW)
+    return books
+
+
+@pytest.fixture
+def finance(region):
+    return UserFactory(username="fin", role="finance_officer", regions=[region])
+
+
+@pytest.fixture
+def supervisor(region):
+    return UserFactory(username="sup", role="finance_supervisor", regions="all")
+
+
+def test_the_queue_shows_only_items_of_the_users_regions(api_client, world, finance):
+    api_client.force_authenticate(finance)
+    results = api_client.get("/api/v1/recon/items/?problems_only=true").json()["results"]
+
+    assert sorted((r["kiosk"], r["outcome"]) for r in results) == [
+        ("KS-MINE", "amount_mismatch"),
+        ("KS-MINE", "missing_in_ledger"),
+    ]
+    other = ReconItem.objects.get(kiosk__serial="KS-THEIRS")
+    assert api_client.get(f"/api/v1/recon/items/{other.uid}/").status_code == 404
+
+
+def test_the_queue_filters_by_outcome_channel_amount_and_kiosk(api_client, world, supervisor):
+    api_client.force_authenticate(supervisor)
+
+    def kiosks_and_outcomes(query):
+        return sorted(
+            (r["kiosk"], r["outcome"]) for r in api_client.get(f"/api/v1/recon/items/?{query}").json()["results"]
+        )
+
+    assert kiosks_and_outcomes("outcome=amount_mismatch") == [("KS-MINE", "amount_mismatch")]
+    assert kiosks_and_outcomes("channel=card") == [("KS-MINE", "missing_in_ledger"), ("KS-THEIRS", "missing_in_ledger")]
+    assert kiosks_and_outcomes("kiosk=KS-THEIRS") == [("KS-THEIRS", "missing_in_ledger")]
+    assert kiosks_and_outcomes("amount_min=100") == []
+    assert kiosks_and_outcomes("date=2026-11-18&outcome=missing_in_ledger&site=xh-01") == [
+        ("KS-THEIRS", "missing_in_ledger")
+    ]
+    bad = api_client.get("/api/v1/recon/items/?outcome=lost")
+    assert bad.status_code == 400 and "outcome" in bad.json()["errors"]
+
+
+def test_an_item_explains_its_probable_cause_in_words(api_client, world, supervisor):
+    api_client.force_authenticate(supervisor)
+    item = ReconItem.objects.get(outcome="amount_mismatch")
+
+    body = api_client.get(f"/api/v1/recon/items/{item.uid}/").json()
+
+    assert body["probable_cause"] == "input_error"
+    assert "20.00" in body["explanation"][0] and "200.00" in body["explanation"][0]
+    assert body["ledger_amount"] == "200.00"
+
+
+def test_actions_through_the_api_are_audited_and_bad_ones_change_nothing(api_client, world, finance, supervisor):
+    api_client.force_authenticate(finance)
+    item = ReconItem.objects.get(journal_line__txn_id="M1")
+    url = f"/api/v1/recon/items/{item.uid}"
+
+    assert api_client.post(f"{url}/contact/", {"note": ""}, format="json").status_code == 400
+    assert api_client.post(f"{url}/refunded/", {"reference": "RF1"}, format="json").status_code == 409
+    self_approved = api_client.post(f"{url}/write-off/", {"reason": "小额", "approver": "fin"}, format="json")
+    assert self_approved.status_code == 400 and "approver" in self_approved.json()["errors"]
+    item.refresh_from_db()
+    assert item.state == "open" and not item.actions.exists()
+
+    assert api_client.post(f"{url}/contact/", {"note": "已告知市民"}, format="json").status_code == 200
+    done = api_client.post(f"{url}/write-off/", {"reason": "小额", "approver": "sup"}, format="json").json()
+    assert done["state"] == "resolved"
+    assert [a["action"] for a in done["actions"]] == ["citizen_contacted", "written_off"]
+
+
+def test_a_manual_match_through_the_api_names_a_missing_ledger_entry(api_client, world, finance):
+    api_client.force_authenticate(finance)
+    item = ReconItem.objects.get(journal_line__txn_id="M1")
+    response = api_client.post(
+        f"/api/v1/recon/items/{item.uid}/match/",
+        {"channel": "card", "channel_ref": "NOPE", "reason": "checked"},
+        format="json",
+    )
+    assert response.status_code == 400 and "channel_ref" in response.json()["errors"]
+
+
+def test_counter_staff_may_look_up_but_not_work_the_queue(api_client, world, region):
+    clerk = UserFactory(username="counter", role="counter_staff", regions=[region])
+    api_client.force_authenticate(clerk)
+
+    assert api_client.get("/api/v1/recon/items/").status_code == 403
+    found = api_client.get("/api/v1/recon/lookup/?q=A2026111800001")
+    assert found.status_code == 200
+    result = found.json()["results"][0]
+    assert result["outcome"] == "missing_in_ledger"
+    assert result["settlement_expected_by"] == "2026-11-23"
+    assert any("2026-11-23" in sentence for sentence in result["explanation"])
+
+
+def test_the_lookup_finds_by_order_number_and_by_id_number(api_client, books, tariffs, site, supervisor):
+    kiosk = KioskFactory(site=site, serial="KS-L")
+    books.journal(kiosk, [{"txn_id": "L1", "ref": "ORD-XYZ", "payer": "310101199001011234"}])
+    books.ledger(ref="ORD-XYZ", kiosk=kiosk, payer="310101199001011234")
+    books.run(today=AFTER_WINDOW)
+    api_client.force_authenticate(supervisor)
+
+    by_order = api_client.get("/api/v1/recon/lookup/?q=ORD-XYZ").json()["results"]
+    by_id = api_client.get("/api/v1/recon/lookup/?q=310101199001011234").json()["results"]
+
+    assert [r["outcome"] for r in by_order] == ["matched"] == [r["outcome"] for r in by_id]
+    assert by_id[0]["payer_ref"] == "310***********1234"
+    assert api_client.get("/api/v1/recon/lookup/?q=").status_code == 400
+
+
+def test_ledger_files_import_through_the_api_once(api_client, supervisor):
+    api_client.force_authenticate(supervisor)
+    content = (SAMPLES / "canonical.csv").read_bytes()
+
+    first = api_client.post("/api/v1/ledger/imports/", {"file": io.BytesIO(content), "format": "canonical"})
+    again = api_client.post("/api/v1/ledger/imports/", {"file": io.BytesIO(content), "format": "canonical"})
+
+    assert first.status_code == 201 and first.json()["new"] == LedgerEntry.objects.count() > 0
+    assert again.status_code == 200 and again.json()["duplicate_file"] is True
+    assert LedgerFile.objects.count() == 1
+
+
+def test_a_ledger_file_with_a_bad_line_is_rejected_whole_naming_line_and_field(api_client, supervisor):
+    api_client.force_authenticate(supervisor)
+    lines = (SAMPLES / "canonical.csv").read_text().splitlines()
+    lines[2] = lines[2].replace("20.00", "twenty")
+    response = api_client.post(
+        "/api/v1/ledger/imports/", {"file": io.BytesIO("\n".join(lines).encode()), "format": "canonical"}
+    )
+
+    assert response.status_code == 400
+    assert (response.json()["line"], response.json()["field"]) == (3, "amount")
+    assert LedgerEntry.objects.count() == 0 and LedgerFile.objects.count() == 0
+
+
+def test_staff_upload_a_journal_for_a_kiosk_of_their_region(api_client, finance, site):
+    KioskFactory(site=site, serial="KS-00001")
+    api_client.force_authenticate(finance)
+    content = (SAMPLES / "journal-KS-00001-2026-11-20.csv").read_bytes()
+
+    response = api_client.post(
+        "/api/v1/journals/", {"kiosk": "KS-00001", "business_date": "2026-11-20", "file": io.BytesIO(content)}
+    )
+    elsewhere = api_client.post(
+        "/api/v1/journals/", {"kiosk": "KS-NOPE", "business_date": "2026-11-20", "file": io.BytesIO(content)}
+    )
+
+    assert response.status_code == 201 and response.json()["accepted"] > 0
+    assert elsewhere.status_code == 400 and "kiosk" in elsewhere.json()["errors"]
+
+
+def test_the_daily_report_comes_as_json_csv_and_xlsx(api_client, world, supervisor):
+    api_client.force_authenticate(supervisor)
+    url = "/api/v1/recon/reports/2026-11-18/"
+
+    body = api_client.get(url).json()
+    csv_text = api_client.get(url + "?export=csv").content.decode("utf-8-sig")
+    workbook = load_workbook(io.BytesIO(api_client.get(url + "?export=xlsx").content))
+
+    assert body["outcomes"]["missing_in_ledger"] == 2 and body["outcomes"]["amount_mismatch"] == 1
+    assert body["match_rate"] == 0.0
+    assert "missing_in_ledger,2" in csv_text
+    assert workbook.sheetnames == ["summary", "outcomes", "channels", "kiosks"]
+    kiosks = {row[0]: row for row in workbook["kiosks"].iter_rows(min_row=2, values_only=True)}
+    assert kiosks["KS-MINE"][4] == 2
+
+
+def test_starting_a_run_queues_it_on_the_worker(api_client, supervisor):
+    from unittest import mock
+
+    api_client.force_authenticate(supervisor)
+    with mock.patch("reconciliation.tasks.reconcile_date.delay") as delay:
+        response = api_client.post("/api/v1/recon/runs/", {"business_date": "2026-11-18"}, format="json")
+    assert response.status_code == 202
+    delay.assert_called_once_with("2026-11-18", trigger="api:sup")
+    assert api_client.post("/api/v1/recon/runs/", {"business_date": "soon"}, format="json").status_code == 400
