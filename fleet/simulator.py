@@ -51,6 +51,15 @@ FAULT_RATES_PER_HOUR = {
     Fault.FRAUD: 0.002,
 }
 
+FAULT_DESCRIPTIONS = {
+    Fault.PAPER_OUT: "receipt paper running out (E-PRN-002, then E-PRN-003 until refilled)",
+    Fault.PRINTER_JAM: "receipt printer jammed (E-PRN-001)",
+    Fault.NETWORK_LOSS: "network lost; silent for a few minutes",
+    Fault.DARK: "went dark; silent for a long time",
+    Fault.SCANNER_FAILURE: "QR scanner module failed (E-MOD-001); a restart usually fixes it",
+    Fault.FRAUD: "skimming device detected on the card reader (E-SEC-001)",
+}
+
 PAPER_LOW_PCT = 10  # below this the printer warns (E-PRN-002); the server's metric threshold agrees
 CASH_FULL_PCT = 90  # above this the cash module warns (E-CASH-002)
 RESTART_S = (15.0, 25.0)  # how long a restart keeps a kiosk quiet
@@ -115,6 +124,7 @@ class SimulatedKiosk:
 
         self.unauthorised = False
         self.results: list[CommandResult] = []  # to post to the server, oldest first
+        self.journal: list[str] = []  # notable happenings, for the simulator's log; the runner empties it
         self._seen_commands: deque[str] = deque(maxlen=500)
         self._last_advanced = now
         self._transactions_owed = 0.0
@@ -177,6 +187,7 @@ class SimulatedKiosk:
     def inject(self, fault: Fault, now: float) -> None:
         """Make the fault happen now (the simulator's dice call this; so can a test)."""
         rng, speed = self.rng, self.settings.speed
+        self.journal.append(f"{self.serial}: {FAULT_DESCRIPTIONS[fault]}")
         if fault == Fault.PAPER_OUT:
             self.paper_pct = min(self.paper_pct, rng.uniform(5, PAPER_LOW_PCT - 0.5))
             self.paper_refill_at = None  # the wear step schedules running out and the refill
@@ -316,6 +327,7 @@ class SimulatedKiosk:
         if command_id in self._seen_commands:
             return False
         self._seen_commands.append(command_id)
+        self.journal.append(f"{self.serial}: received command {kind}")
         if kind == "restart":
             if self.restart_command is None:
                 self.restart_command = command_id
@@ -448,6 +460,7 @@ class FleetSimulator:
         keyring: Path | None = None,
         read_keyring: Callable[[Path], dict[str, str]] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        transport: httpx.AsyncBaseTransport | None = None,
     ):
         self.url = url.rstrip("/")
         self.kiosks = kiosks
@@ -457,6 +470,7 @@ class FleetSimulator:
         self.keyring, self.read_keyring = keyring, read_keyring
         self._keyring_mtime = _mtime(keyring)
         self.clock = clock
+        self.transport = transport  # tests hand in a fake server
         self.tally = Tally()
         self.stop = asyncio.Event()
         self.server_up = False
@@ -465,7 +479,10 @@ class FleetSimulator:
 
     async def run(self, duration: float | None = None) -> Tally:
         limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections)
-        async with httpx.AsyncClient(base_url=self.url, timeout=httpx.Timeout(10.0), limits=limits) as client:
+        client = httpx.AsyncClient(
+            base_url=self.url, timeout=httpx.Timeout(10.0), limits=limits, transport=self.transport
+        )
+        async with client:
             if duration is not None:
                 asyncio.get_running_loop().call_later(duration, self.stop.set)
             if not await self._wait_for_server(client):
@@ -513,12 +530,19 @@ class FleetSimulator:
                 return
             now = self.clock()
             kiosk.advance(now, local_time=datetime.now(SHANGHAI))
+            self._log_journal(kiosk)
             if kiosk.is_silent:
                 continue
             for result in list(kiosk.results):
                 await self._post_result(client, kiosk, result)
             if kiosk.wants_heartbeat(self.clock()):
                 await self._post_heartbeat(client, kiosk)
+                self._log_journal(kiosk)
+
+    def _log_journal(self, kiosk: SimulatedKiosk) -> None:
+        for line in kiosk.journal:
+            self.log(line)
+        kiosk.journal.clear()
 
     async def _post_heartbeat(self, client: httpx.AsyncClient, kiosk: SimulatedKiosk) -> None:
         body = kiosk.heartbeat(datetime.now(SHANGHAI))
