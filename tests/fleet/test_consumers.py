@@ -12,8 +12,8 @@ from tests.factories import KioskFactory, RegionFactory, SiteFactory, UserFactor
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
 
 
-async def connect_as(user):
-    communicator = WebsocketCommunicator(application, "/ws/fleet/", headers=[(b"origin", b"http://localhost")])
+async def connect_as(user, path="/ws/fleet/"):
+    communicator = WebsocketCommunicator(application, path, headers=[(b"origin", b"http://localhost")])
     if user is not None:
         from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
         from django.contrib.sessions.backends.db import SessionStore
