@@ -62,13 +62,13 @@ FAULT_DESCRIPTIONS = {
 
 PAPER_LOW_PCT = 10  # below this the printer warns (E-PRN-002); the server's metric threshold agrees
 CASH_FULL_PCT = 90  # above this the cash module warns (E-CASH-002)
-RESTART_S = (15.0, 25.0)  # how long a restart keeps a kiosk quiet
 
 
 @dataclass
 class SimulationSettings:
     rate: float = 1.0  # fault rate multiplier
     speed: float = 1.0  # compression of the simulated world (wear, fault arrival, human response)
+    restart_s: tuple[float, float] = (15.0, 25.0)  # how long a restart keeps a kiosk quiet (real seconds)
 
 
 @dataclass
@@ -214,7 +214,7 @@ class SimulatedKiosk:
         if reason == "restarting" and self.restart_command:
             self.results.append(CommandResult(self.restart_command, "succeeded", "restarted; all modules initialised"))
             self.restart_command = None
-        self.next_beat_at = now + self.rng.uniform(0, 3)  # say hello as soon as the link is back
+        self.next_beat_at = now  # say hello as soon as the kiosk is back
 
     def _boot(self, now: float) -> None:
         # A reboot reloads drivers, which fixes a failed scanner module most of the time; a paper jam or a
@@ -331,7 +331,7 @@ class SimulatedKiosk:
         if kind == "restart":
             if self.restart_command is None:
                 self.restart_command = command_id
-                self._go_silent(now, self.rng.uniform(*RESTART_S), "restarting")
+                self._go_silent(now, self.rng.uniform(*self.settings.restart_s), "restarting")
             else:
                 self.results.append(CommandResult(command_id, "succeeded", "already restarting"))
             return True

@@ -4,12 +4,24 @@ from django.core.management.base import BaseCommand, CommandError
 from fleet import services
 from fleet.models import Site
 
+# The command-line names of the model fields an operator sets, so an error points at what to change.
+OPTION_OF_FIELD = {
+    "serial": "SERIAL",
+    "site": "--site",
+    "model": "--model",
+    "asset_tag": "--asset-tag",
+    "heartbeat_interval_s": "--interval",
+    "grace_s": "--grace",
+}
+
 
 def validation_message(exc: ValidationError) -> str:
-    """A ValidationError as one line naming each field and its problem."""
+    """A ValidationError as one line naming each option and its problem."""
     if hasattr(exc, "error_dict"):
         return "; ".join(
-            " ".join(messages) if field == NON_FIELD_ERRORS else f"{field}: {' '.join(messages)}"
+            " ".join(messages)
+            if field == NON_FIELD_ERRORS
+            else f"{OPTION_OF_FIELD.get(field, field)}: {' '.join(messages)}"
             for field, messages in exc.message_dict.items()
         )
     return " ".join(exc.messages)
