@@ -33,8 +33,8 @@ lint: install
 test: lint  ## the whole suite (PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set)
 	$(TEST_ENV) $(VENV)/bin/pytest
 
-bench: install  ## benchmarks against PostgreSQL and Redis; see docs/performance.md
-	$(PY) bench/run.py
+bench: install  ## benchmarks against PostgreSQL and Redis; see docs/performance.md (BENCH_ARGS="--help")
+	$(PY) bench/run.py $(BENCH_ARGS)
 
 messages: install  ## refresh locale/zh_Hans/LC_MESSAGES/django.po from the code, then compile it (needs gettext)
 	$(TEST_ENV) $(PY) manage.py makemessages -l zh_Hans --add-location=file --ignore=tests --ignore=var --ignore=bench

@@ -30,6 +30,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -254,6 +255,82 @@ def run_load(
         socket_errors=data["socket_errors"],
         cpu_s=cpu_used_between(before, after),
     )
+
+
+# --- Profiling (--profile) -----------------------------------------------------------------------------
+
+# Frames worth a line in the summary: where a heartbeat's time goes, by layer.
+PROFILE_FRAMES = [
+    ("ThreadWorker.handle", "gunicorn: the whole request"),
+    ("BaseHandler.get_response", "Django: middleware and view"),
+    ("APIView.dispatch", "DRF: the view"),
+    ("kiosk_for_token", "auth: token → kiosk query"),
+    ("APIView.check_throttles", "rate limit (Redis get + set)"),
+    ("BaseSerializer.is_valid", "input validation"),
+    ("kiosk_record_heartbeat", "service: record the heartbeat"),
+    ("QuerySet.update", "  compare-and-swap UPDATE"),
+    ("QuerySet.create", "  INSERT heartbeat"),
+    ("_deliver_commands", "  open commands SELECT"),
+    ("Atomic.__exit__", "  COMMIT and on-commit events"),
+    ("APIView.finalize_response", "response rendering"),
+    ("SQLCompiler.as_sql", "ORM: compiling SQL (all queries)"),
+    ("ModelIterable.__iter__", "ORM: running SELECTs, building models"),
+    ("DatabaseWrapper.is_usable", "CONN_HEALTH_CHECKS' SELECT 1"),
+    ("RedisCacheClient.get_client", "Django's RedisCache: a client per call"),
+]
+
+
+def start_profiler(path: Path, server_pid: int, duration_s: int) -> dict | None:
+    """py-spy (requirements-dev.txt) on one web-server worker, sampling only the thread that holds the GIL, so
+    the profile shows where Python spends CPU rather than where threads wait."""
+    spy = VENV_BIN / "py-spy"
+    workers = [
+        int(entry.name)
+        for entry in Path("/proc").iterdir()
+        if entry.name.isdigit() and _parent_pid(entry) == server_pid
+    ]
+    if not spy.exists() or not workers:
+        print("  (--profile: py-spy or the server's workers not found; no profile)")
+        return None
+    raw = path.with_suffix(".raw")
+    raw.parent.mkdir(parents=True, exist_ok=True)
+    command = [str(spy), "record", "--pid", str(workers[0]), "--gil", "--rate", "250", "--nonblocking"]
+    command += ["--duration", str(max(1, duration_s - 2)), "--format", "raw", "--output", str(raw)]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return {"process": process, "raw": raw}
+
+
+def _parent_pid(entry: Path) -> int | None:
+    try:
+        raw = (entry / "stat").read_text()
+    except OSError:
+        return None
+    return int(raw[raw.rindex(")") + 2 :].split()[1])
+
+
+def summarise_profile(profiler: dict, summary_path: Path) -> None:
+    """Share of the sampled worker's GIL time under each frame of PROFILE_FRAMES, and the hottest leaves."""
+    try:
+        profiler["process"].wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        profiler["process"].kill()
+    if not profiler["raw"].exists():
+        print("  (--profile: py-spy wrote nothing; it needs ptrace, i.e. root or CAP_SYS_PTRACE)")
+        return
+    total, inclusive, leaves = 0, Counter(), Counter()
+    for line in profiler["raw"].read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        frames = [frame.split(" (", 1)[0] for frame in stack.split(";")]
+        total += int(count)
+        for name in set(frames):
+            inclusive[name] += int(count)
+        leaves[stack.split(";")[-1]] += int(count)
+    lines = [f"{total} samples of the GIL holder at 250 Hz ({total / 250:.1f} s of Python CPU)"]
+    lines += [f"{inclusive[frame] / max(total, 1):6.1%}  {label}  [{frame}]" for frame, label in PROFILE_FRAMES]
+    lines += ["hottest leaves:"] + [f"{n / max(total, 1):6.1%}  {leaf}" for leaf, n in leaves.most_common(12)]
+    summary_path.write_text("\n".join(lines) + "\n")
+    print("\n".join("  " + line for line in lines))
+    print(f"  (profile: {summary_path}; raw stacks for flame graphs: {profiler['raw']})")
 
 
 # --- Database and fleet ---------------------------------------------------------------------------------
@@ -498,6 +575,9 @@ def parse_args(argv=None):
         "--keep", action="store_true", help="leave the database and the work folder (tokens, server log) behind"
     )
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    parser.add_argument(
+        "--profile", type=Path, help="py-spy one worker during each measured run; summaries go to PATH.<mode>.txt"
+    )
     args = parser.parse_args(argv)
     if not (1 <= args.duration <= 120 and 0 <= args.warmup <= 30 and 1 <= args.connections <= 1000):
         parser.error("duration 1–120 s, warm-up 0–30 s, connections 1–1000: the load stays bounded")
@@ -572,7 +652,10 @@ def main(argv=None) -> int:
             if args.warmup:
                 answered_2xx[mode] += run_load(args, wrk, base_url, mode, tokens_file, args.warmup, server.pid).ok
             print(f"Measuring {mode} for {args.duration} s …", flush=True)
+            profiler = start_profiler(args.profile, server.pid, args.duration) if args.profile else None
             results[mode] = run_load(args, wrk, base_url, mode, tokens_file, args.duration, server.pid)
+            if profiler:
+                summarise_profile(profiler, args.profile.with_suffix(f".{mode}.txt"))
             answered_2xx[mode] += results[mode].ok
         stop_process_group(server)
         if server.returncode not in (0, -signal.SIGTERM):
