@@ -1,0 +1,757 @@
+"""`make bench`, reconciliation: one business day of 1,000,000 journal lines from 10,000 kiosks, reconciled.
+
+What it does, in order (docs/performance.md, "Reconciliation", has the figures and the reasoning):
+
+1. generates the day with a fixed seed (bench/recon_data.py): one journal CSV per kiosk, one canonical ledger CSV,
+   about 2% planted discrepancies of every kind, and the truth about them kept in memory (the files are cached
+   in a temporary folder per seed and generator version, so a second run skips this);
+2. drops and creates a PostgreSQL database of its own (kioskops_bench_recon), flushes Redis db 13, migrates,
+   provisions the kiosks with real device tokens, the tariffs and the settlement windows;
+3. ingests every journal through the real upload path, timed: by default 10,000 HTTP PUTs to
+   /api/v1/device/journals/<date> against gunicorn on loopback (token auth, rate limiter, the view, the service);
+   with --ingest direct, reconciliation.services.journal_ingest called from worker processes instead;
+4. imports the ledger file with services.ledger_import, timed;
+5. runs services.reconcile_run for the day, timed, and checks its items against the truth: every planted
+   discrepancy found with the right outcome (and pairing), nothing else flagged, every outcome count exact;
+6. the baseline: DuckDB reads the same CSV files and does a full outer join on (channel, channel_ref) with a
+   CASE classification, timed the same way;
+7. prints the figures beside the targets with PASS or MISS. A MISS is a finding, not a failure: exit code 0,
+   unless the run found something other than what was planted (exit code 1).
+
+Everything is bounded: a fixed number of requests each with a timeout, the server killed (its whole process
+group) however the run ends, the database dropped unless --keep.
+"""
+
+import argparse
+import hashlib
+import http.client
+import itertools
+import json
+import multiprocessing
+import os
+import pickle
+import platform
+import secrets
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = Path(__file__).resolve().parent
+VENV_BIN = Path(sys.executable).parent
+sys.path.insert(0, str(BENCH))
+
+import recon_data  # noqa: E402  (bench/ is not a package)
+
+TARGET_INGEST_LINES_PER_S = 200_000
+TARGET_RECONCILE_S = 10.0
+
+
+# --- Data -----------------------------------------------------------------------------------------------
+
+
+def load_or_generate(args) -> tuple[recon_data.Day, Path]:
+    """The day for this seed and size, from the cache folder when the same generator made it before."""
+    version = hashlib.sha256((BENCH / "recon_data.py").read_bytes()).hexdigest()[:12]
+    folder = Path(args.data_dir or tempfile.gettempdir()) / (
+        f"kioskops-bench-recon-{args.seed}-{args.kiosks}-{args.lines}-{version}"
+    )
+    cached = folder / "day.pickle"
+    if cached.exists() and not args.fresh:
+        with cached.open("rb") as f:
+            day = pickle.load(f)
+        print(f"Day loaded from {folder}", flush=True)
+        return day, folder
+    t0 = time.perf_counter()
+    day = recon_data.generate(kiosks=args.kiosks, lines=args.lines, seed=args.seed)
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "journals").mkdir(parents=True)
+    for serial, body in zip(day.serials, day.journals, strict=True):
+        (folder / "journals" / f"{serial}-{day.business_date}.csv").write_bytes(body)
+    (folder / "ledger.csv").write_bytes(day.ledger)
+    with (folder / "day.pickle.tmp").open("wb") as f:
+        pickle.dump(day, f, protocol=pickle.HIGHEST_PROTOCOL)
+    (folder / "day.pickle.tmp").rename(cached)
+    print(f"Generated the day in {time.perf_counter() - t0:.1f} s into {folder}", flush=True)
+    return day, folder
+
+
+# --- Database, fleet, reference data --------------------------------------------------------------------
+
+
+def recreate_database(admin_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    import psycopg
+
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def provision(day: recon_data.Day) -> tuple[list[str], list[int]]:
+    """Regions, halls, the kiosks (serials as in the journals) each with an active token made and hashed as
+    fleet.services.credential_issue does, the tariffs and the settlement windows. Returns tokens and kiosk ids
+    in the order of day.serials."""
+    from django.db import transaction
+
+    from fleet.models import DeviceCredential, Kiosk, Region, Site
+    from fleet.services import TOKEN_PREFIX, hash_token
+    from reconciliation.models import SettlementWindow, Tariff
+
+    with transaction.atomic():
+        regions = Region.objects.bulk_create([Region(code=f"recon-{r:02d}", name=f"对账第{r}区") for r in range(1, 17)])
+        sites = Site.objects.bulk_create(
+            [
+                Site(region=regions[s % len(regions)], code=f"recon-hall-{s:03d}", name=f"对账第{s}政务服务大厅")
+                for s in range(1, max(2, len(day.serials) // 50) + 1)
+            ]
+        )
+        kiosks = Kiosk.objects.bulk_create(
+            [
+                Kiosk(site=sites[i % len(sites)], serial=serial, model="ZW-3000", status=Kiosk.Status.ONLINE)
+                for i, serial in enumerate(day.serials)
+            ],
+            batch_size=2000,
+        )
+        tokens = [TOKEN_PREFIX + secrets.token_urlsafe(32) for _ in kiosks]
+        DeviceCredential.objects.bulk_create(
+            [
+                DeviceCredential(kiosk=kiosk, token_hash=hash_token(token), token_prefix=token[:10])
+                for kiosk, token in zip(kiosks, tokens, strict=True)
+            ],
+            batch_size=2000,
+        )
+        Tariff.objects.bulk_create([Tariff(**t) for t in day.tariffs])
+        for channel, (low, high) in day.windows.items():
+            SettlementWindow.objects.update_or_create(channel=channel, defaults={"min_days": low, "max_days": high})
+    return tokens, [k.pk for k in kiosks]
+
+
+# --- Where the CPU goes ---------------------------------------------------------------------------------
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(server_pgid: int | None = None) -> dict:
+    """CPU seconds used so far per process (labelled) and the machine's idle time."""
+    processes = {}
+    me = os.getpid()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        ppid, pgid, ticks = int(fields[1]), int(fields[2]), int(fields[11]) + int(fields[12])
+        pid = int(entry.name)
+        if server_pgid is not None and pgid == server_pgid:
+            who = "server"
+        elif comm.startswith("postgres"):
+            who = "postgresql"
+        elif comm.startswith("redis-server"):
+            who = "redis"
+        elif pid == me or ppid == me:
+            who = "bench"  # this process (the HTTP client, or the timed in-process work) and its workers
+        else:
+            who = "other"
+        processes[pid] = (who, ticks / CLOCK_TICKS)
+    with open("/proc/stat") as stat:
+        ticks = [int(n) for n in stat.readline().split()[1:]]
+    return {"processes": processes, "idle": (ticks[3] + ticks[4]) / CLOCK_TICKS, "at": time.monotonic()}
+
+
+def cpu_used_between(before: dict, after: dict) -> dict[str, float]:
+    used = {"server": 0.0, "bench": 0.0, "postgresql": 0.0, "redis": 0.0, "other": 0.0}
+    for pid, (who, seconds) in after["processes"].items():
+        earlier = before["processes"].get(pid)
+        used[who] += seconds - (earlier[1] if earlier and earlier[0] == who else 0.0)
+    used["idle"] = after["idle"] - before["idle"]
+    used["wall"] = after["at"] - before["at"]
+    return used
+
+
+def cpu_line(used: dict[str, float]) -> str:
+    cores = os.cpu_count() or 1
+    parts = [
+        f"{label} {used[who]:.1f} s"
+        for who, label in (
+            ("server", "web server"),
+            ("bench", "bench/workers"),
+            ("postgresql", "PostgreSQL"),
+            ("redis", "Redis"),
+            ("other", "other processes"),
+        )
+        if used.get(who, 0) >= 0.05
+    ]
+    share = 1 - used["idle"] / (used["wall"] * cores) if used["wall"] else 0
+    return f"CPU: {', '.join(parts)}; machine {share:.0%} busy over {used['wall']:.1f} s"
+
+
+# --- Journal ingest -------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(args, workdir: Path) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    command = [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers)]
+    command += ["--worker-class", "gthread", "--threads", str(args.threads), "--keep-alive", "30"]
+    command += ["--graceful-timeout", "5", "--timeout", "120", "--log-level", "warning", "config.wsgi:application"]
+    log = (workdir / "server.log").open("w")
+    server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the server exited with {server.returncode}; see {workdir / 'server.log'}")
+        try:
+            with urllib.request.urlopen(f"{base_url}/healthz", timeout=2) as response:
+                if response.status == 200:
+                    return server, base_url
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.2)
+    raise RuntimeError("the server did not answer /healthz within 60 s")
+
+
+def stop_process_group(process: subprocess.Popen | None) -> None:
+    """SIGTERM the whole group (gunicorn's master and workers), then SIGKILL whatever is left after 10 s."""
+    if process is None or process.poll() is not None:
+        return
+    for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            process.wait(timeout=wait_s)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+def put_journals(base_url: str, uploads: list[tuple[str, str, bytes]], connections: int, gzip_bodies: bool):
+    """PUT every journal once, from `connections` keep-alive connections. Returns [(status, seconds, report)]."""
+    import gzip
+
+    host, port = base_url.removeprefix("http://").split(":")
+    results: list = [None] * len(uploads)
+    counter = itertools.count()
+    bodies = [gzip.compress(body, 1) if gzip_bodies else body for _, _, body in uploads]
+
+    def worker():
+        conn = http.client.HTTPConnection(host, int(port), timeout=120)
+        while (i := next(counter)) < len(uploads):
+            token, business_date, _ = uploads[i]
+            headers = {"Authorization": f"Device {token}", "Content-Type": "text/csv"}
+            if gzip_bodies:
+                headers["Content-Encoding"] = "gzip"
+            started = time.perf_counter()
+            try:
+                conn.request("PUT", f"/api/v1/device/journals/{business_date}", body=bodies[i], headers=headers)
+                response = conn.getresponse()
+                data = response.read()
+                results[i] = (response.status, time.perf_counter() - started, data)
+                if response.will_close:
+                    conn.close()
+            except (OSError, http.client.HTTPException) as exc:
+                results[i] = (type(exc).__name__, time.perf_counter() - started, b"")
+                conn.close()
+                conn = http.client.HTTPConnection(host, int(port), timeout=120)
+        conn.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(connections)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+def _direct_worker(env: dict, jobs: list[tuple[int, str]], folder: str, start, queue) -> None:
+    """A worker process: set up Django, wait for the start signal, ingest its share of the journals."""
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from datetime import date
+
+    from fleet.models import Kiosk
+    from reconciliation import services
+
+    kiosks = Kiosk.objects.select_related("site").in_bulk([k for k, _ in jobs])
+    bodies = [(kiosks[k], Path(folder, name).read_bytes(), date.fromisoformat(name[-14:-4])) for k, name in jobs]
+    queue.put(("ready", None))
+    start.wait(timeout=600)
+    accepted = 0
+    for kiosk, body, business_date in bodies:
+        accepted += services.journal_ingest(kiosk=kiosk, business_date=business_date, data=body).accepted
+    queue.put(("done", accepted))
+
+
+def ingest_direct(day, folder: Path, kiosk_ids: list[int], processes: int, env: dict) -> tuple[float, int]:
+    context = multiprocessing.get_context("spawn")
+    start, queue = context.Event(), context.Queue()
+    names = [f"{serial}-{day.business_date}.csv" for serial in day.serials]
+    jobs = list(zip(kiosk_ids, names, strict=True))
+    workers = [
+        context.Process(target=_direct_worker, args=(env, jobs[i::processes], str(folder / "journals"), start, queue))
+        for i in range(processes)
+    ]
+    for w in workers:
+        w.start()
+    try:
+        for _ in workers:
+            kind, _value = queue.get(timeout=300)
+        started = time.perf_counter()
+        start.set()
+        accepted = sum(queue.get(timeout=1800)[1] for _ in workers)
+        elapsed = time.perf_counter() - started
+    finally:
+        for w in workers:
+            w.join(timeout=30)
+            if w.is_alive():
+                w.kill()
+    return elapsed, accepted
+
+
+# --- Checking the run against the truth -----------------------------------------------------------------
+
+
+def check_against_truth(day: recon_data.Day, run) -> dict:
+    """Every planted outcome found, right, and paired right; nothing found that was not planted."""
+    from reconciliation.models import ReconItem
+
+    truth = day.truth
+    found_journal, found_ledger, candidates = {}, {}, {}
+    for outcome, serial, txn_id, ref, cands in ReconItem.objects.filter(business_date=day.business_date).values_list(
+        "outcome", "journal_line__kiosk__serial", "journal_line__txn_id", "ledger_entry__channel_ref", "candidates"
+    ):
+        if txn_id is not None:
+            found_journal[(serial, txn_id)] = (outcome, ref or "")
+            if cands:
+                candidates[(serial, txn_id)] = {c["channel_ref"] for c in cands}
+        else:
+            found_ledger[ref] = outcome
+    right, wrong, missed, invented = Counter(), [], Counter(), Counter()
+    for key, (outcome, ref) in truth.journal_items.items():
+        got = found_journal.get(key)
+        if got is None:
+            missed[outcome] += 1
+        elif (
+            got[0] != outcome
+            or (ref and got[1] != ref)
+            or candidates.get(key, set()) != truth.candidates.get(key, set())
+        ):
+            wrong.append((key, (outcome, ref), got))
+        else:
+            right[outcome] += 1
+    for ref, outcome in truth.ledger_items.items():
+        got = found_ledger.get(ref)
+        if got is None:
+            missed[outcome] += 1
+        elif got != outcome:
+            wrong.append((ref, outcome, got))
+        else:
+            right[outcome] += 1
+    for key, (outcome, _ref) in found_journal.items():
+        if key not in truth.journal_items:
+            invented[outcome] += 1
+    for ref, outcome in found_ledger.items():
+        if ref not in truth.ledger_items:
+            invented[outcome] += 1
+    expected_counts = {k: truth.outcomes.get(k, 0) for k in run.outcomes}
+    counts_ok = run.outcomes == expected_counts and set(truth.outcomes) <= set(run.outcomes)
+    cash_ok = run.summary["cash"]["count"] == truth.cash_lines
+    failed_ok = run.summary["failed_not_settled"] == truth.failed_not_settled
+    return {
+        "right": right,
+        "wrong": wrong,
+        "missed": missed,
+        "invented": invented,
+        "counts_ok": counts_ok,
+        "cash_ok": cash_ok,
+        "failed_ok": failed_ok,
+        "expected_counts": expected_counts,
+        "ok": not wrong and not missed and not invented and counts_ok and cash_ok and failed_ok,
+    }
+
+
+# --- The baseline ---------------------------------------------------------------------------------------
+
+DUCKDB_SQL = """
+WITH j AS (
+    SELECT * FROM read_csv('{journals}', header = true, columns = {{
+        'seq': 'BIGINT', 'txn_id': 'VARCHAR', 'occurred_at': 'VARCHAR', 'amount': 'DECIMAL(12,2)',
+        'channel': 'VARCHAR', 'channel_ref': 'VARCHAR', 'payer_ref': 'VARCHAR', 'service_code': 'VARCHAR',
+        'status': 'VARCHAR'}})
+    WHERE channel <> 'cash'
+), l AS (
+    SELECT * FROM read_csv('{ledger}', header = true, columns = {{
+        'channel': 'VARCHAR', 'channel_ref': 'VARCHAR', 'settled_at': 'VARCHAR', 'amount': 'DECIMAL(12,2)',
+        'kiosk_serial': 'VARCHAR', 'payer_ref': 'VARCHAR', 'service_code': 'VARCHAR', 'paid_at': 'VARCHAR'}})
+)
+SELECT CASE
+        WHEN j.channel_ref IS NULL THEN 'missing_in_journal'
+        WHEN l.channel_ref IS NULL THEN
+            CASE WHEN j.status = 'success' THEN 'missing_in_ledger' ELSE 'failed_not_settled' END
+        WHEN j.status <> 'success' THEN 'failed_but_settled'
+        WHEN j.amount <> l.amount THEN 'amount_mismatch'
+        WHEN coalesce(j.payer_ref, '') <> '' AND coalesce(l.payer_ref, '') <> ''
+             AND j.payer_ref <> l.payer_ref THEN 'payer_mismatch'
+        ELSE 'matched'
+    END AS outcome,
+    count(*) AS n
+FROM j FULL OUTER JOIN l ON j.channel = l.channel AND j.channel_ref = l.channel_ref
+GROUP BY ALL
+ORDER BY n DESC
+"""
+
+
+def duckdb_baseline(folder: Path, business_date, rounds: int) -> tuple[list[float], dict[str, int], str]:
+    import duckdb
+
+    sql = DUCKDB_SQL.format(journals=folder / "journals" / f"*-{business_date}.csv", ledger=folder / "ledger.csv")
+    times, counts = [], {}
+    for _ in range(rounds):
+        conn = duckdb.connect()  # a fresh in-memory database each round: nothing cached but the OS page cache
+        started = time.perf_counter()
+        counts = dict(conn.execute(sql).fetchall())
+        times.append(time.perf_counter() - started)
+        conn.close()
+    return times, counts, duckdb.__version__
+
+
+# --- Report ---------------------------------------------------------------------------------------------
+
+
+def machine_facts(admin_url: str) -> dict[str, str]:
+    import psycopg
+
+    with psycopg.connect(admin_url) as conn:
+        pg = conn.execute("SHOW server_version").fetchone()[0]
+    mem_kib = int(next(ln.split()[1] for ln in Path("/proc/meminfo").read_text().splitlines() if "MemTotal" in ln))
+    cpu = next(
+        (ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if "model name" in ln),
+        platform.machine(),
+    )
+    return {
+        "cores": str(os.cpu_count()),
+        "cpu": cpu,
+        "memory": f"{mem_kib / 1024 / 1024:.0f} GiB",
+        "python": platform.python_version(),
+        "postgresql": pg,
+    }
+
+
+def verdict(ok: bool | None) -> str:
+    return "" if ok is None else ("PASS" if ok else "MISS")
+
+
+def print_report(facts, setup, figures, check, duck_counts) -> list[str]:
+    truth = setup["truth"]
+    rows = [
+        (
+            f"journal ingest ({setup['ingest_how']})",
+            f"{figures['ingest_s']:.1f} s",
+            "",
+            None,
+        ),
+        (
+            "  lines/s",
+            f"{figures['ingest_rate']:,.0f}",
+            f"≥ {TARGET_INGEST_LINES_PER_S:,}",
+            figures["ingest_rate"] >= TARGET_INGEST_LINES_PER_S,
+        ),
+        ("ledger import (services.ledger_import)", f"{figures['ledger_s']:.1f} s", "", None),
+        ("  rows/s", f"{figures['ledger_rate']:,.0f}", "", None),
+        ("reconcile run (services.reconcile_run)", f"{figures['reconcile_s']:.2f} s", f"≤ {TARGET_RECONCILE_S:g} s", figures["reconcile_s"] <= TARGET_RECONCILE_S),
+        ("  journal lines/s", f"{figures['reconcile_rate']:,.0f}", "", None),
+    ]  # fmt: skip
+    if "rerun_s" in figures:
+        rows.append(("  second run, nothing changed", f"{figures['rerun_s']:.2f} s", "", None))
+    rows += [
+        ("DuckDB baseline (median)", f"{figures['duckdb_s']:.2f} s", "", None),
+        ("ratio reconcile run ÷ DuckDB", f"{figures['ratio']:.1f}×", "", None),
+        (
+            "planted discrepancies found",
+            f"{sum(check['right'].values()):,} of {len(truth.journal_items) + len(truth.ledger_items):,}",
+            "100%",
+            not check["missed"] and not check["wrong"],
+        ),
+        ("findings not planted", f"{sum(check['invented'].values()):,}", "0", not check["invented"]),
+        ("outcome counts, cash, failed", "exact" if check["counts_ok"] and check["cash_ok"] and check["failed_ok"] else "differ", "exact", check["counts_ok"] and check["cash_ok"] and check["failed_ok"]),
+    ]  # fmt: skip
+    print()
+    print("KioskOps benchmark — reconciliation of one business day")
+    print(f"  machine   {facts['cores']} cores ({facts['cpu']}), {facts['memory']}, Python {facts['python']}")
+    print(f"            PostgreSQL {facts['postgresql']}, DuckDB {setup['duckdb']} (same machine)")
+    print(f"  day       {setup['business_date']} reconciled as of {setup['today']}: {truth.journal_lines:,} journal")
+    print(f"            lines from {setup['kiosks']:,} kiosks, {truth.ledger_rows:,} ledger rows, seed {setup['seed']}")
+    print(
+        f"  planted   {truth.discrepancies:,} discrepancies ({truth.discrepancies / truth.journal_lines:.1%} of lines)"
+    )
+    print(
+        "            + pending settlements and mistyped order numbers; "
+        + ", ".join(f"{k} {v:,}" for k, v in sorted(truth.plants.items()))
+    )
+    print(f"  ingest    {setup['ingest_detail']}")
+    print()  # fmt: skip
+    width = max(len(r[0]) for r in rows) + 2
+    print(f"  {'figure':<{width}}{'measured':>20}  {'target':>12}  result")
+    print(f"  {'-' * (width + 20 + 2 + 12 + 8)}")
+    for name, value, target, ok in rows:
+        print(f"  {name:<{width}}{value:>20}  {target:>12}  {verdict(ok)}")
+    print("\n  outcome                   planted   found right   reconcile run   DuckDB CASE")
+    for outcome in [o for o in figures["outcomes"] if o != "matched"] + ["matched"]:
+        planted = check["expected_counts"].get(outcome, 0)
+        right = "" if outcome == "matched" else f"{check['right'].get(outcome, 0):,}"
+        duck = duck_counts.get(outcome)
+        print(
+            f"  {outcome:<24}{planted:>9,}{right:>14}{figures['outcomes'].get(outcome, 0):>16,}"
+            f"{'–' if duck is None else f'{duck:,}':>14}"
+        )
+    fuzzy = truth.plants.get("fuzzy", 0)
+    print(f"  {'  of which fuzzy pairs':<24}{fuzzy:>9,}{check['right'].get('matched', 0):>14,}")
+    extra = {k: v for k, v in duck_counts.items() if k not in figures["outcomes"]}
+    if extra:
+        print(f"  DuckDB also: {', '.join(f'{k} {v:,}' for k, v in extra.items())}")
+    print(f"  cash lines {figures['cash']:,} (planted {truth.cash_lines:,}); failed, not settled {figures['failed']:,}")
+    print(f"  (planted {truth.failed_not_settled:,})")
+    if check["wrong"] or check["missed"] or check["invented"]:
+        print(f"\n  missed: {dict(check['missed'])}; not planted: {dict(check['invented'])}")
+        for sample in check["wrong"][:10]:
+            print(f"  wrong: {sample}")
+    for label, used in figures["cpu"].items():
+        print(f"\n  {label}: {cpu_line(used)}")
+    missed = [r[0].strip() for r in rows if r[3] is False]
+    print(f"\n  {'all targets met' if not missed else 'MISSED: ' + '; '.join(missed)}")
+    return missed
+
+
+# --- Main -----------------------------------------------------------------------------------------------
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--kiosks", type=int, default=10_000)
+    parser.add_argument("--lines", type=int, default=1_000_000, help="journal lines in all")
+    parser.add_argument("--seed", type=int, default=20261118)
+    parser.add_argument("--ingest", choices=["http", "direct"], default="http")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn workers (http) or processes (direct)")
+    parser.add_argument("--threads", type=int, default=2, help="threads per gunicorn worker")
+    parser.add_argument("--connections", type=int, default=6, help="concurrent HTTP connections")
+    parser.add_argument("--gzip", action="store_true", help="upload the journals gzipped")
+    parser.add_argument("--duckdb-rounds", type=int, default=3)
+    parser.add_argument("--rerun", action="store_true", help="also time a second run with nothing changed")
+    parser.add_argument("--profile", type=Path, help="write a pyinstrument HTML profile of the reconcile run here")
+    parser.add_argument(
+        "--postgres", default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
+    )
+    parser.add_argument("--database", default="kioskops_bench_recon")
+    parser.add_argument("--redis", default=os.environ.get("BENCH_RECON_REDIS_URL", "redis://127.0.0.1:6379/13"))
+    parser.add_argument("--data-dir", help="where generated days are cached (default: the temp folder)")
+    parser.add_argument("--fresh", action="store_true", help="generate the day even if it is cached")
+    parser.add_argument("--keep", action="store_true", help="leave the database and the work folder behind")
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    if not (1 <= args.kiosks <= 100_000 and args.kiosks * 10 <= args.lines <= 10_000_000):
+        parser.error("1–100,000 kiosks, at least 10 lines each, at most 10,000,000 lines: the run stays bounded")
+    if not (1 <= args.connections <= 64 and 1 <= args.workers <= 16 and 1 <= args.threads <= 16):
+        parser.error("connections 1–64, workers 1–16, threads 1–16")
+    return args
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    started = time.monotonic()
+    admin_url = f"{args.postgres.rstrip('/')}/postgres"
+    workdir = Path(tempfile.mkdtemp(prefix="kioskops-bench-recon-"))
+    server = None
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    try:
+        env = {
+            "DATABASE_URL": f"{args.postgres.rstrip('/')}/{args.database}",
+            "REDIS_URL": args.redis,
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(48),
+            "DJANGO_DEBUG": "0",
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "KIOSKOPS_VAR_DIR": str(workdir / "var"),
+            "KIOSKOPS_LOG_LEVEL": "WARNING",
+        }
+        os.environ.update(env)
+        day, folder = load_or_generate(args)
+        facts = machine_facts(admin_url)
+
+        print(f"Database {args.database}: drop, create, migrate; Redis {args.redis}: flush …", flush=True)
+        recreate_database(admin_url, args.database)
+        import redis
+
+        redis.Redis.from_url(args.redis).flushdb()
+        subprocess.run(
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True, timeout=300
+        )
+        sys.path.insert(0, str(ROOT))
+        import django
+
+        django.setup()
+        from django.db import connection, connections
+
+        from reconciliation import services
+        from reconciliation.models import JournalLine, LedgerEntry
+
+        tokens, kiosk_ids = provision(day)
+        connections.close_all()
+        figures, cpu = {}, {}
+
+        # 3. Journal ingest.
+        lines = day.truth.journal_lines
+        if args.ingest == "http":
+            server, base_url = start_server(args, workdir)
+            uploads = [(token, str(day.business_date), body) for token, body in zip(tokens, day.journals, strict=True)]
+            print(f"Ingesting {lines:,} lines: {len(uploads):,} PUTs over {args.connections} connections …", flush=True)
+            before = cpu_snapshot(server.pid)
+            t0 = time.perf_counter()
+            results = put_journals(base_url, uploads, args.connections, args.gzip)
+            figures["ingest_s"] = time.perf_counter() - t0
+            cpu["during ingest"] = cpu_used_between(before, cpu_snapshot(server.pid))
+            stop_process_group(server)
+            statuses = Counter(r[0] for r in results)
+            accepted = sum(json.loads(r[2])["accepted"] for r in results if r[0] == 201)
+            latencies = sorted(r[1] for r in results)
+            setup_ingest = (
+                f"{len(uploads):,} HTTP PUTs /api/v1/device/journals/{day.business_date}"
+                f"{' (gzip)' if args.gzip else ''}, {args.connections} keep-alive connections, loopback;\n"
+                f"            gunicorn gthread {args.workers}×{args.threads}, WSGI; statuses "
+                f"{dict(statuses)}; latency p50 {statistics.median(latencies) * 1000:.0f} ms, "
+                f"p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.0f} ms"
+            )
+            ingest_how = "HTTP PUT"
+        else:
+            print(f"Ingesting {lines:,} lines with journal_ingest in {args.workers} processes …", flush=True)
+            before = cpu_snapshot()
+            figures["ingest_s"], accepted = ingest_direct(day, folder, kiosk_ids, args.workers, env)
+            cpu["during ingest"] = cpu_used_between(before, cpu_snapshot())
+            setup_ingest = f"services.journal_ingest called directly from {args.workers} worker processes"
+            ingest_how = "journal_ingest"
+        stored = JournalLine.objects.count()
+        if accepted != lines or stored != lines:
+            raise RuntimeError(f"ingest accepted {accepted:,} and stored {stored:,} of {lines:,} lines")
+        figures["ingest_rate"] = lines / figures["ingest_s"]
+        print(f"  {figures['ingest_s']:.1f} s, {figures['ingest_rate']:,.0f} lines/s", flush=True)
+
+        # 4. Ledger import.
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")  # what autovacuum does after a bulk load; not part of any timing
+        print(f"Importing the ledger ({day.truth.ledger_rows:,} rows, {len(day.ledger) / 1e6:.0f} MB) …", flush=True)
+        before = cpu_snapshot()
+        t0 = time.perf_counter()
+        report = services.ledger_import(data=day.ledger, fmt="canonical", original_name="bench-ledger.csv")
+        figures["ledger_s"] = time.perf_counter() - t0
+        cpu["during ledger import"] = cpu_used_between(before, cpu_snapshot())
+        if report.new != day.truth.ledger_rows or LedgerEntry.objects.count() != day.truth.ledger_rows:
+            raise RuntimeError(f"ledger import added {report.new:,} of {day.truth.ledger_rows:,} rows")
+        figures["ledger_rate"] = day.truth.ledger_rows / figures["ledger_s"]
+        print(f"  {figures['ledger_s']:.1f} s", flush=True)
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
+
+        # 5. The reconcile run.
+        print("Reconciling …", flush=True)
+        profiler = None
+        if args.profile:
+            from pyinstrument import Profiler
+
+            profiler = Profiler(interval=0.005)
+            profiler.start()
+        before = cpu_snapshot()
+        t0 = time.perf_counter()
+        run = services.reconcile_run(business_date=day.business_date, today=day.today, trigger="bench")
+        figures["reconcile_s"] = time.perf_counter() - t0
+        cpu["during the reconcile run"] = cpu_used_between(before, cpu_snapshot())
+        if profiler is not None:
+            profiler.stop()
+            args.profile.write_text(profiler.output_html())
+            print(profiler.output_text(unicode=True, color=False, show_all=False)[:6000])
+        figures["reconcile_rate"] = lines / figures["reconcile_s"]
+        figures["outcomes"], figures["cash"] = run.outcomes, run.summary["cash"]["count"]
+        figures["failed"] = run.summary["failed_not_settled"]
+        print(f"  {figures['reconcile_s']:.2f} s", flush=True)
+        check = check_against_truth(day, run)
+        if args.rerun:
+            t0 = time.perf_counter()
+            again = services.reconcile_run(business_date=day.business_date, today=day.today, trigger="bench")
+            figures["rerun_s"] = time.perf_counter() - t0
+            if again.summary["items_created"] or again.summary["items_updated"]:
+                check["ok"] = False
+                print(f"  the second run changed items: {again.summary}")
+        connections.close_all()
+
+        # 6. The baseline.
+        print(f"DuckDB baseline, {args.duckdb_rounds} rounds …", flush=True)
+        duck_times, duck_counts, duck_version = duckdb_baseline(folder, day.business_date, args.duckdb_rounds)
+        figures["duckdb_s"] = statistics.median(duck_times)
+        figures["duckdb_all_s"] = duck_times
+        figures["ratio"] = figures["reconcile_s"] / figures["duckdb_s"]
+
+        setup = {
+            "truth": day.truth,
+            "business_date": day.business_date,
+            "today": day.today,
+            "kiosks": len(day.serials),
+            "seed": args.seed,
+            "ingest_how": ingest_how,
+            "ingest_detail": setup_ingest,
+            "duckdb": duck_version,
+        }
+        figures["cpu"] = cpu
+        print_report(facts, setup, figures, check, duck_counts)
+        print(f"\n  finished in {time.monotonic() - started:.0f} s")
+        if args.json:
+            keep = {k: v for k, v in figures.items() if k != "cpu"}
+            args.json.write_text(json.dumps({"machine": facts, "figures": keep, "check_ok": check["ok"]}, indent=2))
+        return 0 if check["ok"] else 1
+    finally:
+        stop_process_group(server)
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:  # Django may not be set up yet when an early step failed
+            pass
+        if args.keep:
+            print(f"Kept database {args.database} and {workdir}")
+        else:
+            try:
+                drop_database(admin_url, args.database)
+            except Exception as exc:  # never hide the real error behind a cleanup one
+                print(f"(could not drop {args.database}: {exc})", file=sys.stderr)
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
