@@ -62,3 +62,9 @@ def captured_events():
     events.kiosk_status_changed.disconnect(dispatch_uid="test-flips")
     events.kiosk_flapping_changed.disconnect(dispatch_uid="test-flapping")
     events.kiosks_updated.disconnect(dispatch_uid="test-updated")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Run the browser tests last: Playwright's sync API keeps an event loop running in the main thread while it
+    is open, which would stop the asyncio-based tests (WebSocket consumers) that come after it."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
