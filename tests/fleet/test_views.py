@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from fleet import services
-from fleet.models import Heartbeat, Kiosk, RemoteCommand, StatusChange
+from fleet.models import ErrorCode, Heartbeat, Kiosk, RemoteCommand, StatusChange
 from fleet.services import HeartbeatInput
 from tests.factories import KioskFactory, RegionFactory, SiteFactory, UserFactory
 
@@ -501,3 +501,23 @@ def test_heartbeats_older_than_a_day_are_not_charted(manager_client, kiosk):
     page = manager_client.get(reverse("fleet:kiosk", args=[kiosk.serial])).content.decode()
 
     assert 'data-metric="paper_pct"' not in page
+
+
+# --- Admin ----------------------------------------------------------------------------------------------
+
+
+def test_admin_shows_reference_data_and_keeps_commands_read_only(client, kiosk, manager):
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    command = services.command_enqueue(kiosk=kiosk, kind="restart", actor=manager)
+
+    for name in ("region", "site", "kiosk", "errorcode", "remotecommand"):
+        assert client.get(reverse(f"admin:fleet_{name}_changelist")).status_code == 200
+    error_code = ErrorCode.objects.create(
+        code="E-TEST-1", category="device", kind="wont_start", title_zh="测", title_en="T"
+    )
+    assert client.get(reverse("admin:fleet_errorcode_change", args=[error_code.pk])).status_code == 200
+    assert client.get(reverse("admin:fleet_kiosk_add")).status_code == 403
+    command_page = client.get(reverse("admin:fleet_remotecommand_change", args=[command.pk])).content.decode()
+    assert 'name="_save"' not in command_page
+    user_page = client.get(reverse("admin:auth_user_change", args=[manager.pk])).content.decode()
+    assert "operator_profile-0-regions" in user_page
