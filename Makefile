@@ -17,10 +17,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 install: $(VENV)/.installed
 
-setup: install  ## migrate and load the demo fleet (idempotent)
-	$(RUN_ENV) $(PY) manage.py migrate_all
+setup: install  ## migrate and load the demo fleet and its reconciliation data (idempotent)
+	$(RUN_ENV) $(PY) manage.py migrate_all -v 0
 	$(RUN_ENV) $(PY) manage.py collectstatic --noinput -v 0
 	$(RUN_ENV) $(PY) manage.py seed_demo
+	$(RUN_ENV) $(PY) manage.py seed_recon_demo
 
 run: setup  ## web server, Celery worker and beat, and the kiosk simulator, until Ctrl-C
 	$(RUN_ENV) $(VENV)/bin/honcho start -f Procfile
