@@ -26,6 +26,9 @@ def silence(serial: str) -> None:
 
 
 def test_a_kiosk_going_silent_turns_its_tile_offline_without_a_reload(page, fleet, off_loop, screenshot):
+    page.goto("/")
+    expect(page.locator("h1")).to_have_text("登录 KioskOps")  # the board needs a login first
+    screenshot("login-zh")
     log_in(page, fleet["manager"])
     tile = page.locator("#kiosk-KS-HP-0001")
     expect(tile).to_have_attribute("data-status", "online")
