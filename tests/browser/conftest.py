@@ -37,10 +37,9 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOT_DIR = Path(os.environ.get("KIOSKOPS_SCREENSHOT_DIR", settings.VAR_DIR / "screenshots"))
 
-# SQLite test databases as files of this run's own: the default one would live in memory, visible to one
-# connection only, while the server thread needs a connection of its own to the same data; and a fixed name
-# (var/test-channels.sqlite3) would be shared with any other test run in the same checkout. Set here, at
-# collection, before pytest-django creates the test databases.
+# SQLite test databases as files of this run's own: the server thread needs a connection of its own to the same
+# data (an in-memory database is visible to one connection only), and names under var/ are shared with any other
+# test run in the checkout and removed by `make clean`. Set at collection, before pytest-django creates them.
 _SQLITE_TEST_DIR = Path(tempfile.mkdtemp(prefix="kioskops-browser-tests-"))
 atexit.register(shutil.rmtree, _SQLITE_TEST_DIR, ignore_errors=True)
 for _alias, _db in settings.DATABASES.items():
