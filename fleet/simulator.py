@@ -443,6 +443,7 @@ class Tally:
     results: int = 0
     commands: int = 0
     unreachable: int = 0
+    timeouts: int = 0
     by_status: Counter = field(default_factory=Counter)
 
 
@@ -480,7 +481,7 @@ class FleetSimulator:
     async def run(self, duration: float | None = None) -> Tally:
         limits = httpx.Limits(max_connections=self.max_connections, max_keepalive_connections=self.max_connections)
         client = httpx.AsyncClient(
-            base_url=self.url, timeout=httpx.Timeout(10.0), limits=limits, transport=self.transport
+            base_url=self.url, timeout=httpx.Timeout(30.0, connect=5.0), limits=limits, transport=self.transport
         )
         async with client:
             if duration is not None:
@@ -569,6 +570,10 @@ class FleetSimulator:
         async with self._connections:
             try:
                 response = await client.post(path, json=body, headers={"Authorization": f"Device {kiosk.token}"})
+            except httpx.TimeoutException:
+                # Slow, not gone: on the embedded stack a heartbeat can wait behind a long SQLite write.
+                self.tally.timeouts += 1
+                return None
             except httpx.HTTPError:
                 self.tally.unreachable += 1
                 if self.server_up:
@@ -612,7 +617,7 @@ class FleetSimulator:
         return (
             f"{datetime.now(SHANGHAI):%H:%M:%S} kiosks {len(self.kiosks)} ({quiet} silent) | "
             f"heartbeats {self.tally.heartbeats} [{codes or '-'}] | commands {self.tally.commands} "
-            f"results {self.tally.results} | unreachable {self.tally.unreachable} | "
+            f"results {self.tally.results} | unreachable {self.tally.unreachable} timeouts {self.tally.timeouts} | "
             f"server {'up' if self.server_up else 'DOWN'} | trouble: {shown}"
         )
 

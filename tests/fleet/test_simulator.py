@@ -365,3 +365,27 @@ def test_simulated_kiosks_heartbeat_through_the_real_device_api_and_come_online(
     assert simulator.tally.by_status == {200: 3}
     assert set(Kiosk.objects.values_list("status", flat=True)) == {"online"}
     assert Heartbeat.objects.count() == 3
+
+
+def test_a_slow_answer_counts_as_a_timeout_not_as_the_server_going_away():
+    def handler(request):
+        if request.url.path == "/":
+            return httpx.Response(302)
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        kiosk = SimulatedKiosk("KS-1", "kt_secret", now=loop.time(), settings=SimulationSettings(rate=0))
+        kiosk.next_beat_at = loop.time()
+        lines = []
+        simulator = FleetSimulator(
+            "http://kioskops.test", [kiosk], log=lines.append, clock=loop.time, transport=httpx.MockTransport(handler)
+        )
+        await simulator.run(duration=1.0)
+        return simulator, lines
+
+    simulator, lines = asyncio.run(scenario())
+
+    assert (simulator.tally.timeouts, simulator.tally.unreachable) == (1, 0)
+    assert simulator.server_up
+    assert not any("not answering" in line for line in lines)

@@ -1,3 +1,5 @@
+import unicodedata
+
 from django.core.management.base import BaseCommand, CommandError
 
 from fleet import demo
@@ -33,7 +35,14 @@ class Command(BaseCommand):
         self.stdout.write(f"Device tokens (the simulator's keyring): {result.keyring_path}")
         self.stdout.write("")
         self.stdout.write(f"Demo users (password for all: {demo.DEMO_PASSWORD}):")
+        district_names = {district.code: district.name for district in demo.DISTRICTS}
         for user in result.users:
+            scope = "all districts" if user.regions is None else "、".join(district_names[c] for c in user.regions)
             role = user.role.label if user.role else "superuser"
-            scope = "all districts" if user.regions is None else ", ".join(user.regions)
-            self.stdout.write(f"  {user.username:<11} {role:<20} {scope}")
+            self.stdout.write(f"  {user.username:<11} {_pad(scope, 16)} {role}")
+
+
+def _pad(text: str, columns: int) -> str:
+    """Pad to a width in terminal columns: Chinese characters take two, so str.ljust misaligns them."""
+    width = sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+    return text + " " * max(0, columns - width)
