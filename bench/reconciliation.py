@@ -97,6 +97,19 @@ def recreate_database(admin_url: str, name: str) -> None:
         conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def hold_database_lock(admin_url: str, name: str):
+    """A session-level advisory lock named after the database, held until the returned connection closes: a
+    second run (another `make bench`) would otherwise drop the database under this one."""
+    import psycopg
+
+    conn = psycopg.connect(admin_url, autocommit=True)
+    key = int.from_bytes(hashlib.sha256(name.encode()).digest()[:8], "big", signed=True)
+    if not conn.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()[0]:
+        conn.close()
+        raise SystemExit(f"Another run is using the database {name}; wait for it, or pass --database.")
+    return conn
+
+
 def drop_database(admin_url: str, name: str) -> None:
     import psycopg
 
@@ -593,6 +606,7 @@ def main(argv=None) -> int:
     workdir = Path(tempfile.mkdtemp(prefix="kioskops-bench-recon-"))
     server = None
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    lock = hold_database_lock(admin_url, args.database)
     try:
         env = {
             "DATABASE_URL": f"{args.postgres.rstrip('/')}/{args.database}",
@@ -743,6 +757,7 @@ def main(argv=None) -> int:
             connections.close_all()
         except Exception:  # Django may not be set up yet when an early step failed
             pass
+        lock.close()
         if args.keep:
             print(f"Kept database {args.database} and {workdir}")
         else:
