@@ -163,7 +163,21 @@ def stop_process_group(process: subprocess.Popen | None) -> None:
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_snapshot(server_pgid: int | None) -> dict:
+def _postgres_party(entry: Path, database: str) -> str:
+    """A PostgreSQL backend serving another database is someone else's work; the shared background processes
+    (WAL writer, checkpointer, …) are counted as ours."""
+    try:
+        title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "postgresql"
+    words = title.split("postgres: ", 1)[-1].split()
+    backend = next((i for i, word in enumerate(words) if word.endswith(")") and "(" in word), None)
+    if backend is not None and backend >= 1 and words[backend - 1] != database:
+        return "other"
+    return "postgresql"
+
+
+def cpu_snapshot(server_pgid: int | None, database: str) -> dict:
     """CPU seconds used so far by each process, labelled web server, PostgreSQL, Redis or other (other people's
     work shows up there: on a shared machine it is the figure that says how much the run was disturbed), plus
     the load generator (our child) and the machine's idle time."""
@@ -182,7 +196,7 @@ def cpu_snapshot(server_pgid: int | None) -> dict:
         if server_pgid is not None and pgid == server_pgid:
             who = "server"
         elif comm.startswith("postgres"):
-            who = "postgresql"
+            who = _postgres_party(entry, database)
         elif comm.startswith("redis-server"):
             who = "redis"
         else:
@@ -236,9 +250,9 @@ def run_load(
     else:
         command = [sys.executable, str(PY_LOAD), base_url, mode, str(tokens_file)]
         command += ["--connections", str(args.connections), "--duration", str(duration_s)]
-    before = cpu_snapshot(server_pgid)
+    before = cpu_snapshot(server_pgid, args.database)
     completed = subprocess.run(command, capture_output=True, text=True, timeout=duration_s + 60, check=False)
-    after = cpu_snapshot(server_pgid)
+    after = cpu_snapshot(server_pgid, args.database)
     line = next((ln for ln in completed.stdout.splitlines() if ln.startswith("BENCH_RESULT ")), None)
     if completed.returncode != 0 or line is None:
         raise RuntimeError(f"load generator failed ({completed.returncode}):\n{completed.stdout}\n{completed.stderr}")
@@ -281,31 +295,18 @@ PROFILE_FRAMES = [
 
 
 def start_profiler(path: Path, server_pid: int, duration_s: int) -> dict | None:
-    """py-spy (requirements-dev.txt) on one web-server worker, sampling only the thread that holds the GIL, so
-    the profile shows where Python spends CPU rather than where threads wait."""
+    """py-spy (requirements-dev.txt) on the web server's workers, sampling only the thread that holds each
+    worker's GIL, so the profile shows where Python spends CPU rather than where threads wait."""
     spy = VENV_BIN / "py-spy"
-    workers = [
-        int(entry.name)
-        for entry in Path("/proc").iterdir()
-        if entry.name.isdigit() and _parent_pid(entry) == server_pid
-    ]
-    if not spy.exists() or not workers:
-        print("  (--profile: py-spy or the server's workers not found; no profile)")
+    if not spy.exists():
+        print("  (--profile: py-spy is not installed; no profile)")
         return None
     raw = path.with_suffix(".raw")
     raw.parent.mkdir(parents=True, exist_ok=True)
-    command = [str(spy), "record", "--pid", str(workers[0]), "--gil", "--rate", "250", "--nonblocking"]
-    command += ["--duration", str(max(1, duration_s - 2)), "--format", "raw", "--output", str(raw)]
+    command = [str(spy), "record", "--pid", str(server_pid), "--subprocesses", "--gil", "--rate", "250"]
+    command += ["--nonblocking", "--duration", str(max(1, duration_s - 2)), "--format", "raw", "--output", str(raw)]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return {"process": process, "raw": raw}
-
-
-def _parent_pid(entry: Path) -> int | None:
-    try:
-        raw = (entry / "stat").read_text()
-    except OSError:
-        return None
-    return int(raw[raw.rindex(")") + 2 :].split()[1])
 
 
 def summarise_profile(profiler: dict, summary_path: Path) -> None:
@@ -325,7 +326,7 @@ def summarise_profile(profiler: dict, summary_path: Path) -> None:
         for name in set(frames):
             inclusive[name] += int(count)
         leaves[stack.split(";")[-1]] += int(count)
-    lines = [f"{total} samples of the GIL holder at 250 Hz ({total / 250:.1f} s of Python CPU)"]
+    lines = [f"{total} samples of the workers' GIL holders at 250 Hz ({total / 250:.1f} s of Python CPU)"]
     lines += [f"{inclusive[frame] / max(total, 1):6.1%}  {label}  [{frame}]" for frame, label in PROFILE_FRAMES]
     lines += ["hottest leaves:"] + [f"{n / max(total, 1):6.1%}  {leaf}" for leaf, n in leaves.most_common(12)]
     summary_path.write_text("\n".join(lines) + "\n")
@@ -488,6 +489,15 @@ def print_cpu(heartbeat: LoadResult, trivial: LoadResult, cores: int) -> None:
             per_request = "" if who == "idle" else f"{seconds / max(result.requests, 1) * 1000:.2f} ms"
             cells.append(f"{per_request:>12} {share:>7.0%}")
         print(f"  {label:<22}{cells[0]:>22}{cells[1]:>22}")
+    ceilings = [f"{cpu_bound_ceiling(result, cores):,.0f}/s" for result in (heartbeat, trivial)]
+    print(f"  {'ceiling if alone ¹':<22}{ceilings[0]:>22}{ceilings[1]:>22}")
+    print("  ¹ cores ÷ CPU per request of server, PostgreSQL, Redis and generator: the rate this machine could")
+    print("    sustain with nothing else running, when the CPU is what runs out")
+
+
+def cpu_bound_ceiling(result: LoadResult, cores: int) -> float:
+    spent = sum(result.cpu_s.get(who, 0.0) for who in ("server", "postgresql", "redis", "load generator"))
+    return cores * result.requests / spent if spent else 0.0
 
 
 def print_report(facts, setup, heartbeat: LoadResult, trivial: LoadResult, stored, sweeps) -> bool:
@@ -652,10 +662,11 @@ def main(argv=None) -> int:
             if args.warmup:
                 answered_2xx[mode] += run_load(args, wrk, base_url, mode, tokens_file, args.warmup, server.pid).ok
             print(f"Measuring {mode} for {args.duration} s …", flush=True)
-            profiler = start_profiler(args.profile, server.pid, args.duration) if args.profile else None
+            summary = args.profile.with_name(f"{args.profile.name}.{mode}.txt") if args.profile else None
+            profiler = start_profiler(summary, server.pid, args.duration) if summary else None
             results[mode] = run_load(args, wrk, base_url, mode, tokens_file, args.duration, server.pid)
             if profiler:
-                summarise_profile(profiler, args.profile.with_suffix(f".{mode}.txt"))
+                summarise_profile(profiler, summary)
             answered_2xx[mode] += results[mode].ok
         stop_process_group(server)
         if server.returncode not in (0, -signal.SIGTERM):
