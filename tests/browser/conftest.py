@@ -66,7 +66,9 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's loop stays running on the main thread while the browser is open, which would break
+# any asyncio test that ran after it; closing it with the module keeps that to the browser tests.
+@pytest.fixture(scope="module")
 def browser(chromium_path):
     from playwright.sync_api import sync_playwright
 
