@@ -8,13 +8,13 @@ from decimal import Decimal
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, Max, Min, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _t
 
 from fleet.models import Kiosk
-from reconciliation import causes, events, ledger_formats, matching, selectors
+from reconciliation import causes, events, ledger_formats, matching, selectors, sql
 from reconciliation.journal_format import (
     MAX_REJECTIONS_KEPT,
     JournalFormatError,
@@ -79,18 +79,26 @@ def journal_ingest(*, kiosk, business_date: date, data: bytes, uploaded_by=None)
     fails. The same file again is a no-op; an amended file adds only the lines not seen before. Duplicates are
     decided by (kiosk, txn_id), never by content."""
     sha = hashlib.sha256(data).hexdigest()
-    existing = JournalFile.objects.filter(kiosk=kiosk, sha256=sha).first()
-    if existing is not None:
-        return _report_of(existing, duplicate_file=True)
+    existing = JournalFile.objects.filter(kiosk=kiosk, sha256=sha)[:1]
+    if existing:
+        return _report_of(existing[0], duplicate_file=True)
 
-    with transaction.atomic():
-        journal_file, created = JournalFile.objects.get_or_create(
-            kiosk=kiosk,
-            sha256=sha,
-            defaults={"business_date": business_date, "content": data, "size": len(data), "uploaded_by": uploaded_by},
-        )
-    if not created:  # the same file arrived twice at once
-        return _report_of(journal_file, duplicate_file=True)
+    # get_or_create without its second look: the unique constraint tells a file that arrived twice at once.
+    try:
+        with transaction.atomic():
+            journal_file = JournalFile.objects.create(
+                kiosk=kiosk,
+                sha256=sha,
+                business_date=business_date,
+                content=data,
+                size=len(data),
+                uploaded_by=uploaded_by,
+            )
+    except IntegrityError:
+        same = JournalFile.objects.filter(kiosk=kiosk, sha256=sha)[:1]
+        if not same:
+            raise
+        return _report_of(same[0], duplicate_file=True)
     return journal_parse(journal_file=journal_file)
 
 
@@ -108,53 +116,40 @@ def journal_parse(*, journal_file: JournalFile) -> JournalReport:
         lines_total = len(parsed) + len(rejections)
         rejections = sorted(rejections + conflicts, key=lambda r: r.line_no)
         gaps = journal_gaps_refresh(kiosk=journal_file.kiosk, business_date=journal_file.business_date)
-        JournalFile.objects.filter(pk=journal_file.pk).update(
-            status=JournalFile.Status.PARSED,
-            lines_total=lines_total,
-            lines_accepted=accepted,
-            lines_duplicate=duplicates,
-            lines_rejected=len(rejections),
-            rejections=[r.as_dict() for r in rejections[:MAX_REJECTIONS_KEPT]],
-        )
-        journal_file.refresh_from_db()
+        parsed_values = {
+            "status": JournalFile.Status.PARSED,
+            "lines_total": lines_total,
+            "lines_accepted": accepted,
+            "lines_duplicate": duplicates,
+            "lines_rejected": len(rejections),
+            "rejections": [r.as_dict() for r in rejections[:MAX_REJECTIONS_KEPT]],
+        }
+        JournalFile.objects.filter(pk=journal_file.pk).update(**parsed_values)
+        for name, value in parsed_values.items():  # what refresh_from_db would read back, without the query
+            setattr(journal_file, name, value)
         transaction.on_commit(lambda: reconcile_soon(journal_file.business_date))
-    report = _report_of(journal_file)
-    report.gaps = gaps
-    return report
+    return _report_of(journal_file, gaps=gaps)
 
 
 def _add_lines(journal_file: JournalFile, parsed: list[ParsedLine]) -> tuple[int, int, list[Rejection]]:
-    """Insert the lines not recorded yet. Returns (accepted, duplicates, conflicting-id rejections)."""
-    kiosk_id = journal_file.kiosk_id
-    known: dict[str, tuple] = {}
-    txn_ids = [line.txn_id for line in parsed]
-    for chunk_start in range(0, len(txn_ids), 5000):
-        chunk = txn_ids[chunk_start : chunk_start + 5000]
-        for row in JournalLine.objects.filter(kiosk_id=kiosk_id, txn_id__in=chunk).values_list(
-            "txn_id",
-            "seq",
-            "occurred_at",
-            "amount",
-            "channel",
-            "channel_ref",
-            "payer_ref",
-            "service_code",
-            "status",
-        ):
-            known[row[0]] = tuple(row[1:])
-    new: dict[str, ParsedLine] = {}
+    """Insert the lines not recorded yet. Returns (accepted, duplicates, conflicting-id rejections).
+
+    The first line of each txn_id is offered to the database, which keeps those it does not have (the unique
+    constraint decides, also against a concurrent upload of an overlapping file); only the ids it already had
+    are read back, to tell a duplicate from a conflicting re-use."""
+    first: dict[str, ParsedLine] = {}
+    for line in parsed:
+        first.setdefault(line.txn_id, line)
+    if sql.enabled():
+        inserted = sql.journal_lines_insert(
+            kiosk_id=journal_file.kiosk_id, source_file_id=journal_file.pk, lines=list(first.values())
+        )
+    else:
+        inserted = _insert_lines_portably(journal_file, list(first.values()))
+    known = _recorded_lines(journal_file.kiosk_id, [txn_id for txn_id in first if txn_id not in inserted])
     duplicates = 0
     conflicts: list[Rejection] = []
     for line in parsed:
-        previous = new.get(line.txn_id)
-        if previous is not None:
-            if previous.key() == line.key():
-                duplicates += 1
-            else:
-                conflicts.append(
-                    Rejection(line.line_no, f"txn_id: {line.txn_id} repeats line {previous.line_no} with other values")
-                )
-            continue
         recorded = known.get(line.txn_id)
         if recorded is not None:
             if recorded == line.key():
@@ -164,11 +159,33 @@ def _add_lines(journal_file: JournalFile, parsed: list[ParsedLine]) -> tuple[int
                     Rejection(line.line_no, f"txn_id: {line.txn_id} was recorded earlier with other values")
                 )
             continue
-        new[line.txn_id] = line
+        previous = first[line.txn_id]
+        if previous is line:
+            continue  # accepted
+        if previous.key() == line.key():
+            duplicates += 1
+        else:
+            conflicts.append(
+                Rejection(line.line_no, f"txn_id: {line.txn_id} repeats line {previous.line_no} with other values")
+            )
+    return len(inserted), duplicates, conflicts
+
+
+def _insert_lines_portably(journal_file: JournalFile, lines: list[ParsedLine]) -> set[str]:
+    """The same as sql.journal_lines_insert, for SQLite: look first, then insert what was not there."""
+    txn_ids = [line.txn_id for line in lines]
+    there = set()
+    for start in range(0, len(txn_ids), 5000):
+        there.update(
+            JournalLine.objects.filter(
+                kiosk_id=journal_file.kiosk_id, txn_id__in=txn_ids[start : start + 5000]
+            ).values_list("txn_id", flat=True)
+        )
+    new = [line for line in lines if line.txn_id not in there]
     JournalLine.objects.bulk_create(
         [
             JournalLine(
-                kiosk_id=kiosk_id,
+                kiosk_id=journal_file.kiosk_id,
                 txn_id=line.txn_id,
                 seq=line.seq,
                 occurred_at=line.occurred_at,
@@ -182,23 +199,47 @@ def _add_lines(journal_file: JournalFile, parsed: list[ParsedLine]) -> tuple[int
                 source_file_id=journal_file.pk,
                 line_no=line.line_no,
             )
-            for line in new.values()
+            for line in new
         ],
         batch_size=2000,
         ignore_conflicts=True,  # a concurrent upload of an overlapping file: the unique constraint decides
     )
-    return len(new), duplicates, conflicts
+    return {line.txn_id for line in new}
+
+
+def _recorded_lines(kiosk_id: int, txn_ids: list[str]) -> dict[str, tuple]:
+    """What was recorded for these txn_ids, as ParsedLine.key() tuples."""
+    known: dict[str, tuple] = {}
+    for start in range(0, len(txn_ids), 5000):
+        for row in JournalLine.objects.filter(kiosk_id=kiosk_id, txn_id__in=txn_ids[start : start + 5000]).values_list(
+            "txn_id",
+            "seq",
+            "occurred_at",
+            "amount",
+            "channel",
+            "channel_ref",
+            "payer_ref",
+            "service_code",
+            "status",
+        ):
+            known[row[0]] = tuple(row[1:])
+    return known
 
 
 def journal_gaps_refresh(*, kiosk, business_date: date) -> list[dict]:
     """Recompute the sequence gaps of a kiosk's journal for a day, and for the next day it has lines for (whose
     leading gap is measured from this day's last number)."""
-    gaps = _refresh_gaps_of_day(kiosk, business_date)
-    next_day = JournalLine.objects.filter(kiosk=kiosk, business_date__gt=business_date).aggregate(
-        d=Min("business_date")
-    )["d"]
-    if next_day is not None:
-        _refresh_gaps_of_day(kiosk, next_day)
+    if sql.enabled():
+        gaps, next_day = sql.journal_gaps_refresh_day(kiosk_id=kiosk.pk, day=business_date)
+        if next_day is not None:
+            sql.journal_gaps_refresh_day(kiosk_id=kiosk.pk, day=next_day)
+    else:
+        gaps = _refresh_gaps_of_day(kiosk, business_date)
+        next_day = JournalLine.objects.filter(kiosk=kiosk, business_date__gt=business_date).aggregate(
+            d=Min("business_date")
+        )["d"]
+        if next_day is not None:
+            _refresh_gaps_of_day(kiosk, next_day)
     return [{"from": a, "to": b, "missing": b - a + 1} for a, b in gaps]
 
 
@@ -216,11 +257,14 @@ def _refresh_gaps_of_day(kiosk, day: date) -> list[tuple[int, int]]:
     return gaps
 
 
-def _report_of(journal_file: JournalFile, *, duplicate_file: bool = False) -> JournalReport:
-    gaps = [
-        {"from": g.first_missing, "to": g.last_missing, "missing": g.missing_count}
-        for g in JournalGap.objects.filter(kiosk_id=journal_file.kiosk_id, business_date=journal_file.business_date)
-    ]
+def _report_of(
+    journal_file: JournalFile, *, duplicate_file: bool = False, gaps: list[dict] | None = None
+) -> JournalReport:
+    if gaps is None:
+        gaps = [
+            {"from": g.first_missing, "to": g.last_missing, "missing": g.missing_count}
+            for g in JournalGap.objects.filter(kiosk_id=journal_file.kiosk_id, business_date=journal_file.business_date)
+        ]
     return JournalReport(
         file_sha256=journal_file.sha256,
         business_date=journal_file.business_date,
