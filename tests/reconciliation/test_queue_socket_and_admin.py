@@ -4,8 +4,8 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from django.utils import translation
 from asgiref.sync import sync_to_async
+from django.utils import translation
 
 from reconciliation.admin import TariffForm
 from reconciliation.models import Tariff
