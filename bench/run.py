@@ -610,7 +610,7 @@ def main(argv=None) -> int:
             f"wrk {subprocess.run([wrk, '-v'], capture_output=True, text=True).stdout.split()[1]} "
             f"({args.wrk_threads} thread{'s' if args.wrk_threads > 1 else ''}, bench/load.lua)"
             if wrk
-            else "bench/pyload.py (Python asyncio + httpx, not wrk: it takes CPU from the server)"
+            else "bench/pyload.py (Python asyncio, not wrk: it takes CPU from the server)"
         )
         print(f"Load generator: {generator}", flush=True)
 
