@@ -132,3 +132,10 @@ def test_sweep_health_takes_silent_kiosks_offline_and_prints_the_counts(kiosk):
     assert kiosk.status == "offline"
     again, _ = run("sweep_health")
     assert again.strip() == "went offline: 0, maintenance ended: 0, flapping ended: 0"
+
+
+def test_simulate_fleet_without_a_keyring_says_to_seed_the_demo_first(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+
+    with pytest.raises(CommandError, match="No kiosk tokens in .*demo-tokens.json. Run `manage.py seed_demo` first."):
+        run("simulate_fleet", "--duration", "1")

@@ -1,6 +1,7 @@
 import asyncio
 import contextlib
 import logging
+import random
 import signal
 from pathlib import Path
 
@@ -29,7 +30,12 @@ class Command(BaseCommand):
         parser.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
         parser.add_argument("--connections", type=int, default=20, help="most HTTP requests in flight at once")
         parser.add_argument("--summary-every", type=float, default=30.0, help="seconds between summary lines")
-        parser.add_argument("--seed", type=int, default=0, help="random seed of the kiosks' behaviour")
+        parser.add_argument(
+            "--seed",
+            type=int,
+            default=None,
+            help="random seed of the kiosks' behaviour, to replay a run (default: new)",
+        )
         parser.add_argument("--keyring", default=None, help="JSON file of {serial: token} (default: the demo's)")
 
     def handle(self, *args, **options):
@@ -49,12 +55,14 @@ class Command(BaseCommand):
 
     async def _run(self, options, keyring, tokens, known):
         simulator_settings = SimulationSettings(rate=options["rate"], speed=options["speed"])
+        seed = options["seed"] if options["seed"] is not None else random.SystemRandom().randrange(10**6)
+        self._log(f"kiosk behaviour seed {seed} (pass --seed {seed} to roll the same dice again)")
         loop = asyncio.get_running_loop()
         kiosks = kiosks_from_keyring(
             tokens,
             now=loop.time(),
             settings=simulator_settings,
-            seed=options["seed"],
+            seed=seed,
             limit=options["limit"],
             known=known,
         )
