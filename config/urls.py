@@ -15,5 +15,6 @@ urlpatterns = [
     path("api/v1/device/", include("reconciliation.api.device_urls")),
     path("api/v1/", include("fleet.api.urls")),
     path("api/v1/", include("reconciliation.api.urls")),
+    path("reconciliation/", include("reconciliation.urls")),
     path("", include("fleet.urls")),
 ]

@@ -7,10 +7,11 @@ from datetime import date
 from django.db.models import Q
 from django.utils import formats
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from reconciliation import causes
 from reconciliation.journal_format import SHANGHAI
-from reconciliation.models import JournalLine, LedgerEntry, ReconItem
+from reconciliation.models import Channel, JournalLine, LedgerEntry, ReconItem
 from reconciliation.privacy import display_payer_ref, looks_like_id_number, protect_payer_ref
 
 MAX_RESULTS = 50
@@ -167,7 +168,7 @@ def explain(view: PaymentView) -> list[str]:
     said.append(messages.get(outcome, ""))
     if item is not None:
         if item.causes and outcome not in ("matched", "pending_settlement"):
-            said.append(_("Probable cause: %(cause)s") % {"cause": causes.describe(item.causes[0])})
+            said.append(_("Probable cause: %(cause)s") % {"cause": describe_cause(item.causes[0])})
         resolution = {
             "refund_requested": _("A refund has been requested."),
             "refunded": _("The refund has been made."),
@@ -177,3 +178,22 @@ def explain(view: PaymentView) -> list[str]:
         if resolution:
             said.append(resolution)
     return [s for s in said if s]
+
+
+# The fields a typing error is found in (causes.rank's input_error), as people call them.
+_FIELDS = {"amount": gettext_lazy("the amount"), "payer_ref": gettext_lazy("the payer reference")}
+
+
+def describe_cause(cause: dict) -> str:
+    """causes.describe, with the codes its details carry (a kiosk status, a field, channels) put in words of the
+    active language first, so a sentence never mixes in an internal code such as "failed" or "alipay"."""
+    detail = dict(cause.get("detail") or {})
+    if detail.get("status") in JournalLine.Status.values:
+        detail["status"] = str(JournalLine.Status(detail["status"]).label)
+    if detail.get("field") in _FIELDS:
+        detail["field"] = str(_FIELDS[detail["field"]])
+    if detail.get("channel") in Channel.values:
+        detail["channel"] = str(Channel(detail["channel"]).label)
+    if isinstance(detail.get("accepted"), list):
+        detail["accepted"] = [str(Channel(c).label) if c in Channel.values else c for c in detail["accepted"]]
+    return causes.describe({**cause, "detail": detail})

@@ -1,0 +1,169 @@
+"""Console forms of reconciliation. They parse and type-check input; the rules (a reason is required, who may
+approve a write-off, which states allow which action) live in reconciliation.services, whose ValidationErrors
+are put next to the fields with fleet.forms.add_service_errors. Text fields a service checks are therefore not
+`required` here: the service's own message is the one people see."""
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from reconciliation.ledger_formats import FORMATS
+from reconciliation.models import Channel, LedgerFile, Outcome, ReconItem
+
+# Query-string values of the queue's outcome and state filters that are not an outcome or state.
+PROBLEMS = ""  # the default: every outcome but matched and pending settlement
+ANY = "any"
+
+_NOTE = {"rows": 2}
+
+
+class QueueFilterForm(forms.Form):
+    """The exception queue's filters, as GET parameters. Site choices are limited to the user's regions."""
+
+    date_from = forms.DateField(
+        label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    date_to = forms.DateField(
+        label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    outcome = forms.ChoiceField(
+        label=_("Outcome"),
+        required=False,
+        choices=[(PROBLEMS, _("All discrepancies")), *Outcome.choices, (ANY, _("Any outcome"))],
+    )
+    state = forms.ChoiceField(
+        label=_("State"), required=False, choices=[*ReconItem.State.choices, (ANY, _("Any state"))]
+    )
+    severity = forms.ChoiceField(
+        label=_("Severity"), required=False, choices=[("", _("Any severity")), *ReconItem.Severity.choices]
+    )
+    channel = forms.ChoiceField(label=_("Channel"), required=False, choices=[("", _("All channels")), *Channel.choices])
+    site = forms.ChoiceField(label=_("Service hall"), required=False)
+    kiosk = forms.CharField(
+        label=_("Kiosk"), required=False, max_length=64, widget=forms.TextInput(attrs={"placeholder": "KS-…"})
+    )
+    amount_min = forms.DecimalField(
+        label=_("Amount from"),
+        required=False,
+        min_value=0,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
+    )
+    amount_max = forms.DecimalField(
+        label=_("Amount to"),
+        required=False,
+        min_value=0,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
+    )
+    mine = forms.BooleanField(label=_("Assigned to me"), required=False)
+
+    def __init__(self, *args, sites, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["site"].choices = [("", _("All service halls")), *((s.code, s.name) for s in sites)]
+
+    def clean(self):
+        cleaned = super().clean()
+        low, high = cleaned.get("amount_min"), cleaned.get("amount_max")
+        if low is not None and high is not None and low > high:
+            self.add_error("amount_max", _("The upper amount is below the lower one."))
+        start, end = cleaned.get("date_from"), cleaned.get("date_to")
+        if start and end and start > end:
+            self.add_error("date_to", _("The end date is before the start date."))
+        return cleaned
+
+
+class AssignForm(forms.Form):
+    assignee = forms.ModelChoiceField(
+        label=_("Assign to"), queryset=None, required=False, to_field_name="username", empty_label=_("(nobody)")
+    )
+
+    def __init__(self, *args, users, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["assignee"].queryset = users
+        self.fields["assignee"].label_from_instance = _person
+
+
+class CandidateMatchForm(forms.Form):
+    """Pair the item with one of the ledger entries the run proposed."""
+
+    ledger_entry = forms.IntegerField(widget=forms.HiddenInput)
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE))
+
+
+class ManualMatchForm(forms.Form):
+    """Pair the item with a ledger entry named by its channel and merchant order number."""
+
+    channel = forms.ChoiceField(label=_("Channel"), choices=[c for c in Channel.choices if c[0] != Channel.CASH])
+    channel_ref = forms.CharField(label=_("Order number"), max_length=64)
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE))
+
+
+class RefundRequestForm(forms.Form):
+    note = forms.CharField(label=_("Note"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE))
+
+
+class RefundedForm(forms.Form):
+    reference = forms.CharField(label=_("Refund reference"), required=False, max_length=200)
+
+
+class WriteOffForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE))
+    approver = forms.ModelChoiceField(
+        label=_("Approved by"), queryset=None, required=False, to_field_name="username", empty_label="---------"
+    )
+
+    def __init__(self, *args, approvers, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["approver"].queryset = approvers
+        self.fields["approver"].label_from_instance = _person
+
+
+class ContactForm(forms.Form):
+    note = forms.CharField(
+        label=_("What the citizen was told"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE)
+    )
+
+
+class ReopenForm(forms.Form):
+    reason = forms.CharField(label=_("Reason"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE))
+
+
+class LookupForm(forms.Form):
+    q = forms.CharField(
+        label=_("Application, receipt or order number"),
+        max_length=80,
+        widget=forms.TextInput(
+            attrs={"placeholder": _("Application / receipt number, order number or ID number"), "autofocus": True}
+        ),
+    )
+
+
+class LedgerImportForm(forms.Form):
+    format = forms.ChoiceField(
+        label=_("Format"), choices=[(f, label) for f, label in LedgerFile.Format.choices if f in FORMATS]
+    )
+    file = forms.FileField(label=_("File"))
+
+
+class JournalUploadForm(forms.Form):
+    kiosk = forms.CharField(label=_("Kiosk serial"), max_length=64)
+    business_date = forms.DateField(
+        label=_("Business date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    file = forms.FileField(label=_("Journal file"))
+
+    def __init__(self, *args, kiosks, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._kiosks = kiosks
+
+    def clean_kiosk(self):
+        serial = self.cleaned_data["kiosk"].strip()
+        kiosk = self._kiosks.filter(serial=serial).first()
+        if kiosk is None:
+            raise forms.ValidationError(_("No kiosk with this serial in your regions."))
+        return kiosk
+
+
+def _person(user) -> str:
+    name = user.get_full_name()
+    return f"{name} ({user.username})" if name else user.username

@@ -1,0 +1,195 @@
+"""Template helpers of the reconciliation console: how outcomes, actions, money and the match-rate chart read."""
+
+import math
+import re
+from decimal import Decimal, InvalidOperation
+
+import pygal
+from django import template
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from pygal.style import Style
+
+from reconciliation.models import Channel, Outcome, ReconItem
+from reconciliation.privacy import display_payer_ref
+
+register = template.Library()
+
+# What the citizen lookup may say besides an Outcome (reconciliation.lookup._view).
+_LOOKUP_OUTCOMES = {
+    "cash": gettext_lazy("Cash payment"),
+    "not_charged": gettext_lazy("Not charged"),
+    "not_reconciled_yet": gettext_lazy("Not reconciled yet"),
+}
+_TONES = {
+    "matched": "ok",
+    "pending_settlement": "wait",
+    "not_reconciled_yet": "wait",
+    "cash": "neutral",
+    "not_charged": "neutral",
+    "proposed_match": "review",
+}
+_ACTIONS = {
+    "assigned": gettext_lazy("Assigned"),
+    "manual_match": gettext_lazy("Matched by hand"),
+    "refund_requested": gettext_lazy("Refund requested"),
+    "refunded": gettext_lazy("Refunded"),
+    "written_off": gettext_lazy("Written off"),
+    "citizen_contacted": gettext_lazy("Citizen contacted"),
+    "reopened": gettext_lazy("Reopened"),
+    "auto_closed": gettext_lazy("Closed automatically"),
+    "outcome_changed": gettext_lazy("Outcome changed"),
+}
+_RESOLUTIONS = {
+    "manual_match": gettext_lazy("Matched by hand"),
+    "refund_requested": gettext_lazy("Refund requested"),
+    "refunded": gettext_lazy("Refunded"),
+    "written_off": gettext_lazy("Written off"),
+}
+# Notes the run writes itself, in English in the database; shown in the reader's language.
+_SYSTEM_NOTES = {
+    "a late record matched": gettext_lazy("A late record matched."),
+    "the kiosk's journal line arrived": gettext_lazy("The kiosk's journal line arrived."),
+}
+_MATCHED_BY_HAND_TO = re.compile(r"^matched by hand to item \d+$")
+
+
+@register.filter
+def money(value) -> str:
+    """2,345.00 — amounts in yuan with two decimals and thousands grouped."""
+    if value is None or value == "":
+        return "—"
+    try:
+        return f"{Decimal(str(value)):,.2f}"
+    except InvalidOperation:
+        return str(value)
+
+
+@register.filter
+def percent(rate) -> str:
+    return "—" if rate is None else f"{rate * 100:.2f}%"
+
+
+@register.filter
+def outcome_label(outcome: str) -> str:
+    if outcome in Outcome.values:
+        return Outcome(outcome).label
+    return str(_LOOKUP_OUTCOMES.get(outcome, outcome))
+
+
+@register.filter
+def outcome_tone(outcome: str) -> str:
+    return _TONES.get(outcome, "problem")
+
+
+@register.filter
+def channel_label(channel: str) -> str:
+    return Channel(channel).label if channel in Channel.values else channel
+
+
+@register.filter
+def state_label(state: str) -> str:
+    return ReconItem.State(state).label if state in ReconItem.State.values else state
+
+
+@register.filter
+def action_label(action: str) -> str:
+    return str(_ACTIONS.get(action, action))
+
+
+@register.filter
+def resolution_label(resolution: str) -> str:
+    return str(_RESOLUTIONS.get(resolution, resolution))
+
+
+@register.filter
+def action_note(note: str) -> str:
+    if note in _SYSTEM_NOTES:
+        return str(_SYSTEM_NOTES[note])
+    if _MATCHED_BY_HAND_TO.match(note or ""):
+        return _("Answered by a match made by hand on the kiosk's payment.")
+    return note
+
+
+@register.filter
+def action_detail(action) -> str:
+    """The structured part of an audit entry in words: who it went to, what changed, which order number."""
+    data = action.data or {}
+    if action.action == "outcome_changed" and "from" in data:
+        return f"{outcome_label(data['from'])} → {outcome_label(data.get('to', ''))}"
+    if action.action == "assigned":
+        return _("to %(user)s") % {"user": data["to"]} if data.get("to") else _("unassigned")
+    if action.action == "written_off" and data.get("approver"):
+        return _("approved by %(user)s") % {"user": data["approver"]}
+    if action.action == "manual_match" and data.get("channel_ref"):
+        return _("order %(ref)s") % {"ref": data["channel_ref"]}
+    return ""
+
+
+@register.filter
+def payer(stored: str) -> str:
+    return display_payer_ref(stored or "") or "—"
+
+
+_CHART_STYLE = Style(
+    background="transparent",
+    plot_background="transparent",
+    foreground="#4b5563",
+    foreground_strong="#111827",
+    foreground_subtle="#e5e7eb",
+    guide_stroke_color="#eceff3",
+    guide_stroke_dasharray="1, 0",
+    major_guide_stroke_color="#e2e6ec",
+    major_guide_stroke_dasharray="1, 0",
+    opacity=".9",
+    colors=("#2563eb", "#dc2626"),
+    font_family="system-ui, 'Noto Sans CJK SC', 'Microsoft YaHei', sans-serif",
+    label_font_size=11,
+    major_label_font_size=11,
+    value_font_size=10,
+    tooltip_font_size=11,
+)
+_SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)
+
+
+@register.simple_tag
+def match_rate_chart(rates, selected=None) -> str:
+    """An inline SVG line of the match rate per business day (days without a run are left blank), rendered on
+    the server like the kiosk page's charts; pygal's tooltip script is left out (js=[])."""
+    chart = pygal.Line(
+        style=_CHART_STYLE,
+        js=[],
+        width=900,
+        height=220,
+        margin=6,
+        spacing=6,
+        show_legend=False,
+        allow_interruptions=True,
+        dots_size=2.5,
+        stroke_style={"width": 1.8},
+        x_label_rotation=0,
+        x_labels_major_every=5,
+        show_minor_x_labels=False,
+        truncate_label=-1,
+        value_formatter=lambda v: f"{v:.2f}%",
+        no_data_text=_("No runs in these days"),
+        disable_xml_declaration=True,
+    )
+    chart.x_labels = [day.strftime("%m-%d") for day, _rate in rates]
+    values = [None if rate is None else round(rate * 100, 2) for _day, rate in rates]
+    known = [v for v in values if v is not None]
+    if known:
+        # From 90 % up, or lower when a day fell lower: a fall of a point stays visible, yet not dramatised.
+        chart.range = (min(90, math.floor(min(known)) - 2), 100)
+    if any(v is not None for v in values):
+        chart.add(_("Match rate"), values)
+        if selected is not None:
+            chart.add(
+                _("Selected day"),
+                [v if day == selected else None for (day, _rate), v in zip(rates, values, strict=True)],
+                stroke=False,
+                dots_size=5,
+            )
+    svg = _SCRIPT.sub("", chart.render(is_unicode=True))
+    return mark_safe(svg)  # noqa: S308 — pygal escapes labels and values itself
