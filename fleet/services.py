@@ -14,7 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fleet import events
+from fleet import events, sql
 from fleet.health import assess, flapping_has_ended, is_flapping
 from fleet.models import DeviceCredential, FlapEvent, Heartbeat, Kiosk, RemoteCommand, Site, StatusChange
 
@@ -92,6 +92,13 @@ def credential_revoke(*, kiosk: Kiosk, actor=None, reason: str = "revoked") -> i
     )
 
 
+def kiosk_snapshot_for_token(token: str):
+    """The heartbeat path's view of the kiosk an active token belongs to (one fixed query), or None."""
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
+        return None
+    return sql.kiosk_snapshot_for_token_hash(hash_token(token))
+
+
 def kiosk_for_token(token: str) -> Kiosk | None:
     """The kiosk an active token belongs to, with its site, in one query; None when unknown or revoked."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
@@ -120,16 +127,23 @@ class HeartbeatInput:
 
 @dataclass
 class HeartbeatOutcome:
-    heartbeat_id: int
     status: str
     interval_s: int
-    commands: list[RemoteCommand]
+    commands: list[dict]  # {"id", "kind", "params", "expires_at"}, as the device protocol shows them
     clock_skew_s: int | None
 
 
-def kiosk_record_heartbeat(*, kiosk: Kiosk, beat: HeartbeatInput, received_at: datetime | None = None):
+def _region_id(kiosk) -> int:
+    region_id = getattr(kiosk, "region_id", None)
+    return region_id if region_id is not None else kiosk.site.region_id
+
+
+def kiosk_record_heartbeat(*, kiosk, beat: HeartbeatInput, received_at: datetime | None = None):
     """Store a heartbeat, update the kiosk's denormalised health, flip its status if it changed, and hand out
-    its open commands. The kiosk's last_seen is the server's clock: sent_at is recorded as skew, never trusted."""
+    its open commands. The kiosk's last_seen is the server's clock: sent_at is recorded as skew, never trusted.
+
+    `kiosk` is a Kiosk or the lighter fleet.sql.KioskSnapshot the device API authenticates with. The steady
+    path sends fixed SQL (fleet/sql.py); a status change goes through the ORM like every other flip."""
     received_at = received_at or timezone.now()
     skew = None
     if beat.sent_at is not None:
@@ -145,6 +159,8 @@ def kiosk_record_heartbeat(*, kiosk: Kiosk, beat: HeartbeatInput, received_at: d
         # Someone changed the kiosk's status between our read and our write (a sweep, maintenance):
         # re-read it and decide again from the fresh row.
         kiosk.refresh_from_db()
+        components = {**kiosk.components, **beat.components}
+        assessment = assess(components, beat.metrics)
     raise RuntimeError(f"kiosk {kiosk.serial} changed status three times during one heartbeat")
 
 
@@ -175,12 +191,12 @@ def _apply_heartbeat(kiosk, beat, components, assessment, received_at, skew) -> 
     if changed:
         update.update(status=new_status, status_changed_at=received_at, status_reason=_reason_text(assessment))
     # Compare-and-swap on the status we decided from: a concurrent sweep makes this a no-op and we retry.
-    if not Kiosk.objects.filter(pk=kiosk.pk, status=old_status).update(**update):
+    if not sql.kiosk_compare_and_set(kiosk.pk, old_status, update):
         return None
     for name, value in update.items():
         setattr(kiosk, name, value)
 
-    heartbeat = Heartbeat.objects.create(
+    sql.heartbeat_insert(
         kiosk_id=kiosk.pk,
         received_at=received_at,
         sent_at=beat.sent_at,
@@ -190,6 +206,7 @@ def _apply_heartbeat(kiosk, beat, components, assessment, received_at, skew) -> 
         error_codes=beat.error_codes,
         metrics=beat.metrics,
     )
+    region_id = _region_id(kiosk)
     if changed:
         if old_status == Status.PROVISIONED:
             reason = Reason.FIRST_HEARTBEAT
@@ -200,17 +217,13 @@ def _apply_heartbeat(kiosk, beat, components, assessment, received_at, skew) -> 
         detail = assessment.detail
         if old_status == Status.OFFLINE and new_status == Status.DEGRADED:
             detail = f"heartbeats resumed; {assessment.detail}"
-        _record_flips(
-            [(kiosk.pk, kiosk.serial, kiosk.site.region_id, old_status, new_status)], reason, detail, received_at
-        )
+        _record_flips([(kiosk.pk, kiosk.serial, region_id, old_status, new_status)], reason, detail, received_at)
     if visible:
-        _on_commit_kiosks_updated([(kiosk.serial, kiosk.site.region_id)])
-    commands = _deliver_commands(kiosk, received_at)
+        _on_commit_kiosks_updated([(kiosk.serial, region_id)])
     return HeartbeatOutcome(
-        heartbeat_id=heartbeat.pk,
         status=new_status,
         interval_s=kiosk.heartbeat_interval_s,
-        commands=commands,
+        commands=_deliver_commands(kiosk.pk, received_at),
         clock_skew_s=skew,
     )
 
@@ -219,16 +232,12 @@ def _reason_text(assessment) -> str:
     return assessment.detail[:200]
 
 
-def _deliver_commands(kiosk: Kiosk, now: datetime) -> list[RemoteCommand]:
+def _deliver_commands(kiosk_id: int, now: datetime) -> list[dict]:
     """Open, unexpired commands for the kiosk, oldest first. Delivery is at-least-once: a delivered command is
     sent again with each heartbeat until the kiosk reports its result or it expires; kiosks de-duplicate by id."""
-    commands = list(
-        RemoteCommand.objects.filter(
-            kiosk_id=kiosk.pk, status__in=RemoteCommand.OPEN_STATUSES, expires_at__gt=now
-        ).order_by("created_at")
-    )
+    commands = sql.open_commands(kiosk_id, now)
     if commands:
-        RemoteCommand.objects.filter(pk__in=[c.pk for c in commands]).update(
+        RemoteCommand.objects.filter(pk__in=[c["id"] for c in commands]).update(
             status=RemoteCommand.Status.DELIVERED,
             delivered_at=Coalesce(F("delivered_at"), now),
             delivery_count=F("delivery_count") + 1,

@@ -65,7 +65,7 @@ class HeartbeatView(DeviceAPIView):
         serializer = HeartbeatIn(data=request.data)
         serializer.is_valid(raise_exception=True)
         outcome = services.kiosk_record_heartbeat(
-            kiosk=request.user.kiosk,
+            kiosk=request.user.snapshot,
             beat=services.HeartbeatInput(**serializer.validated_data),
             received_at=received_at,
         )
