@@ -16,6 +16,16 @@ ANY = "any"
 _NOTE = {"rows": 2}
 
 
+class _ItemForm(forms.Form):
+    """A form of the item page. Several share field names (reason, note), so each has its own id prefix."""
+
+    id_prefix = ""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", f"id_{self.id_prefix}_%s")
+        super().__init__(*args, **kwargs)
+
+
 class QueueFilterForm(forms.Form):
     """The exception queue's filters, as GET parameters. Site choices are limited to the user's regions."""
 
@@ -72,7 +82,9 @@ class QueueFilterForm(forms.Form):
         return cleaned
 
 
-class AssignForm(forms.Form):
+class AssignForm(_ItemForm):
+    id_prefix = "assign"
+
     assignee = forms.ModelChoiceField(
         label=_("Assign to"), queryset=None, required=False, to_field_name="username", empty_label=_("(nobody)")
     )
@@ -83,30 +95,40 @@ class AssignForm(forms.Form):
         self.fields["assignee"].label_from_instance = _person
 
 
-class CandidateMatchForm(forms.Form):
+class CandidateMatchForm(_ItemForm):
     """Pair the item with one of the ledger entries the run proposed."""
+
+    id_prefix = "candidate"
 
     ledger_entry = forms.IntegerField(widget=forms.HiddenInput)
     reason = forms.CharField(label=_("Reason"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE))
 
 
-class ManualMatchForm(forms.Form):
+class ManualMatchForm(_ItemForm):
     """Pair the item with a ledger entry named by its channel and merchant order number."""
+
+    id_prefix = "match"
 
     channel = forms.ChoiceField(label=_("Channel"), choices=[c for c in Channel.choices if c[0] != Channel.CASH])
     channel_ref = forms.CharField(label=_("Order number"), max_length=64)
     reason = forms.CharField(label=_("Reason"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE))
 
 
-class RefundRequestForm(forms.Form):
+class RefundRequestForm(_ItemForm):
+    id_prefix = "refund"
+
     note = forms.CharField(label=_("Note"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE))
 
 
-class RefundedForm(forms.Form):
+class RefundedForm(_ItemForm):
+    id_prefix = "refunded"
+
     reference = forms.CharField(label=_("Refund reference"), required=False, max_length=200)
 
 
-class WriteOffForm(forms.Form):
+class WriteOffForm(_ItemForm):
+    id_prefix = "writeoff"
+
     reason = forms.CharField(label=_("Reason"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE))
     approver = forms.ModelChoiceField(
         label=_("Approved by"), queryset=None, required=False, to_field_name="username", empty_label="---------"
@@ -118,13 +140,17 @@ class WriteOffForm(forms.Form):
         self.fields["approver"].label_from_instance = _person
 
 
-class ContactForm(forms.Form):
+class ContactForm(_ItemForm):
+    id_prefix = "contact"
+
     note = forms.CharField(
         label=_("What the citizen was told"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE)
     )
 
 
-class ReopenForm(forms.Form):
+class ReopenForm(_ItemForm):
+    id_prefix = "reopen"
+
     reason = forms.CharField(label=_("Reason"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE))
 
 

@@ -171,8 +171,8 @@ def _filtered_items(request, form: QueueFilterForm):
 def _queue_counts(items, outcome: str) -> dict:
     """Per-outcome counts and amounts of the filtered items (all outcomes), for the chips above the list."""
     rows = {
-        row["outcome"]: (row["n"], row["amount"] or Decimal("0"))
-        for row in items.order_by().values("outcome").annotate(n=Count("id"), amount=Sum("amount"))
+        row["outcome"]: (row["n"], row["total"] or Decimal("0"))
+        for row in items.order_by().values("outcome").annotate(n=Count("id"), total=Sum("amount"))
     }
     problems = [(o, label, *rows[o]) for o, label in Outcome.choices if o in rows and o not in BENIGN_OUTCOMES]
     return {
@@ -268,6 +268,7 @@ def _render_item(request, item: ReconItem, *, status: int = 200, **forms):
         "contact_form": forms.get("contact_form") or ContactForm(),
         "reopen_form": forms.get("reopen_form") or ReopenForm(),
         "calendar_gaps": _calendar_gaps(calendar),
+        "conflict": forms.get("conflict"),
     }
     return render(request, "reconciliation/item.html", context, status=status)
 
@@ -290,7 +291,9 @@ def _act(request, uid, *, form_name: str, make_form, do, done: str):
         except ValidationError as error:
             add_service_errors(form, error)
         except services.ResolutionError as error:
-            form.add_error(None, str(error))
+            # The item's state does not allow this (often: someone else acted first). Said at the top of the page,
+            # where it is seen even when the form no longer fits the item and is not shown.
+            return _render_item(request, item, status=409, conflict=str(error), **{form_name: form})
         else:
             messages.success(request, done)
             return redirect("reconciliation:item", uid=item.uid)
@@ -320,7 +323,7 @@ def item_match_candidate(request, uid):
         proposed = {c.get("ledger_entry") for c in item.candidates}
         entry = LedgerEntry.objects.filter(pk=data["ledger_entry"]).first()
         if entry is None or entry.pk not in proposed:
-            raise ValidationError(_("This ledger entry is not one of the item's candidates."))
+            raise services.ResolutionError(_("This ledger entry is not one of the item's candidates."))
         services.item_manual_match(item=item, ledger_entry=entry, reason=data["reason"], actor=request.user)
 
     return _act(
@@ -441,25 +444,25 @@ def _scoped_outcomes(scope, start: date, end: date) -> dict[date, dict]:
     lines = JournalLine.objects.filter(business_date__range=(start, end), kiosk__in=scope, status="success")
     for row in lines.values("business_date").annotate(
         n=Count("id", filter=~Q(channel="cash")),
-        amount=Sum("amount", filter=~Q(channel="cash")),
+        total=Sum("amount", filter=~Q(channel="cash")),
         cash=Count("id", filter=Q(channel="cash")),
-        cash_amount=Sum("amount", filter=Q(channel="cash")),
+        cash_total=Sum("amount", filter=Q(channel="cash")),
     ):
         day = days[row["business_date"]]
         day["outcomes"]["matched"] += row["n"]
-        day["amounts"]["matched"] += row["amount"] or 0
-        day["cash"] = {"count": row["cash"], "amount": str(row["cash_amount"] or Decimal("0.00"))}
+        day["amounts"]["matched"] += row["total"] or 0
+        day["cash"] = {"count": row["cash"], "amount": str(row["cash_total"] or Decimal("0.00"))}
     items = ReconItem.objects.filter(business_date__range=(start, end), kiosk__in=scope)
-    for row in items.values("business_date", "outcome").annotate(n=Count("id"), amount=Sum("amount")):
+    for row in items.values("business_date", "outcome").annotate(n=Count("id"), total=Sum("amount")):
         day = days[row["business_date"]]
         day["outcomes"][row["outcome"]] += row["n"]
-        day["amounts"][row["outcome"]] += row["amount"] or 0
+        day["amounts"][row["outcome"]] += row["total"] or 0
     # Items about a successful line that did not match were counted as matched above.
     unmatched = items.exclude(outcome="matched").filter(journal_line__status="success").exclude(channel="cash")
-    for row in unmatched.values("business_date").annotate(n=Count("id"), amount=Sum("amount")):
+    for row in unmatched.values("business_date").annotate(n=Count("id"), total=Sum("amount")):
         day = days[row["business_date"]]
         day["outcomes"]["matched"] -= row["n"]
-        day["amounts"]["matched"] -= row["amount"] or 0
+        day["amounts"]["matched"] -= row["total"] or 0
     return days
 
 
