@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from django.db import connection
 from django.utils.dateparse import parse_datetime
 
-from fleet.models import DeviceCredential, Heartbeat, Kiosk, RemoteCommand, Site
+from fleet.models import DeviceCredential, Heartbeat, Kiosk, RemoteCommand, Site, StatusChange
 
 K, C, S, H, R = (
     Kiosk._meta.db_table,
@@ -145,3 +145,30 @@ def open_commands(kiosk_id: int, now: datetime) -> list[dict]:
             expires_at = parse_datetime(expires_at).replace(tzinfo=UTC)
         commands.append({"id": command_id, "kind": kind, "params": _json_in(params), "expires_at": expires_at})
     return commands
+
+
+_SWEEP_POSTGRES = f"""
+WITH stale AS (
+    SELECT id, status FROM {K}
+    WHERE status IN ('online', 'degraded') AND offline_after < %(now)s
+    FOR UPDATE SKIP LOCKED
+), flipped AS (
+    UPDATE {K} k SET status = 'offline', health_status = 'offline', status_changed_at = %(now)s,
+        status_reason = %(detail)s
+    FROM stale WHERE k.id = stale.id AND k.status = stale.status
+    RETURNING k.id, k.serial, k.site_id, stale.status AS old_status, k.is_flapping
+), recorded AS (
+    INSERT INTO {StatusChange._meta.db_table}
+        (kiosk_id, occurred_at, from_status, to_status, reason, detail, while_flapping)
+    SELECT id, %(now)s, old_status, 'offline', %(reason)s, %(detail)s, is_flapping FROM flipped
+)
+SELECT f.id, f.serial, s.region_id, f.old_status, f.is_flapping FROM flipped f JOIN {S} s ON s.id = f.site_id
+"""
+
+
+def sweep_offline_postgres(now: datetime, reason: str, detail: str) -> list[tuple]:
+    """PostgreSQL only: in one statement, claim the silent live kiosks (skipping rows another sweep holds), mark
+    them offline and record their flips. Returns (id, serial, region_id, old_status, was_flapping) per kiosk."""
+    with connection.cursor() as cursor:
+        cursor.execute(_SWEEP_POSTGRES, {"now": now, "reason": reason, "detail": detail})
+        return cursor.fetchall()
