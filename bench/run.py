@@ -626,6 +626,8 @@ def main(argv=None) -> int:
             "KIOSKOPS_VAR_DIR": str(workdir / "var"),
             "KIOSKOPS_DEVICE_HEARTBEATS_PER_MINUTE": str(BENCH_HEARTBEATS_PER_MINUTE),
             "KIOSKOPS_LOG_LEVEL": "WARNING",
+            # gunicorn's threads keep their connections: persistent connections suit WSGI workers.
+            "DATABASE_CONN_MAX_AGE": "60",
         }
         os.environ.update(env)
         facts = machine_facts(admin_url, args.redis)
