@@ -167,6 +167,20 @@ def test_the_queue_filters_by_outcome_kiosk_amount_and_state(client, world, supe
     assert "M1" not in listed() and "M1" in listed(state="resolved") and "M1" in listed(state="any")
 
 
+def test_an_item_closes_itself_when_the_late_settlement_arrives_and_leaves_the_queue(officer_client, world):
+    m1 = item("M1")
+    world.ledger(ref="ORD-M1", kiosk=m1.kiosk, channel="card", payer="A2026111800001")
+    world.run(today=AFTER_WINDOW)
+
+    queue = page_of(officer_client.get(reverse("reconciliation:queue")))
+    closed = page_of(officer_client.get(reverse("reconciliation:queue"), {"state": "auto_closed", "outcome": "any"}))
+    page = page_of(officer_client.get(reverse("reconciliation:item", args=[m1.uid])))
+
+    assert f"item-{m1.uid}" not in queue and f"item-{m1.uid}" in closed
+    assert "已由后续对账关闭" in page and 'data-action="auto_closed"' in page and "迟到的记录已对上。" in page
+    assert "已缴费未对账 → 已对账" in page
+
+
 def test_assigned_to_me_lists_only_my_items(officer_client, officer, world):
     from reconciliation import services
 
