@@ -84,6 +84,17 @@ class Verdict:
         return self.journal.amount if self.journal else self.ledger.amount
 
 
+@dataclass(frozen=True)
+class Precounted:
+    """Lines classified before the engine saw them: clean key matches and cash, counted and summed in SQL (see
+    reconciliation/sql.py) so that a million of them never become Python objects."""
+
+    matched: int = 0
+    matched_amount: Decimal = Decimal("0")
+    cash: int = 0
+    cash_amount: Decimal = Decimal("0")
+
+
 @dataclass
 class DayResult:
     verdicts: list[Verdict] = field(default_factory=list)  # everything but key-matched clean pairs
@@ -102,6 +113,7 @@ def reconcile_day(
     duplicate_ledger_ids: set[int],
     rules: Rules,
     manual_pairs: dict[int, LRow] | None = None,
+    precounted: Precounted | None = None,
 ) -> DayResult:
     """Classify one business day.
 
@@ -110,9 +122,17 @@ def reconcile_day(
         ones dated this day become missing_in_journal unless fuzzy matching pairs them.
     duplicate_ledger_ids: ledger entries that are a second (or later) settlement of the same payer and service.
     manual_pairs: journal line id -> the ledger entry a person paired it with; kept by every later run.
+    precounted: lines of the day left out of `pairs` because they were already classified (clean key matches,
+        cash); they count as if they had been judged here.
     """
     manual_pairs = manual_pairs or {}
     result = DayResult()
+    if precounted is not None:
+        result.cash_count += precounted.cash
+        result.cash_amount += precounted.cash_amount
+        if precounted.matched:
+            result.outcomes["matched"] += precounted.matched
+            result.amounts["matched"] += precounted.matched_amount
     waiting: list[JRow] = []
     for journal, ledger in pairs:
         if journal.channel == "cash":

@@ -2,12 +2,14 @@
 
 from bisect import bisect_right
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 from django.db.models import Exists, OuterRef, Q
 
+from reconciliation import sql
 from reconciliation.calendar import BusinessCalendar
-from reconciliation.matching import JRow, LRow, TariffTerm
+from reconciliation.matching import JRow, LRow, Precounted, TariffTerm
 from reconciliation.models import (
     JournalLine,
     LedgerEntry,
@@ -100,6 +102,30 @@ def day_pairs(business_date: date) -> list[tuple[JRow, LRow | None]]:
         journal = JRow(*row)
         pairs.append((journal, ledger.get((journal.channel, journal.channel_ref)) if journal.channel_ref else None))
     return pairs
+
+
+@dataclass
+class DayToJudge:
+    """A business day as the engine takes it."""
+
+    lines: int  # journal lines of the day, all channels
+    pairs: list[tuple[JRow, LRow | None]]  # lines with the ledger entry sharing their key, or None
+    duplicate_ledger_ids: set[int]  # of the ledger entries in `pairs`
+    precounted: Precounted | None = None  # lines left out of `pairs` because SQL already classified them
+
+
+def day_to_judge(business_date: date, *, tariff_at) -> DayToJudge:
+    """The day's lines for the engine. On PostgreSQL the join is done in one statement that counts the clean key
+    matches and the cash instead of returning them (reconciliation/sql.py), so only the lines that need judging
+    come back; elsewhere every line comes back (day_pairs)."""
+    if sql.enabled():
+        codes = Tariff.objects.values_list("service_code", flat=True).distinct()
+        fees = {code: term for code in codes if (term := tariff_at(code, business_date)) is not None}
+        lines, pairs, precounted, duplicates = sql.day_to_judge(business_date=business_date, fees=fees)
+        return DayToJudge(lines, pairs, duplicates, precounted)
+    pairs = day_pairs(business_date)
+    ledger_ids = {ledger.id for _, ledger in pairs if ledger is not None}
+    return DayToJudge(len(pairs), pairs, duplicate_ledger_ids(ledger_ids))
 
 
 def day_manual_pairs(business_date: date) -> dict[int, LRow]:

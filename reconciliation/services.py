@@ -295,9 +295,13 @@ def reconcile_soon(business_date: date) -> None:
 
 
 def _deadline_function(calendar, windows):
+    known: dict[tuple[str, date], date] = {}  # asked once per unsettled line: a handful of distinct answers
+
     def settlement_deadline(channel: str, day: date) -> date:
-        _min_days, max_days = windows.get(channel, selectors.DEFAULT_WINDOW)
-        return calendar.add_working_days(day, max_days)
+        if (channel, day) not in known:
+            _min_days, max_days = windows.get(channel, selectors.DEFAULT_WINDOW)
+            known[(channel, day)] = calendar.add_working_days(day, max_days)
+        return known[(channel, day)]
 
     return settlement_deadline
 
@@ -320,21 +324,18 @@ def reconcile_run(*, business_date: date, today: date | None = None, trigger: st
                 tariff_at=selectors.tariff_lookup(),
                 settlement_deadline=_deadline_function(calendar, selectors.settlement_windows()),
             )
-            pairs = selectors.day_pairs(business_date)
+            lines = selectors.day_to_judge(business_date, tariff_at=rules.tariff_at)
             unpaired = selectors.day_unpaired_ledger(business_date)
             manual = selectors.day_manual_pairs(business_date)
-            ledger_ids = (
-                {ledger.id for _, ledger in pairs if ledger is not None}
-                | {ledger.id for ledger in unpaired}
-                | {ledger.id for ledger in manual.values()}
-            )
+            ledger_ids = {ledger.id for ledger in unpaired} | {ledger.id for ledger in manual.values()}
             result = matching.reconcile_day(
                 business_date=business_date,
-                pairs=pairs,
+                pairs=lines.pairs,
                 unpaired_ledger=unpaired,
-                duplicate_ledger_ids=selectors.duplicate_ledger_ids(ledger_ids),
+                duplicate_ledger_ids=lines.duplicate_ledger_ids | selectors.duplicate_ledger_ids(ledger_ids),
                 rules=rules,
                 manual_pairs=manual,
+                precounted=lines.precounted,
             )
             explained = causes.explain(result.verdicts, business_date=business_date, calendar=calendar, today=today)
             changes = _store_verdicts(business_date, result, explained, today, calendar)
@@ -342,7 +343,7 @@ def reconcile_run(*, business_date: date, today: date | None = None, trigger: st
             run.finished_at = timezone.now()
             run.outcomes = {outcome.value: result.outcomes.get(outcome.value, 0) for outcome in Outcome}
             run.summary = {
-                "journal_lines": len(pairs),
+                "journal_lines": lines.lines,
                 "amounts": {k: str(v) for k, v in result.amounts.items()},
                 "cash": {"count": result.cash_count, "amount": str(result.cash_amount)},
                 "failed_not_settled": result.failed_not_settled,
@@ -403,7 +404,7 @@ def _store_verdicts(business_date, result, explained, today, calendar) -> dict:
         }
         item = existing.get(key)
         if item is None:
-            to_create.append(ReconItem(business_date=business_date, journal_line_id=journal_id, **values))
+            to_create.append((journal_id, values))
             continue
         changed = [name for name, value in values.items() if getattr(item, name) != value]
         if not changed:
@@ -431,7 +432,13 @@ def _store_verdicts(business_date, result, explained, today, calendar) -> dict:
             item.state, item.closed_at = ReconItem.State.AUTO_CLOSED, now
             actions.append(ReconAction(item=item, action="auto_closed", note="a late record matched"))
         to_update.append(item)
-    ReconItem.objects.bulk_create(to_create, batch_size=2000)
+    if sql.enabled():
+        sql.recon_items_insert(business_date=business_date, items=to_create, now=now)
+    else:
+        ReconItem.objects.bulk_create(
+            [ReconItem(business_date=business_date, journal_line_id=j, **values) for j, values in to_create],
+            batch_size=2000,
+        )
     ReconItem.objects.bulk_update(
         to_update,
         [
