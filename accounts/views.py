@@ -1,2 +1,30 @@
+"""Where a person lands after logging in: the screen their role works in."""
 
-# Create your views here.
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect
+
+from accounts.roles import Role
+
+ROLE_LANDING = {
+    Role.FINANCE_OFFICER: "reconciliation:queue",
+    Role.FINANCE_SUPERVISOR: "reconciliation:queue",
+    Role.COUNTER_STAFF: "reconciliation:lookup",
+}
+# For everyone else, the first page they may open, in this order.
+LANDING_PAGES = [
+    ("fleet.view_kiosk", "fleet:board"),
+    ("reconciliation.view_reconitem", "reconciliation:queue"),
+    ("reconciliation.lookup_payment", "reconciliation:lookup"),
+]
+
+
+@login_required
+def landing(request):
+    for group in request.user.groups.values_list("name", flat=True):
+        if group in ROLE_LANDING:
+            return redirect(ROLE_LANDING[group])
+    for perm, page in LANDING_PAGES:
+        if request.user.has_perm(perm):
+            return redirect(page)
+    raise PermissionDenied("This account has no role yet; ask an administrator to assign one.")

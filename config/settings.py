@@ -198,7 +198,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "fleet:board"
+LOGIN_REDIRECT_URL = "landing"  # the first screen the user's role can use
 LOGOUT_REDIRECT_URL = "login"
 
 # --- Language and time ----------------------------------------------------------------------------------

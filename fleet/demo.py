@@ -136,6 +136,9 @@ DEMO_USERS = (
     DemoUser("support", Role.TECHNICAL_SUPPORT, "磊", "陈", None),
     DemoUser("technician", Role.FIELD_TECHNICIAN, "强", "李", ("xuhui", "minhang")),
     DemoUser("drill", Role.DRILL_COORDINATOR, "芳", "张", None),
+    DemoUser("finance", Role.FINANCE_OFFICER, "静", "刘", None),
+    DemoUser("supervisor", Role.FINANCE_SUPERVISOR, "伟", "赵", None),
+    DemoUser("counter", Role.COUNTER_STAFF, "丽", "孙", ("huangpu", "xuhui")),
 )
 
 # Kiosks the demo starts in maintenance, so the board shows one from the first minute.
