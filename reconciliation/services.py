@@ -543,47 +543,70 @@ def ledger_import(*, data: bytes, fmt: str, original_name: str = "", actor=None)
         )
         if not created:
             return LedgerImportReport(sha, ledger_file.format, duplicate_file=True, entries=ledger_file.entries_total)
-        known = _known_ledger_keys(list(first_line))
-        kiosk_ids = dict(
-            Kiosk.objects.filter(serial__in={r.kiosk_serial for r in rows if r.kiosk_serial}).values_list(
-                "serial", "id"
+        if sql.enabled():
+            new, dates = sql.ledger_entries_insert(
+                source_file_id=ledger_file.pk,
+                rows=(
+                    (
+                        r.channel,
+                        r.channel_ref,
+                        r.paid_at,
+                        r.settled_at,
+                        business_date_of(r.paid_at or r.settled_at),
+                        r.amount,
+                        r.kiosk_serial,
+                        protect_payer_ref(r.payer_ref),
+                        r.service_code,
+                        r.line_no,
+                    )
+                    for r in rows
+                ),
             )
-        )
-        new_rows = [r for r in rows if (r.channel, r.channel_ref) not in known]
-        LedgerEntry.objects.bulk_create(
-            [
-                LedgerEntry(
-                    channel=r.channel,
-                    channel_ref=r.channel_ref,
-                    paid_at=r.paid_at,
-                    settled_at=r.settled_at,
-                    business_date=business_date_of(r.paid_at or r.settled_at),
-                    amount=r.amount,
-                    kiosk_serial=r.kiosk_serial,
-                    kiosk_id=kiosk_ids.get(r.kiosk_serial),
-                    payer_ref=protect_payer_ref(r.payer_ref),
-                    service_code=r.service_code,
-                    source_file=ledger_file,
-                    line_no=r.line_no,
-                )
-                for r in new_rows
-            ],
-            batch_size=5000,
-            ignore_conflicts=True,
-        )
+        else:
+            new, dates = _ledger_entries_insert_portably(ledger_file, rows, first_line)
         LedgerFile.objects.filter(pk=ledger_file.pk).update(
-            entries_total=len(rows), entries_new=len(new_rows), entries_already_known=len(rows) - len(new_rows)
+            entries_total=len(rows), entries_new=new, entries_already_known=len(rows) - new
         )
-        dates = _dates_to_rerun([(r.channel, r.channel_ref) for r in new_rows], new_rows)
         transaction.on_commit(lambda: [reconcile_soon(d) for d in dates])
     return LedgerImportReport(
         sha,
         fmt,
         entries=len(rows),
-        new=len(new_rows),
-        already_known=len(rows) - len(new_rows),
+        new=new,
+        already_known=len(rows) - new,
         business_dates=[d.isoformat() for d in sorted(dates)],
     )
+
+
+def _ledger_entries_insert_portably(ledger_file, rows, first_line) -> tuple[int, set[date]]:
+    """sql.ledger_entries_insert for SQLite: look up the known keys and the kiosks, then bulk_create."""
+    known = _known_ledger_keys(list(first_line))
+    kiosk_ids = dict(
+        Kiosk.objects.filter(serial__in={r.kiosk_serial for r in rows if r.kiosk_serial}).values_list("serial", "id")
+    )
+    new_rows = [r for r in rows if (r.channel, r.channel_ref) not in known]
+    LedgerEntry.objects.bulk_create(
+        [
+            LedgerEntry(
+                channel=r.channel,
+                channel_ref=r.channel_ref,
+                paid_at=r.paid_at,
+                settled_at=r.settled_at,
+                business_date=business_date_of(r.paid_at or r.settled_at),
+                amount=r.amount,
+                kiosk_serial=r.kiosk_serial,
+                kiosk_id=kiosk_ids.get(r.kiosk_serial),
+                payer_ref=protect_payer_ref(r.payer_ref),
+                service_code=r.service_code,
+                source_file=ledger_file,
+                line_no=r.line_no,
+            )
+            for r in new_rows
+        ],
+        batch_size=5000,
+        ignore_conflicts=True,
+    )
+    return len(new_rows), _dates_to_rerun([(r.channel, r.channel_ref) for r in new_rows], new_rows)
 
 
 def _known_ledger_keys(keys: list[tuple[str, str]]) -> set[tuple[str, str]]:

@@ -200,6 +200,56 @@ def day_to_judge(
     return lines, pairs, Precounted(matched, matched_amount, cash, cash_amount), set(duplicates)
 
 
+# --- Ledger import --------------------------------------------------------------------------------------
+
+_STAGE = "ledger_import_stage"
+_CREATE_STAGE = f"""
+CREATE TEMP TABLE {_STAGE} (
+    channel text, channel_ref text, paid_at timestamptz, settled_at timestamptz, business_date date, amount numeric,
+    kiosk_serial text, payer_ref text, service_code text, line_no integer
+) ON COMMIT DROP
+"""
+# Rows whose (channel, channel_ref) the ledger already has are counted, not added.
+_DROP_KNOWN = f"""
+DELETE FROM {_STAGE} s USING {_LEDGER} e WHERE e.channel = s.channel AND e.channel_ref = s.channel_ref
+"""
+# The days a reconcile run should look at again: the new entries' own days, and the days of journal lines that
+# share their keys (a settlement-dated entry pays for an earlier day).
+_DATES_TO_RERUN = f"""
+SELECT business_date FROM {_STAGE}
+UNION
+SELECT j.business_date FROM {_LINES} j JOIN {_STAGE} s ON j.channel = s.channel AND j.channel_ref = s.channel_ref
+"""
+_INSERT_ENTRIES = f"""
+INSERT INTO {_LEDGER} (channel, channel_ref, paid_at, settled_at, business_date, amount, kiosk_serial, kiosk_id,
+                       payer_ref, service_code, source_file_id, line_no)
+SELECT s.channel, s.channel_ref, s.paid_at, s.settled_at, s.business_date, s.amount, s.kiosk_serial, k.id,
+       s.payer_ref, s.service_code, %s, s.line_no
+FROM {_STAGE} s LEFT JOIN {_KIOSKS} k ON k.serial = s.kiosk_serial AND s.kiosk_serial <> ''
+ON CONFLICT DO NOTHING
+"""
+
+
+def ledger_entries_insert(*, source_file_id: int, rows) -> tuple[int, set[date]]:
+    """Add ledger rows (channel, channel_ref, paid_at, settled_at, business_date, amount, kiosk_serial, payer_ref,
+    service_code, line_no) that the ledger does not have yet, in the caller's transaction: COPY into a temporary
+    table, then one INSERT … SELECT, with each kiosk found by its serial. Returns how many rows were new, and the
+    days whose runs they can change."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CREATE_STAGE)
+        with cursor.copy(f"COPY {_STAGE} FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        cursor.execute(_DROP_KNOWN)
+        cursor.execute(f"SELECT count(*) FROM {_STAGE}")
+        (new,) = cursor.fetchone()
+        cursor.execute(_DATES_TO_RERUN)
+        dates = {day for (day,) in cursor.fetchall()}
+        cursor.execute(_INSERT_ENTRIES, [source_file_id])
+        cursor.execute(f"DROP TABLE {_STAGE}")
+    return new, dates
+
+
 # --- Storing verdicts -----------------------------------------------------------------------------------
 
 _ITEMS = ReconItem._meta.db_table
