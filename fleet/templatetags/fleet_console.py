@@ -1,17 +1,15 @@
 """Template helpers of the console: how states, components, roles and metric charts read on screen."""
 
-import re
 from datetime import UTC, datetime
 
 import pygal
 from django import template
 from django.conf import settings
 from django.utils import timezone
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
-from pygal.style import Style
 
 from accounts.roles import Role
+from fleet.charts import CHART_STYLE, render_svg
 from fleet.vocabulary import Component, ComponentState, state_class
 
 register = template.Library()
@@ -83,27 +81,6 @@ def error_first_checks(error_code, language: str) -> list[str]:
     return error_code.first_checks(language)
 
 
-_CHART_STYLE = Style(
-    background="transparent",
-    plot_background="transparent",
-    foreground="#4b5563",
-    foreground_strong="#111827",
-    foreground_subtle="#e5e7eb",
-    guide_stroke_color="#eceff3",
-    guide_stroke_dasharray="1, 0",
-    major_guide_stroke_color="#e2e6ec",
-    major_guide_stroke_dasharray="1, 0",
-    opacity=".9",
-    colors=("#2563eb", "#dc2626"),
-    font_family="system-ui, 'Noto Sans CJK SC', 'Microsoft YaHei', sans-serif",
-    label_font_size=11,
-    major_label_font_size=11,
-    value_font_size=10,
-    tooltip_font_size=11,
-)
-
-# pygal still writes a small inline config script for its tooltips; without the tooltip code it does nothing.
-_SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)
 # Enough points to see a day's shape; more only makes the SVG heavy.
 _MAX_POINTS = 288
 
@@ -124,7 +101,7 @@ def metric_chart(series) -> str:
         step = -(-len(points) // _MAX_POINTS)
         points = points[::step] + ([points[-1]] if (len(points) - 1) % step else [])
     chart = pygal.DateTimeLine(
-        style=_CHART_STYLE,
+        style=CHART_STYLE,
         js=[],
         width=560,
         height=190,
@@ -149,5 +126,4 @@ def metric_chart(series) -> str:
             stroke_style={"width": 1, "dasharray": "4, 3"},
             show_dots=False,
         )
-    svg = _SCRIPT.sub("", chart.render(is_unicode=True))
-    return mark_safe(svg)  # noqa: S308 — pygal escapes labels and values itself
+    return render_svg(chart)

@@ -6,11 +6,10 @@ from decimal import Decimal, InvalidOperation
 
 import pygal
 from django import template
-from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from pygal.style import Style
 
+from fleet.charts import CHART_STYLE, render_svg
 from reconciliation.models import Channel, Outcome, ReconItem
 from reconciliation.privacy import display_payer_ref
 
@@ -132,33 +131,12 @@ def payer(stored: str) -> str:
     return display_payer_ref(stored or "") or "—"
 
 
-_CHART_STYLE = Style(
-    background="transparent",
-    plot_background="transparent",
-    foreground="#4b5563",
-    foreground_strong="#111827",
-    foreground_subtle="#e5e7eb",
-    guide_stroke_color="#eceff3",
-    guide_stroke_dasharray="1, 0",
-    major_guide_stroke_color="#e2e6ec",
-    major_guide_stroke_dasharray="1, 0",
-    opacity=".9",
-    colors=("#2563eb", "#dc2626"),
-    font_family="system-ui, 'Noto Sans CJK SC', 'Microsoft YaHei', sans-serif",
-    label_font_size=11,
-    major_label_font_size=11,
-    value_font_size=10,
-    tooltip_font_size=11,
-)
-_SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)
-
-
 @register.simple_tag
 def match_rate_chart(rates, selected=None) -> str:
     """An inline SVG line of the match rate per business day (days without a run are left blank), rendered on
     the server like the kiosk page's charts; pygal's tooltip script is left out (js=[])."""
     chart = pygal.Line(
-        style=_CHART_STYLE,
+        style=CHART_STYLE,
         js=[],
         width=900,
         height=220,
@@ -191,5 +169,4 @@ def match_rate_chart(rates, selected=None) -> str:
                 stroke=False,
                 dots_size=5,
             )
-    svg = _SCRIPT.sub("", chart.render(is_unicode=True))
-    return mark_safe(svg)  # noqa: S308 — pygal escapes labels and values itself
+    return render_svg(chart)
