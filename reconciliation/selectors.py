@@ -112,6 +112,8 @@ class DayToJudge:
     pairs: list[tuple[JRow, LRow | None]]  # lines with the ledger entry sharing their key, or None
     duplicate_ledger_ids: set[int]  # of the ledger entries in `pairs`
     precounted: Precounted | None = None  # lines left out of `pairs` because SQL already classified them
+    # Ledger entries of the day's window that no line of the day claims: the only ones that can be unpaired.
+    unclaimed_ledger_ids: list[int] | None = None
 
 
 def day_to_judge(business_date: date, *, tariff_at) -> DayToJudge:
@@ -121,8 +123,10 @@ def day_to_judge(business_date: date, *, tariff_at) -> DayToJudge:
     if sql.enabled():
         codes = Tariff.objects.values_list("service_code", flat=True).distinct()
         fees = {code: term for code in codes if (term := tariff_at(code, business_date)) is not None}
-        lines, pairs, precounted, duplicates = sql.day_to_judge(business_date=business_date, fees=fees)
-        return DayToJudge(lines, pairs, duplicates, precounted)
+        lines, pairs, precounted, duplicates, unclaimed = sql.day_to_judge(
+            business_date=business_date, fees=fees, lookahead_days=LEDGER_LOOKAHEAD_DAYS
+        )
+        return DayToJudge(lines, pairs, duplicates, precounted, unclaimed)
     pairs = day_pairs(business_date)
     ledger_ids = {ledger.id for _, ledger in pairs if ledger is not None}
     return DayToJudge(len(pairs), pairs, duplicate_ledger_ids(ledger_ids))
@@ -139,16 +143,20 @@ def day_manual_pairs(business_date: date) -> dict[int, LRow]:
     }
 
 
-def day_unpaired_ledger(business_date: date) -> list[LRow]:
+def day_unpaired_ledger(business_date: date, *, among: list[int] | None = None) -> list[LRow]:
     """Ledger entries that may belong to the day and that no journal line claims: no line shares their key, and
     no fuzzy pairing of another day took them. Entries known by payment time must be of this day; entries known
-    only by settlement time may be up to LEDGER_LOOKAHEAD_DAYS later."""
+    only by settlement time may be up to LEDGER_LOOKAHEAD_DAYS later.
+
+    among: when given, only these entries are considered (DayToJudge.unclaimed_ledger_ids: no line of the day
+    claims them), which spares the anti-join against the journal for the hundreds of thousands that one does."""
     claimed_elsewhere = ReconItem.objects.filter(ledger_entry=OuterRef("pk"), journal_line__isnull=False).exclude(
         business_date=business_date
     )
+    entries = LedgerEntry.objects.all() if among is None else LedgerEntry.objects.filter(id__in=among)
     return [
         LRow(*row)
-        for row in LedgerEntry.objects.filter(
+        for row in entries.filter(
             Q(business_date=business_date)
             | Q(
                 paid_at__isnull=True,

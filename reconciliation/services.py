@@ -325,7 +325,7 @@ def reconcile_run(*, business_date: date, today: date | None = None, trigger: st
                 settlement_deadline=_deadline_function(calendar, selectors.settlement_windows()),
             )
             lines = selectors.day_to_judge(business_date, tariff_at=rules.tariff_at)
-            unpaired = selectors.day_unpaired_ledger(business_date)
+            unpaired = selectors.day_unpaired_ledger(business_date, among=lines.unclaimed_ledger_ids)
             manual = selectors.day_manual_pairs(business_date)
             ledger_ids = {ledger.id for ledger in unpaired} | {ledger.id for ledger in manual.values()}
             result = matching.reconcile_day(

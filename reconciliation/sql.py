@@ -113,26 +113,37 @@ _KIOSKS = Kiosk._meta.db_table
 # line instead costs a million random reads.
 # OFFSET 0 keeps the inner query a subquery: flattened, its EXISTS and IN would be evaluated once per aggregate.
 _JUDGE_DAY = f"""
-SELECT count(*),
-       count(*) FILTER (WHERE channel = 'cash'),
-       coalesce(sum(amount) FILTER (WHERE channel = 'cash' AND status = 'success'), 0),
-       count(*) FILTER (WHERE clean),
-       coalesce(sum(amount) FILTER (WHERE clean), 0),
-       coalesce(array_agg(id) FILTER (WHERE channel <> 'cash' AND NOT clean), '{{}}'),
-       coalesce(array_agg(ledger_id) FILTER (WHERE channel <> 'cash' AND NOT clean), '{{}}'),
-       coalesce(array_agg(ledger_id) FILTER (WHERE duplicate), '{{}}')
+SELECT count(*) FILTER (WHERE is_line),
+       count(*) FILTER (WHERE is_line AND channel = 'cash'),
+       coalesce(sum(amount) FILTER (WHERE is_line AND channel = 'cash' AND status = 'success'), 0),
+       count(*) FILTER (WHERE is_line AND clean),
+       coalesce(sum(amount) FILTER (WHERE is_line AND clean), 0),
+       coalesce(array_agg(id) FILTER (WHERE is_line AND channel <> 'cash' AND NOT clean), '{{}}'),
+       coalesce(array_agg(ledger_id) FILTER (WHERE is_line AND channel <> 'cash' AND NOT clean), '{{}}'),
+       coalesce(array_agg(ledger_id) FILTER (WHERE is_line AND duplicate), '{{}}'),
+       coalesce(array_agg(ledger_id) FILTER (WHERE NOT is_line AND of_the_day), '{{}}')
 FROM (
-    SELECT j.id, j.channel, j.status, j.amount, l.id AS ledger_id, d.id IS NOT NULL AS duplicate,
-           j.channel <> 'cash' AND l.id IS NOT NULL AND d.id IS NULL AND j.status = 'success'
-           AND j.amount = l.amount
-           AND NOT (j.payer_ref <> '' AND l.payer_ref <> '' AND j.payer_ref <> l.payer_ref)
-           AND j.occurred_at >= %(day_start)s AND j.occurred_at < %(day_end)s
-           AND (j.service_code <> ALL(%(tariffed)s::text[])
-                OR (j.service_code, j.channel, j.amount) IN (
-                    SELECT * FROM unnest(%(fee_codes)s::text[], %(fee_channels)s::text[], %(fee_amounts)s::numeric[])
-                )) AS clean
-    FROM {_LINES} j
-    LEFT JOIN {_LEDGER} l ON l.channel = j.channel AND l.channel_ref = j.channel_ref AND j.channel_ref <> ''
+    SELECT j.id, j.id IS NOT NULL AS is_line, j.channel, j.status, j.amount, l.id AS ledger_id,
+           d.id IS NOT NULL AS duplicate,
+           coalesce(
+               j.channel <> 'cash' AND l.id IS NOT NULL AND d.id IS NULL AND j.status = 'success'
+               AND j.amount = l.amount
+               AND NOT (j.payer_ref <> '' AND l.payer_ref <> '' AND j.payer_ref <> l.payer_ref)
+               AND j.occurred_at >= %(day_start)s AND j.occurred_at < %(day_end)s
+               AND (j.service_code <> ALL(%(tariffed)s::text[])
+                    OR (j.service_code, j.channel, j.amount) IN (
+                        SELECT * FROM unnest(
+                            %(fee_codes)s::text[], %(fee_channels)s::text[], %(fee_amounts)s::numeric[]
+                        )
+                    )),
+               false
+           ) AS clean,
+           -- selectors.day_unpaired_ledger's window: entries of the day, or settlement-dated a little later
+           (l.business_date = %(day)s
+            OR (l.paid_at IS NULL AND l.business_date > %(day)s AND l.business_date <= %(lookahead)s)) AS of_the_day
+    FROM (SELECT * FROM {_LINES} WHERE business_date = %(day)s) j
+    -- FULL: the ledger entries no line of the day claims come out too, as candidates for the unpaired ones
+    FULL JOIN {_LEDGER} l ON l.channel = j.channel AND l.channel_ref = nullif(j.channel_ref, '')
     LEFT JOIN (
         SELECT id FROM (
             SELECT e.id, row_number() OVER (PARTITION BY e.payer_ref, e.service_code ORDER BY e.settled_at, e.id) AS n
@@ -143,7 +154,6 @@ FROM (
             )
         ) settled_before WHERE n > 1
     ) d ON d.id = l.id
-    WHERE j.business_date = %(day)s
     OFFSET 0
 ) day
 """
@@ -159,10 +169,12 @@ _LEDGER_BY_ID = f"SELECT {_LEDGER_COLUMNS} FROM {_LEDGER} l WHERE l.id = ANY(%s:
 
 
 def day_to_judge(
-    *, business_date: date, fees: dict[str, TariffTerm]
-) -> tuple[int, list[tuple[JRow, LRow | None]], Precounted, set[int]]:
+    *, business_date: date, fees: dict[str, TariffTerm], lookahead_days: int
+) -> tuple[int, list[tuple[JRow, LRow | None]], Precounted, set[int], list[int]]:
     """The day's line count; its non-cash lines that are not clean key matches, each with the ledger entry sharing
-    its key or None; the clean matches and cash, counted; and which of the paired ledger entries are duplicates.
+    its key or None; the clean matches and cash, counted; which of the paired ledger entries are duplicates; and
+    the ledger entries of the day's window that no line of the day claims (selectors.day_unpaired_ledger narrows
+    them down to those no line of any day claims).
 
     fees: the tariff in force on the day, for each service that has one then; a line of another service is not
     checked against a fee (as matching._judge_pair does when tariff_at gives None)."""
@@ -180,6 +192,7 @@ def day_to_judge(
         "fee_codes": [row[0] for row in fee_rows],
         "fee_channels": [row[1] for row in fee_rows],
         "fee_amounts": [row[2] for row in fee_rows],
+        "lookahead": business_date + timedelta(days=lookahead_days),
     }
     with connection.cursor() as cursor:
         # The statement's estimate is far above jit_above_cost; compiling it takes seconds and saves nothing in a
@@ -191,13 +204,15 @@ def day_to_judge(
         # Parallel workers would each build the duplicate groups' hash again, on a machine that has two cores.
         cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         cursor.execute(_JUDGE_DAY, params)
-        lines, cash, cash_amount, matched, matched_amount, line_ids, ledger_ids, duplicates = cursor.fetchone()
+        (lines, cash, cash_amount, matched, matched_amount, line_ids, ledger_ids, duplicates, unclaimed) = (
+            cursor.fetchone()
+        )
         cursor.execute(_LINES_BY_ID, [array_literal(line_ids)])
         journal = {row[0]: JRow(*row) for row in cursor.fetchall()}
         cursor.execute(_LEDGER_BY_ID, [array_literal(i for i in ledger_ids if i is not None)])
         ledger = {row[0]: LRow(*row) for row in cursor.fetchall()}
     pairs = [(journal[line_id], ledger.get(ledger_id)) for line_id, ledger_id in zip(line_ids, ledger_ids, strict=True)]
-    return lines, pairs, Precounted(matched, matched_amount, cash, cash_amount), set(duplicates)
+    return lines, pairs, Precounted(matched, matched_amount, cash, cash_amount), set(duplicates), unclaimed
 
 
 # --- Ledger import --------------------------------------------------------------------------------------
