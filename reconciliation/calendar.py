@@ -11,9 +11,16 @@ import chinese_calendar
 class BusinessCalendar:
     def __init__(self, overrides: Mapping[date, bool] | None = None):
         self._overrides = dict(overrides or {})
+        self._known: dict[date, bool] = {}  # a run asks about the same few weeks thousands of times
         self.unknown_years: set[int] = set()
 
     def is_working_day(self, day: date) -> bool:
+        known = self._known.get(day)
+        if known is None:
+            known = self._known[day] = self._decide(day)
+        return known
+
+    def _decide(self, day: date) -> bool:
         if day in self._overrides:
             return self._overrides[day]
         try:

@@ -211,6 +211,8 @@ def _edit_distance(a: str, b: str, *, limit: int) -> int:
         current = [i]
         for j, cb in enumerate(b, 1):
             current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        if min(current) > limit:
+            return limit + 1  # every alignment is already past the limit
         previous = current
     return previous[-1]
 

@@ -121,8 +121,8 @@ class JournalLine(models.Model):
             models.Index(fields=["channel", "channel_ref"], name="journal_line_key_idx"),
             # The citizen lookup by application / receipt number.
             models.Index(fields=["payer_ref"], name="journal_line_payer_idx"),
-            # Sequence-gap detection per kiosk.
-            models.Index(fields=["kiosk", "seq"], name="journal_line_kiosk_seq_idx"),
+            # Sequence-gap detection: one kiosk's numbers on one day, in order (and the day before's last one).
+            models.Index(fields=["kiosk", "business_date", "seq"], name="journal_line_kiosk_day_seq_idx"),
         ]
 
     def __str__(self) -> str:

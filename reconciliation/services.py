@@ -788,3 +788,22 @@ def item_reopen(*, item: ReconItem, reason: str, actor) -> ReconItem:
     _act(item, actor, "reopened", reason)
     _notify(item)
     return item
+
+
+def items_rerate(*, today: date | None = None) -> int:
+    """Re-rate the severity of open items as they age. Runs refresh the days they cover; this keeps older open
+    items honest too (severity grows with age in working days). Returns how many changed."""
+    today = today or timezone.localdate()
+    calendar = selectors.business_calendar()
+    changed = []
+    for item in (
+        ReconItem.objects.filter(state=ReconItem.State.OPEN)
+        .exclude(outcome__in=BENIGN_OUTCOMES)
+        .only("id", "business_date", "outcome", "amount", "severity")
+    ):
+        severity = _severity(item.amount, item.outcome, calendar.working_days_between(item.business_date, today))
+        if severity != item.severity:
+            item.severity = severity
+            changed.append(item)
+    ReconItem.objects.bulk_update(changed, ["severity"], batch_size=2000)
+    return len(changed)

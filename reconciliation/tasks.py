@@ -23,3 +23,4 @@ def reconcile_recent_days(days: int = 7) -> None:
     today = timezone.localdate()
     for offset in range(1, days + 1):
         services.reconcile_run(business_date=today - timedelta(days=offset), trigger="schedule")
+    services.items_rerate(today=today)

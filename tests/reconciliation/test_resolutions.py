@@ -129,3 +129,13 @@ def test_assignment_and_reopening_are_audited(unmatched, officer, supervisor):
     item.refresh_from_db()
     assert (item.state, item.assigned_to) == ("open", officer)
     assert list(item.actions.values_list("action", flat=True)) == ["assigned", "written_off", "reopened"]
+
+
+def test_open_items_grow_more_severe_as_they_age(unmatched):
+    item = ReconItem.objects.get(journal_line__txn_id="M1")  # 20 yuan, missing in the ledger, 5 working days old
+    assert item.severity == "medium"
+
+    services.items_rerate(today=date(2026, 12, 10))
+
+    item.refresh_from_db()
+    assert item.severity == "high", "past five working days an open discrepancy is urgent whatever its amount"
