@@ -4,8 +4,10 @@ from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 
-from django.db.models import Exists, OuterRef, Q
+from django.contrib.auth import get_user_model
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 
 from reconciliation import sql
 from reconciliation.calendar import BusinessCalendar
@@ -13,6 +15,7 @@ from reconciliation.matching import JRow, LRow, Precounted, TariffTerm
 from reconciliation.models import (
     JournalLine,
     LedgerEntry,
+    ReconciliationRun,
     ReconItem,
     SettlementWindow,
     Tariff,
@@ -192,8 +195,6 @@ def duplicate_ledger_ids(ledger_ids: set[int]) -> set[int]:
 
 
 def latest_run(business_date: date):
-    from reconciliation.models import ReconciliationRun
-
     return (
         ReconciliationRun.objects.filter(business_date=business_date, status=ReconciliationRun.Status.COMPLETED)
         .order_by("-started_at")
@@ -209,8 +210,6 @@ def match_rate(outcomes: dict) -> float | None:
 
 def match_rates(days: int, *, until: date) -> list[tuple[date, float | None]]:
     """The latest completed run's match rate for each of the last `days` days, in one query."""
-    from reconciliation.models import ReconciliationRun
-
     start = until - timedelta(days=days - 1)
     latest = {}
     for business_date, outcomes in (
@@ -276,3 +275,73 @@ def day_report(business_date: date, *, kiosk_scope=None) -> dict:
         "per_channel": dict(sorted(per_channel.items())),
         "per_kiosk": dict(sorted(per_kiosk.items(), key=lambda kv: (-kv[1]["discrepancies"], kv[0]))),
     }
+
+
+# --- Console reads ---------------------------------------------------------------------------------
+
+
+def people_with_permission_for_item(perm: str, item):
+    """Active users holding a permission who can see the item: its kiosk's region is theirs (or they see all
+    regions); an item without a kiosk only for city-wide users. One query when evaluated."""
+    app_label, codename = perm.split(".")
+    user_model = get_user_model()
+    holds = (
+        Q(is_superuser=True)
+        | Q(groups__permissions__codename=codename, groups__permissions__content_type__app_label=app_label)
+        | Q(user_permissions__codename=codename, user_permissions__content_type__app_label=app_label)
+    )
+    sees = Q(is_superuser=True) | Q(operator_profile__all_regions=True)
+    if item.kiosk_id is not None:
+        sees |= Q(operator_profile__regions=item.kiosk.site.region_id)
+    candidates = user_model.objects.filter(holds, sees, is_active=True).values("pk")
+    return user_model.objects.filter(pk__in=candidates).order_by("username")
+
+
+def scoped_outcomes(scope, start: date, end: date) -> dict[date, dict]:
+    """Per day, outcome counts and amounts limited to the kiosks of a user's regions, in three queries.
+
+    A run stores counts for the whole city, and clean key matches leave no item behind; so within a scope the
+    matched payments are the successful non-cash lines less those an item says did not match."""
+    days: dict[date, dict] = defaultdict(lambda: {"outcomes": defaultdict(int), "amounts": defaultdict(Decimal)})
+    lines = JournalLine.objects.filter(business_date__range=(start, end), kiosk__in=scope, status="success")
+    for row in lines.values("business_date").annotate(
+        n=Count("id", filter=~Q(channel="cash")),
+        total=Sum("amount", filter=~Q(channel="cash")),
+        cash=Count("id", filter=Q(channel="cash")),
+        cash_total=Sum("amount", filter=Q(channel="cash")),
+    ):
+        day = days[row["business_date"]]
+        day["outcomes"]["matched"] += row["n"]
+        day["amounts"]["matched"] += row["total"] or 0
+        day["cash"] = {"count": row["cash"], "amount": str(row["cash_total"] or Decimal("0.00"))}
+    items = ReconItem.objects.filter(business_date__range=(start, end), kiosk__in=scope)
+    for row in items.values("business_date", "outcome").annotate(n=Count("id"), total=Sum("amount")):
+        day = days[row["business_date"]]
+        day["outcomes"][row["outcome"]] += row["n"]
+        day["amounts"][row["outcome"]] += row["total"] or 0
+    # Items about a successful line that did not match were counted as matched above.
+    unmatched = items.exclude(outcome="matched").filter(journal_line__status="success").exclude(channel="cash")
+    for row in unmatched.values("business_date").annotate(n=Count("id"), total=Sum("amount")):
+        day = days[row["business_date"]]
+        day["outcomes"]["matched"] -= row["n"]
+        day["amounts"]["matched"] -= row["total"] or 0
+    return days
+
+
+def match_rates_in_scope(day: date, scope, days: int) -> list[tuple[date, float | None]]:
+    """match_rates for a user's kiosks (scope), or the city's when scope is None."""
+    if scope is None:
+        return match_rates(days, until=day)
+    start = day - timedelta(days=days - 1)
+    run_days = set(
+        ReconciliationRun.objects.filter(
+            business_date__range=(start, day), status=ReconciliationRun.Status.COMPLETED
+        ).values_list("business_date", flat=True)
+    )
+    per_day = scoped_outcomes(scope, start, day)
+    rates = []
+    for offset in range(days):
+        current = start + timedelta(days=offset)
+        outcomes = per_day[current]["outcomes"] if current in per_day else {}
+        rates.append((current, match_rate(outcomes) if current in run_days else None))
+    return rates

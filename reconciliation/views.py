@@ -7,12 +7,10 @@ another region is a 404 everywhere. Permission checks come first: a role without
 The live queue re-renders the same partials the page was built from; the browser only decides when to fetch.
 """
 
-from collections import defaultdict
 from datetime import date, timedelta
 from decimal import Decimal
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -52,7 +50,6 @@ from reconciliation.lookup import describe_cause
 from reconciliation.models import (
     BENIGN_OUTCOMES,
     JournalFile,
-    JournalLine,
     LedgerEntry,
     LedgerFile,
     Outcome,
@@ -104,23 +101,6 @@ def _query_without(request, *names: str) -> str:
 
 
 # --- People an item can be given to ---------------------------------------------------------------------
-
-
-def _people_with(perm: str, item: ReconItem):
-    """Active users holding a permission who can see the item: its kiosk's region is theirs (or they see all
-    regions); an item without a kiosk only for city-wide users. One query when evaluated."""
-    app_label, codename = perm.split(".")
-    user_model = get_user_model()
-    holds = (
-        Q(is_superuser=True)
-        | Q(groups__permissions__codename=codename, groups__permissions__content_type__app_label=app_label)
-        | Q(user_permissions__codename=codename, user_permissions__content_type__app_label=app_label)
-    )
-    sees = Q(is_superuser=True) | Q(operator_profile__all_regions=True)
-    if item.kiosk_id is not None:
-        sees |= Q(operator_profile__regions=item.kiosk.site.region_id)
-    candidates = user_model.objects.filter(holds, sees, is_active=True).values("pk")
-    return user_model.objects.filter(pk__in=candidates).order_by("username")
 
 
 # --- The exception queue --------------------------------------------------------------------------------
@@ -249,8 +229,10 @@ def _candidate_forms(item: ReconItem, bound: CandidateMatchForm | None) -> list[
 
 def _render_item(request, item: ReconItem, *, status: int = 200, **forms):
     calendar = selectors.business_calendar()
-    people = _people_with("reconciliation.resolve_reconitem", item)
-    approvers = _people_with("reconciliation.approve_writeoff", item).exclude(pk=request.user.pk)
+    people = selectors.people_with_permission_for_item("reconciliation.resolve_reconitem", item)
+    approvers = selectors.people_with_permission_for_item("reconciliation.approve_writeoff", item).exclude(
+        pk=request.user.pk
+    )
     context = {
         "item": item,
         "line": item.journal_line,
@@ -306,7 +288,9 @@ def _act(request, uid, *, form_name: str, make_form, do, done: str):
 @require_POST
 def item_assign(request, uid):
     def make_form(item):
-        return AssignForm(request.POST, users=_people_with("reconciliation.resolve_reconitem", item))
+        return AssignForm(
+            request.POST, users=selectors.people_with_permission_for_item("reconciliation.resolve_reconitem", item)
+        )
 
     def do(item, data):
         services.item_assign(item=item, assignee=data["assignee"], actor=request.user)
@@ -393,7 +377,9 @@ def item_refunded(request, uid):
 @require_POST
 def item_write_off(request, uid):
     def make_form(item):
-        approvers = _people_with("reconciliation.approve_writeoff", item).exclude(pk=request.user.pk)
+        approvers = selectors.people_with_permission_for_item("reconciliation.approve_writeoff", item).exclude(
+            pk=request.user.pk
+        )
         return WriteOffForm(request.POST, approvers=approvers)
 
     def do(item, data):
@@ -435,66 +421,16 @@ def item_reopen(request, uid):
 # --- The daily report -----------------------------------------------------------------------------------
 
 
-def _scoped_outcomes(scope, start: date, end: date) -> dict[date, dict]:
-    """Per day, outcome counts and amounts limited to the kiosks of a user's regions, in three queries.
-
-    A run stores counts for the whole city, and clean key matches leave no item behind; so within a scope the
-    matched payments are the successful non-cash lines less those an item says did not match."""
-    days: dict[date, dict] = defaultdict(lambda: {"outcomes": defaultdict(int), "amounts": defaultdict(Decimal)})
-    lines = JournalLine.objects.filter(business_date__range=(start, end), kiosk__in=scope, status="success")
-    for row in lines.values("business_date").annotate(
-        n=Count("id", filter=~Q(channel="cash")),
-        total=Sum("amount", filter=~Q(channel="cash")),
-        cash=Count("id", filter=Q(channel="cash")),
-        cash_total=Sum("amount", filter=Q(channel="cash")),
-    ):
-        day = days[row["business_date"]]
-        day["outcomes"]["matched"] += row["n"]
-        day["amounts"]["matched"] += row["total"] or 0
-        day["cash"] = {"count": row["cash"], "amount": str(row["cash_total"] or Decimal("0.00"))}
-    items = ReconItem.objects.filter(business_date__range=(start, end), kiosk__in=scope)
-    for row in items.values("business_date", "outcome").annotate(n=Count("id"), total=Sum("amount")):
-        day = days[row["business_date"]]
-        day["outcomes"][row["outcome"]] += row["n"]
-        day["amounts"][row["outcome"]] += row["total"] or 0
-    # Items about a successful line that did not match were counted as matched above.
-    unmatched = items.exclude(outcome="matched").filter(journal_line__status="success").exclude(channel="cash")
-    for row in unmatched.values("business_date").annotate(n=Count("id"), total=Sum("amount")):
-        day = days[row["business_date"]]
-        day["outcomes"]["matched"] -= row["n"]
-        day["amounts"]["matched"] -= row["total"] or 0
-    return days
-
-
 def _report(day: date, user) -> dict:
     scope = kiosk_scope_for(user)
     data = selectors.day_report(day, kiosk_scope=scope)
     if scope is not None and data["run"] is not None:
-        mine = _scoped_outcomes(scope, day, day).get(day, {"outcomes": {}, "amounts": {}})
+        mine = selectors.scoped_outcomes(scope, day, day).get(day, {"outcomes": {}, "amounts": {}})
         data["outcomes"] = {o.value: max(mine["outcomes"].get(o.value, 0), 0) for o in Outcome}
         data["amounts"] = {o: str(a) for o, a in mine["amounts"].items()}
         data["cash"] = mine.get("cash", {"count": 0, "amount": "0.00"})
         data["match_rate"] = selectors.match_rate(data["outcomes"])
     return data
-
-
-def _rates(day: date, user) -> list[tuple[date, float | None]]:
-    scope = kiosk_scope_for(user)
-    if scope is None:
-        return selectors.match_rates(CHART_DAYS, until=day)
-    start = day - timedelta(days=CHART_DAYS - 1)
-    run_days = set(
-        ReconciliationRun.objects.filter(
-            business_date__range=(start, day), status=ReconciliationRun.Status.COMPLETED
-        ).values_list("business_date", flat=True)
-    )
-    per_day = _scoped_outcomes(scope, start, day)
-    rates = []
-    for offset in range(CHART_DAYS):
-        current = start + timedelta(days=offset)
-        outcomes = per_day[current]["outcomes"] if current in per_day else {}
-        rates.append((current, selectors.match_rate(outcomes) if current in run_days else None))
-    return rates
 
 
 def _report_day(business_date: str | None) -> date:
@@ -532,7 +468,7 @@ def report(request, business_date: str | None = None):
         "problem_amount": sum((a for o, _l, _n, a in outcomes if o not in BENIGN_OUTCOMES), Decimal("0")),
         "kiosks": list(data["per_kiosk"].items())[:REPORT_KIOSKS],
         "kiosk_total": len(data["per_kiosk"]),
-        "rates": _rates(day, request.user),
+        "rates": selectors.match_rates_in_scope(day, kiosk_scope_for(request.user), CHART_DAYS),
         "runs": ReconciliationRun.objects.filter(business_date=day).order_by("-started_at")[:5],
         "calendar_gaps": _calendar_gaps(None, *run_years),
         "scoped": not user_sees_all_regions(request.user),
