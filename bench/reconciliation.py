@@ -34,7 +34,6 @@ import platform
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,6 +51,7 @@ VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(BENCH))
 
 import recon_data  # noqa: E402  (bench/ is not a package)
+from common import drop_database, free_port, fresh_stack, stop_process_group  # noqa: E402
 
 TARGET_INGEST_LINES_PER_S = 200_000
 TARGET_RECONCILE_S = 10.0
@@ -89,14 +89,6 @@ def load_or_generate(args) -> tuple[recon_data.Day, Path]:
 # --- Database, fleet, reference data --------------------------------------------------------------------
 
 
-def recreate_database(admin_url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
 def hold_database_lock(admin_url: str, name: str):
     """A session-level advisory lock named after the database, held until the returned connection closes: a
     second run (another `make bench`) would otherwise drop the database under this one."""
@@ -108,13 +100,6 @@ def hold_database_lock(admin_url: str, name: str):
         conn.close()
         raise SystemExit(f"Another run is using the database {name}; wait for it, or pass --database.")
     return conn
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def provision(day: recon_data.Day) -> tuple[list[str], list[int]]:
@@ -255,12 +240,6 @@ class AutoAnalyze:
         self.thread.join(timeout=120)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(args, workdir: Path) -> tuple[subprocess.Popen, str]:
     port = free_port()
     command = [str(VENV_BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers)]
@@ -281,22 +260,6 @@ def start_server(args, workdir: Path) -> tuple[subprocess.Popen, str]:
             pass
         time.sleep(0.2)
     raise RuntimeError("the server did not answer /healthz within 60 s")
-
-
-def stop_process_group(process: subprocess.Popen | None) -> None:
-    """SIGTERM the whole group (gunicorn's master and workers), then SIGKILL whatever is left after 10 s."""
-    if process is None or process.poll() is not None:
-        return
-    for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 def put_journals(base_url: str, uploads: list[tuple[str, str, bytes]], connections: int, gzip_bodies: bool):
@@ -662,18 +625,7 @@ def main(argv=None) -> int:
         day, folder = load_or_generate(args)
         facts = machine_facts(admin_url)
 
-        print(f"Database {args.database}: drop, create, migrate; Redis {args.redis}: flush …", flush=True)
-        recreate_database(admin_url, args.database)
-        import redis
-
-        redis.Redis.from_url(args.redis).flushdb()
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True, timeout=300
-        )
-        sys.path.insert(0, str(ROOT))
-        import django
-
-        django.setup()
+        fresh_stack(admin_url, args.database, args.redis, ROOT)
         from django.db import connection, connections
 
         from reconciliation import services

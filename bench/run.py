@@ -23,7 +23,6 @@ import resource
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -36,6 +35,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import drop_database, free_port, fresh_stack, stop_process_group  # noqa: E402  (bench/ is no package)
+
 VENV_BIN = Path(sys.executable).parent
 LUA_SCRIPT = ROOT / "bench" / "load.lua"
 PY_LOAD = ROOT / "bench" / "pyload.py"
@@ -119,12 +121,6 @@ def describe_server(kind: str, workers: int, threads: int) -> str:
     }[kind]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def wait_until_answering(url: str, process: subprocess.Popen, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -138,22 +134,6 @@ def wait_until_answering(url: str, process: subprocess.Popen, timeout_s: float =
             pass
         time.sleep(0.2)
     raise RuntimeError(f"the server did not answer {url} within {timeout_s:.0f} s")
-
-
-def stop_process_group(process: subprocess.Popen | None) -> None:
-    """SIGTERM the whole group (gunicorn's master and workers), then SIGKILL whatever is left after 10 s."""
-    if process is None or process.poll() is not None:
-        return
-    for sig, wait_s in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            process.wait(timeout=wait_s)
-            return
-        except subprocess.TimeoutExpired:
-            continue
 
 
 # --- Where the CPU goes ---------------------------------------------------------------------------------
@@ -333,21 +313,6 @@ def summarise_profile(profiler: dict, summary_path: Path) -> None:
 
 
 # --- Database and fleet ---------------------------------------------------------------------------------
-
-
-def recreate_database(admin_url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def drop_database(admin_url: str, name: str) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def provision_fleet(kiosk_count: int, tokens_file: Path) -> None:
@@ -632,19 +597,7 @@ def main(argv=None) -> int:
         os.environ.update(env)
         facts = machine_facts(admin_url, args.redis)
 
-        print(f"Database {args.database}: drop, create, migrate; Redis {args.redis}: flush …", flush=True)
-        recreate_database(admin_url, args.database)
-        import redis
-
-        redis.Redis.from_url(args.redis).flushdb()
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, check=True, timeout=300
-        )
-
-        sys.path.insert(0, str(ROOT))
-        import django
-
-        django.setup()
+        fresh_stack(admin_url, args.database, args.redis, ROOT)
         from django.db import connections
 
         t0 = time.perf_counter()
