@@ -2,13 +2,15 @@
 what changed (kiosk serials, a business date)."""
 
 import asyncio
+import contextvars
 import logging
 import os
 import threading
 from collections import defaultdict
 
 from asgiref.sync import async_to_sync
-from channels.layers import InMemoryChannelLayer, get_channel_layer
+from channels.layers import get_channel_layer
+from channels_redis.core import RedisChannelLayer
 
 log = logging.getLogger(__name__)
 ALL_REGIONS_GROUP = "fleet.all"
@@ -39,7 +41,10 @@ class _SenderLoop:
             return self._loop
 
     def submit(self, coroutine) -> None:
-        future = asyncio.run_coroutine_threadsafe(coroutine, self._running_loop())
+        # An empty context: the caller's (a request thread's asgiref executor, say) must not follow the send
+        # into the sender's loop, where it is no longer alive.
+        loop = self._running_loop()
+        future = contextvars.Context().run(asyncio.run_coroutine_threadsafe, coroutine, loop)
         future.add_done_callback(_log_failure)
 
 
@@ -61,11 +66,12 @@ def send_to_groups(messages: list[tuple[str, dict]]) -> None:
         for group, message in messages:
             await layer.group_send(group, message)
 
-    if isinstance(layer, InMemoryChannelLayer):
-        # Its queues belong to the consumers' own event loop (tests): send from the caller, synchronously.
-        async_to_sync(send_all)()
-    else:
+    if isinstance(layer, RedisChannelLayer):
         _sender.submit(send_all())
+    else:
+        # The in-memory layer's queues belong to the consumers' own event loop (tests), and the embedded SQLite
+        # layer works through the ORM: both send from the caller, synchronously.
+        async_to_sync(send_all)()
 
 
 def broadcast_kiosks_updated(sender, kiosks, **kwargs) -> None:
