@@ -40,7 +40,8 @@ function init(args)
    -- thread_count is only known in the main state; threads are started after all setup() calls, so the number
    -- of threads is passed as the third argument instead.
    stride = tonumber(args[3] or "1")
-   index = thread_id
+   -- args[4]: where in the token list to start (the warm-up goes round the whole fleet over several runs).
+   index = (thread_id + tonumber(args[4] or "0") - 1) % #tokens + 1
 end
 
 local function heartbeat_body(kiosk_number)

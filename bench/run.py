@@ -139,6 +139,8 @@ def wait_until_answering(url: str, process: subprocess.Popen, timeout_s: float =
 # --- Where the CPU goes ---------------------------------------------------------------------------------
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+# The heartbeat consumer's process group (buffered ingestion): its CPU is shown on a line of its own.
+SERVER_GROUPS: set[int] = set()
 
 
 def _postgres_party(entry: Path, database: str) -> str:
@@ -173,6 +175,8 @@ def cpu_snapshot(server_pgid: int | None, database: str) -> dict:
         pgid, ticks = int(fields[2]), int(fields[11]) + int(fields[12])
         if server_pgid is not None and pgid == server_pgid:
             who = "server"
+        elif pgid in SERVER_GROUPS:
+            who = "consumer"
         elif comm.startswith("postgres"):
             who = _postgres_party(entry, database)
         elif comm.startswith("redis-server"):
@@ -192,7 +196,7 @@ def cpu_snapshot(server_pgid: int | None, database: str) -> dict:
 
 def cpu_used_between(before: dict, after: dict) -> dict[str, float]:
     """CPU seconds each party used between two snapshots. A process that ended in between is not counted."""
-    used = {"server": 0.0, "postgresql": 0.0, "redis": 0.0, "other": 0.0}
+    used = {"server": 0.0, "consumer": 0.0, "postgresql": 0.0, "redis": 0.0, "other": 0.0}
     for pid, (who, seconds) in after["processes"].items():
         earlier = before["processes"].get(pid)
         used[who] += seconds - (earlier[1] if earlier and earlier[0] == who else 0.0)
@@ -218,13 +222,13 @@ def ensure_wrk() -> str | None:
 
 
 def run_load(
-    args, wrk: str | None, base_url: str, mode: str, tokens_file: Path, duration_s: int, server_pgid: int
+    args, wrk: str | None, base_url: str, mode: str, tokens_file: Path, duration_s: int, server_pgid: int, offset=0
 ) -> LoadResult:
     """One bounded load run. Returns the parsed BENCH_RESULT line and the CPU each party used meanwhile."""
     if wrk:
         command = [wrk, "-t", str(args.wrk_threads), "-c", str(args.connections), "-d", f"{duration_s}s"]
         command += ["--timeout", "5s", "-s", str(LUA_SCRIPT), base_url, "--", mode, str(tokens_file)]
-        command += [str(args.wrk_threads)]
+        command += [str(args.wrk_threads), str(offset)]
     else:
         command = [sys.executable, str(PY_LOAD), base_url, mode, str(tokens_file)]
         command += ["--connections", str(args.connections), "--duration", str(duration_s)]
@@ -371,6 +375,20 @@ def provision_fleet(kiosk_count: int, tokens_file: Path) -> None:
     tokens_file.chmod(0o600)
 
 
+def wait_for_buffer(ingest_mode: str, timeout_s: float = 120) -> dict:
+    """With buffered ingestion: how many heartbeats still waited when the load stopped, and how long the
+    consumer took to apply them (the load's CPU figures include the consumer's work during the run)."""
+    if ingest_mode != "buffered":
+        return {}
+    from fleet import ingest
+
+    waiting = ingest.backlog()
+    started = time.perf_counter()
+    while ingest.backlog() and time.perf_counter() - started < timeout_s:
+        time.sleep(0.05)
+    return {"waiting": waiting, "drained_s": time.perf_counter() - started, "left": ingest.backlog()}
+
+
 def fleet_counts() -> dict[str, int]:
     from fleet.models import Heartbeat, Kiosk, StatusChange
 
@@ -442,7 +460,7 @@ def print_cpu(heartbeat: LoadResult, trivial: LoadResult, cores: int) -> None:
     """CPU per request by who spent it, and each one's share of the machine, during the two measured runs."""
     print(f"\n  CPU during the measured runs: ms per request, and share of the {cores} cores")
     print(f"  {'':<22}{'heartbeat':>22}{'/healthz':>22}")
-    labels = {"server": "web server", "postgresql": "PostgreSQL", "redis": "Redis"}
+    labels = {"server": "web server", "consumer": "heartbeat consumer", "postgresql": "PostgreSQL", "redis": "Redis"}
     labels |= {"load generator": "load generator", "other": "other processes", "idle": "idle"}
     for who, label in labels.items():
         cells = []
@@ -459,11 +477,13 @@ def print_cpu(heartbeat: LoadResult, trivial: LoadResult, cores: int) -> None:
 
 
 def cpu_bound_ceiling(result: LoadResult, cores: int) -> float:
-    spent = sum(result.cpu_s.get(who, 0.0) for who in ("server", "postgresql", "redis", "load generator"))
+    spent = sum(
+        result.cpu_s.get(who, 0.0) for who in ("server", "consumer", "postgresql", "redis", "load generator")
+    )
     return cores * result.requests / spent if spent else 0.0
 
 
-def print_report(facts, setup, heartbeat: LoadResult, trivial: LoadResult, stored, sweeps) -> bool:
+def print_report(facts, setup, heartbeat: LoadResult, trivial: LoadResult, stored, sweeps, backlog) -> bool:
     ratio = heartbeat.rate / trivial.rate if trivial.rate else 0.0
     worst_sweep = max(s[0] for s in sweeps)
     flips_ok = all(s[1] == s[2] == setup["kiosks"] for s in sweeps)
@@ -496,6 +516,7 @@ def print_report(facts, setup, heartbeat: LoadResult, trivial: LoadResult, store
     print(f"  machine   {facts['cores']} cores ({facts['cpu']}), {facts['memory']}, Python {facts['python']}")
     print(f"            PostgreSQL {facts['postgresql']}, Redis {facts['redis']} (both on this machine)")
     print(f"  server    {setup['server']}")
+    print(f"  ingest    {setup['ingest']}")
     print(f"  load      {setup['generator']}, {setup['connections']} connections, loopback,")
     print(f"            {setup['warmup']} s warm-up then {setup['duration']} s per endpoint, same server, same run")
     print(f"  fleet     {setup['kiosks']:,} kiosks online with real tokens, sent round-robin; every 20th reports a")
@@ -508,6 +529,20 @@ def print_report(facts, setup, heartbeat: LoadResult, trivial: LoadResult, store
         f"  stored    {stored['heartbeats']:,} heartbeat rows for {stored['ok']:,} 2xx answers; "
         f"{stored['degraded']:,} kiosks degraded"
     )
+    if backlog:
+        print(
+            f"  buffer    {backlog['waiting']:,} heartbeats waited when the load stopped; applied "
+            f"{backlog['drained_s']:.2f} s later ({backlog['left']:,} left)"
+        )
+        # wrk does not count the requests in flight when it stops, which the server still answers and stores.
+        rows.append(
+            (
+                "accepted heartbeats stored (none lost)",
+                f"{stored['heartbeats']:,} ≥ {stored['ok']:,}",
+                "all",
+                stored["heartbeats"] >= stored["ok"],
+            )
+        )
     print()
     width = max(len(r[0]) for r in rows) + 2
     print(f"  {'figure':<{width}}{'measured':>22}  {'target':>12}  result")
@@ -537,6 +572,13 @@ def parse_args(argv=None):
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--duration", type=int, default=20, help="seconds of measured load per endpoint")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load before each")
+    parser.add_argument(
+        "--ingest",
+        choices=["buffered", "direct"],
+        default="buffered",
+        help="buffered: the Redis stream and an ingest_heartbeats consumer (production with Redis); direct: one "
+        "transaction per request",
+    )
     parser.add_argument("--kiosks", type=int, default=10_000)
     parser.add_argument("--sweep-rounds", type=int, default=3)
     parser.add_argument(
@@ -569,7 +611,7 @@ def main(argv=None) -> int:
     database_url = f"{args.postgres.rstrip('/')}/{args.database}"
     workdir = Path(tempfile.mkdtemp(prefix="kioskops-bench-"))
     tokens_file = workdir / "tokens.txt"
-    server = None
+    server = consumer = None
     # SIGTERM (a CI timeout, a kill) must still reach the finally below, which stops the server.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
@@ -593,6 +635,7 @@ def main(argv=None) -> int:
             "KIOSKOPS_LOG_LEVEL": "WARNING",
             # gunicorn's threads keep their connections: persistent connections suit WSGI workers.
             "DATABASE_CONN_MAX_AGE": "60",
+            "KIOSKOPS_HEARTBEAT_INGEST": args.ingest,
         }
         os.environ.update(env)
         facts = machine_facts(admin_url, args.redis)
@@ -613,12 +656,33 @@ def main(argv=None) -> int:
         with server_log.open("w") as log:
             server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_until_answering(f"{base_url}/healthz", server)
+        if args.ingest == "buffered":
+            # The consumer's CPU is counted on a line of its own (SERVER_GROUPS).
+            with server_log.open("a") as log:
+                consumer = subprocess.Popen(
+                    [sys.executable, "manage.py", "ingest_heartbeats"],
+                    cwd=ROOT,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )
+            SERVER_GROUPS.add(consumer.pid)
 
-        results, answered_2xx = {}, {}
+        results, answered_2xx, backlog = {}, {}, {}
         for mode in ("heartbeat", "healthz"):
             answered_2xx[mode] = 0
             if args.warmup:
-                answered_2xx[mode] += run_load(args, wrk, base_url, mode, tokens_file, args.warmup, server.pid).ok
+                # A running fleet: every kiosk has beaten (and its token is cached) before the measured run.
+                rounds_started = time.monotonic()
+                while True:
+                    answered_2xx[mode] += run_load(
+                        args, wrk, base_url, mode, tokens_file, args.warmup, server.pid, offset=answered_2xx[mode]
+                    ).ok
+                    if answered_2xx[mode] >= args.kiosks or mode != "heartbeat":
+                        break
+                    if time.monotonic() - rounds_started > 120:
+                        break
+                wait_for_buffer(args.ingest)
             print(f"Measuring {mode} for {args.duration} s …", flush=True)
             summary = args.profile.with_name(f"{args.profile.name}.{mode}.txt") if args.profile else None
             profiler = start_profiler(summary, server.pid, args.duration) if summary else None
@@ -626,7 +690,10 @@ def main(argv=None) -> int:
             if profiler:
                 summarise_profile(profiler, summary)
             answered_2xx[mode] += results[mode].ok
+            if mode == "heartbeat":
+                backlog = wait_for_buffer(args.ingest)
         stop_process_group(server)
+        stop_process_group(consumer)
         if server.returncode not in (0, -signal.SIGTERM):
             print(f"(server exited with {server.returncode}; log tail below)")
             print("\n".join(server_log.read_text().splitlines()[-20:]))
@@ -644,8 +711,13 @@ def main(argv=None) -> int:
             "warmup": args.warmup,
             "duration": args.duration,
             "kiosks": args.kiosks,
+            "ingest": (
+                "buffered: Redis stream, one ingest_heartbeats consumer"
+                if args.ingest == "buffered"
+                else "direct: one transaction per heartbeat"
+            ),
         }
-        print_report(facts, setup, results["heartbeat"], results["healthz"], stored, sweeps)
+        print_report(facts, setup, results["heartbeat"], results["healthz"], stored, sweeps, backlog)
         print(f"\n  finished in {time.monotonic() - started:.0f} s")
         if args.json:
             args.json.write_text(
@@ -664,6 +736,7 @@ def main(argv=None) -> int:
         return 0
     finally:
         stop_process_group(server)
+        stop_process_group(consumer)
         try:
             from django.db import connections
 

@@ -261,7 +261,18 @@ KIOSKOPS = {
     # Key for the keyed hash that replaces ID numbers found in payer references (see reconciliation/privacy.py).
     # Keep it stable: changing it makes earlier payments unfindable by ID number.
     "PAYER_HASH_KEY": env_str("KIOSKOPS_PAYER_HASH_KEY", SECRET_KEY),
+    # How heartbeats reach the database (fleet/ingest.py): "direct" (one transaction per request) or "buffered"
+    # (a Redis stream that the ingest_heartbeats consumer applies in batches). Buffered needs REDIS_URL.
+    "HEARTBEAT_INGEST": env_str("KIOSKOPS_HEARTBEAT_INGEST", "buffered" if REDIS_URL else "direct"),
+    "HEARTBEAT_BUFFER_PREFIX": env_str("KIOSKOPS_HEARTBEAT_BUFFER_PREFIX", "kioskops:ingest"),
+    # Entries the buffer keeps at most while no consumer runs (about 1 KB each); the oldest raw beats go first.
+    "HEARTBEAT_BUFFER_MAX": env_int("KIOSKOPS_HEARTBEAT_BUFFER_MAX", 500_000, minimum=1000),
+    "HEARTBEAT_BATCH": env_int("KIOSKOPS_HEARTBEAT_BATCH", 2000, minimum=1),
 }
+if KIOSKOPS["HEARTBEAT_INGEST"] not in ("direct", "buffered"):
+    raise ImproperlyConfigured("Environment variable KIOSKOPS_HEARTBEAT_INGEST must be 'direct' or 'buffered'.")
+if KIOSKOPS["HEARTBEAT_INGEST"] == "buffered" and not REDIS_URL:
+    raise ImproperlyConfigured("KIOSKOPS_HEARTBEAT_INGEST=buffered needs REDIS_URL: the buffer is a Redis stream.")
 
 LOGGING = {
     "version": 1,

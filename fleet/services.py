@@ -1,6 +1,7 @@
 """Every state change of the fleet. Keyword-only, atomic, events sent on commit."""
 
 import hashlib
+import logging
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -14,10 +15,11 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from fleet import events, sql
+from fleet import events, ingest, sql
 from fleet.health import assess, flapping_has_ended, is_flapping
 from fleet.models import DeviceCredential, FlapEvent, Heartbeat, Kiosk, RemoteCommand, Site, StatusChange
 
+logger = logging.getLogger(__name__)
 TOKEN_PREFIX = "kt_"
 Status = Kiosk.Status
 Reason = StatusChange.Reason
@@ -74,9 +76,7 @@ def kiosk_register(
 def credential_issue(*, kiosk: Kiosk, actor=None) -> str:
     """Issue a new token for a kiosk, revoking the one it had (rotation). Returns the token in clear, once."""
     now = timezone.now()
-    DeviceCredential.objects.filter(kiosk=kiosk, revoked_at__isnull=True).update(
-        revoked_at=now, revoked_reason="rotated"
-    )
+    _revoke_active(kiosk, now, "rotated")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     DeviceCredential.objects.create(
         kiosk=kiosk, token_hash=hash_token(token), token_prefix=token[:10], created_by=actor
@@ -87,16 +87,21 @@ def credential_issue(*, kiosk: Kiosk, actor=None) -> str:
 @transaction.atomic
 def credential_revoke(*, kiosk: Kiosk, actor=None, reason: str = "revoked") -> int:
     """Revoke the kiosk's active token; it will get 401 until a new one is issued."""
-    return DeviceCredential.objects.filter(kiosk=kiosk, revoked_at__isnull=True).update(
-        revoked_at=timezone.now(), revoked_reason=reason
-    )
+    return _revoke_active(kiosk, timezone.now(), reason)
 
 
-def kiosk_snapshot_for_token(token: str):
+def _revoke_active(kiosk: Kiosk, now: datetime, reason: str) -> int:
+    active = DeviceCredential.objects.filter(kiosk=kiosk, revoked_at__isnull=True)
+    hashes = list(active.values_list("token_hash", flat=True))
+    revoked = active.update(revoked_at=now, revoked_reason=reason)
+    if hashes and ingest.is_buffered():
+        transaction.on_commit(lambda: ingest.forget_tokens(hashes))
+    return revoked
+
+
+def kiosk_snapshot_for_token_hash(token_hash: str):
     """The heartbeat path's view of the kiosk an active token belongs to (one fixed query), or None."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
-        return None
-    return sql.kiosk_snapshot_for_token_hash(hash_token(token))
+    return sql.kiosk_snapshot_for_token_hash(token_hash)
 
 
 def kiosk_for_token(token: str) -> Kiosk | None:
@@ -164,7 +169,24 @@ def kiosk_record_heartbeat(*, kiosk, beat: HeartbeatInput, received_at: datetime
     raise RuntimeError(f"kiosk {kiosk.serial} changed status three times during one heartbeat")
 
 
-def _apply_heartbeat(kiosk, beat, components, assessment, received_at, skew) -> HeartbeatOutcome | None:
+@dataclass
+class _Effect:
+    """What one heartbeat does to a kiosk: the columns to write and, when its status changes, the flip."""
+
+    old_status: str
+    new_status: str
+    update: dict
+    visible: bool
+    reason: str = ""
+    detail: str = ""
+
+    @property
+    def changed(self) -> bool:
+        return self.new_status != self.old_status
+
+
+def _heartbeat_effect(kiosk, beat, components, assessment, received_at, skew) -> _Effect:
+    """Pure: decide from the kiosk's stored health (a Kiosk, KioskSnapshot or KioskState) and one heartbeat."""
     old_status = kiosk.status
     if old_status in (Status.MAINTENANCE, Status.RETIRED):
         new_status = old_status  # silenced on purpose: track health underneath, do not flip
@@ -175,7 +197,7 @@ def _apply_heartbeat(kiosk, beat, components, assessment, received_at, skew) -> 
         changed
         or components != kiosk.components
         or beat.error_codes != kiosk.error_codes
-        or (beat.software_version and beat.software_version != kiosk.software_version)
+        or bool(beat.software_version and beat.software_version != kiosk.software_version)
     )
     update = dict(
         last_seen_at=received_at,
@@ -188,12 +210,27 @@ def _apply_heartbeat(kiosk, beat, components, assessment, received_at, skew) -> 
     )
     if beat.software_version:
         update["software_version"] = beat.software_version
+    effect = _Effect(old_status, new_status, update, visible)
     if changed:
         update.update(status=new_status, status_changed_at=received_at, status_reason=_reason_text(assessment))
+        if old_status == Status.PROVISIONED:
+            effect.reason = Reason.FIRST_HEARTBEAT
+        elif old_status == Status.OFFLINE and new_status == Status.ONLINE:
+            effect.reason = Reason.HEARTBEAT_RESUMED
+        else:
+            effect.reason = assessment.reason
+        effect.detail = assessment.detail
+        if old_status == Status.OFFLINE and new_status == Status.DEGRADED:
+            effect.detail = f"heartbeats resumed; {assessment.detail}"
+    return effect
+
+
+def _apply_heartbeat(kiosk, beat, components, assessment, received_at, skew) -> HeartbeatOutcome | None:
+    effect = _heartbeat_effect(kiosk, beat, components, assessment, received_at, skew)
     # Compare-and-swap on the status we decided from: a concurrent sweep makes this a no-op and we retry.
-    if not sql.kiosk_compare_and_set(kiosk.pk, old_status, update):
+    if not sql.kiosk_compare_and_set(kiosk.pk, effect.old_status, effect.update):
         return None
-    for name, value in update.items():
+    for name, value in effect.update.items():
         setattr(kiosk, name, value)
 
     sql.heartbeat_insert(
@@ -207,32 +244,104 @@ def _apply_heartbeat(kiosk, beat, components, assessment, received_at, skew) -> 
         metrics=beat.metrics,
     )
     region_id = _region_id(kiosk)
-    if changed:
-        if old_status == Status.PROVISIONED:
-            reason = Reason.FIRST_HEARTBEAT
-        elif old_status == Status.OFFLINE and new_status == Status.ONLINE:
-            reason = Reason.HEARTBEAT_RESUMED
-        else:
-            reason = assessment.reason
-        detail = assessment.detail
-        if old_status == Status.OFFLINE and new_status == Status.DEGRADED:
-            detail = f"heartbeats resumed; {assessment.detail}"
-        _record_flips([(kiosk.pk, kiosk.serial, region_id, old_status, new_status)], reason, detail, received_at)
-    if visible:
+    if effect.changed:
+        _record_flips(
+            [(kiosk.pk, kiosk.serial, region_id, effect.old_status, effect.new_status)],
+            effect.reason,
+            effect.detail,
+            received_at,
+        )
+    if effect.visible:
         _on_commit_kiosks_updated([(kiosk.serial, region_id)])
     return HeartbeatOutcome(
-        status=new_status,
+        status=effect.new_status,
         interval_s=kiosk.heartbeat_interval_s,
-        commands=_deliver_commands(kiosk.pk, received_at),
+        commands=commands_deliver(kiosk_id=kiosk.pk, now=received_at),
         clock_skew_s=skew,
     )
+
+
+def assess_heartbeat(beat: HeartbeatInput):
+    """The health one heartbeat reports on its own (what a buffered heartbeat is answered with)."""
+    return assess(beat.components, beat.metrics)
+
+
+def heartbeats_apply(beats) -> int:
+    """Apply buffered heartbeats — (kiosk_id, received_at, HeartbeatInput) — to the database in one transaction,
+    with a fixed number of statements whatever the batch size (plus a few per distinct flip).
+
+    The same decisions as kiosk_record_heartbeat, folded in order of arrival per kiosk: every beat is kept as a
+    raw heartbeat; a beat received before the kiosk's last_seen_at (a replay after a consumer crash, or one that
+    arrived late) is history only and changes no status. Kiosk rows are locked until commit, so a sweep or a
+    maintenance change waits for the batch or skips the row. Returns the number of heartbeats stored."""
+    beats = sorted(beats, key=lambda beat: beat[1])
+    if not beats:
+        return 0
+    with transaction.atomic():
+        states = sql.kiosk_states_locked(list({kiosk_id for kiosk_id, _at, _beat in beats}))
+        raw, touched, flips, updated = [], {}, defaultdict(list), {}
+        for kiosk_id, received_at, beat in beats:
+            state = states.get(kiosk_id)
+            if state is None:  # deleted since
+                continue
+            skew = round((beat.sent_at - received_at).total_seconds()) if beat.sent_at else None
+            raw.append(
+                (
+                    kiosk_id,
+                    received_at,
+                    beat.sent_at,
+                    skew,
+                    beat.software_version,
+                    beat.components,
+                    beat.error_codes,
+                    beat.metrics,
+                )
+            )
+            if state.last_seen_at is not None and received_at <= state.last_seen_at:
+                continue
+            components = {**state.components, **beat.components}
+            effect = _heartbeat_effect(state, beat, components, assess(components, beat.metrics), received_at, skew)
+            for name, value in effect.update.items():
+                setattr(state, name, value)
+            touched[kiosk_id] = state
+            if effect.changed:
+                flips[(effect.reason, effect.detail, received_at)].append(
+                    (kiosk_id, state.serial, state.region_id, effect.old_status, effect.new_status)
+                )
+            if effect.visible:
+                updated[state.serial] = state.region_id
+        sql.heartbeats_insert_many(raw)
+        sql.kiosks_write_states(list(touched.values()))
+        for (reason, detail, at), rows in flips.items():
+            _record_flips(rows, reason, detail, at)
+        if updated:
+            _on_commit_kiosks_updated(sorted(updated.items()))
+    return len(raw)
+
+
+def heartbeats_drain(*, consumer: str, batch: int, block_ms: int | None = None, recover: bool = True) -> int:
+    """Apply the next batch of buffered heartbeats and acknowledge it (fleet/ingest.py). Returns how many
+    entries were taken; 0 when the buffer is empty. A batch that fails stays pending for this consumer and is
+    retried first next time; entries that cannot be decoded are logged and dropped."""
+    entries = ingest.read_batch(consumer, count=batch, block_ms=block_ms, recover=recover)
+    if not entries:
+        return 0
+    beats = []
+    for entry_id, kiosk_id, received_at, body in entries:
+        try:
+            beats.append((kiosk_id, received_at, ingest.decode(body)))
+        except (ValueError, TypeError, KeyError):
+            logger.error("dropping undecodable buffered heartbeat %s of kiosk %s", entry_id, kiosk_id)
+    heartbeats_apply(beats)
+    ingest.acknowledge([entry[0] for entry in entries])
+    return len(entries)
 
 
 def _reason_text(assessment) -> str:
     return assessment.detail[:200]
 
 
-def _deliver_commands(kiosk_id: int, now: datetime) -> list[dict]:
+def commands_deliver(*, kiosk_id: int, now: datetime) -> list[dict]:
     """Open, unexpired commands for the kiosk, oldest first. Delivery is at-least-once: a delivered command is
     sent again with each heartbeat until the kiosk reports its result or it expires; kiosks de-duplicate by id."""
     commands = sql.open_commands(kiosk_id, now)
@@ -257,6 +366,9 @@ def _record_flips(rows, reason: str, detail: str, now: datetime, actor=None, *, 
     if not rows:
         return
     kiosk_ids = [row[0] for row in rows]
+    silencing = [(row[0], row[4]) for row in rows if {row[3], row[4]} & set(ingest.SILENCED_STATUSES)]
+    if silencing and ingest.is_buffered():
+        transaction.on_commit(lambda: ingest.statuses_changed(silencing))
     if flapping_now is None:
         flapping_now = set(Kiosk.objects.filter(pk__in=kiosk_ids, is_flapping=True).values_list("pk", flat=True))
         _insert_flips(rows, reason, detail, now, actor, flapping_now)
@@ -353,15 +465,19 @@ def health_sweep(*, now: datetime | None = None) -> SweepResult:
     A fixed number of queries whatever the fleet size. Safe to run concurrently or twice: rows are claimed with
     SELECT … FOR UPDATE SKIP LOCKED and re-checked by their status, so each flip is recorded exactly once."""
     now = now or timezone.now()
+    # With buffered ingestion a heartbeat may be received but not yet applied: nobody goes offline for a silence
+    # that ends after the oldest heartbeat still waiting in the buffer (fleet/ingest.py).
+    waiting = ingest.oldest_waiting_at()
+    cutoff = min(now, waiting) if waiting is not None else now
     result = SweepResult()
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            result.went_offline = _sweep_offline_postgres(now)
+            result.went_offline = _sweep_offline_postgres(now, cutoff)
             stale = []
         else:
             stale = list(
                 Kiosk.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(status__in=LIVE_STATUSES, offline_after__lt=now)
+                .filter(status__in=LIVE_STATUSES, offline_after__lt=cutoff)
                 .values_list("pk", "serial", "site__region_id", "status", "last_seen_at")
             )
         if stale:
@@ -384,11 +500,11 @@ def health_sweep(*, now: datetime | None = None) -> SweepResult:
     return result
 
 
-def _sweep_offline_postgres(now: datetime) -> int:
+def _sweep_offline_postgres(now: datetime, cutoff: datetime) -> int:
     """The same pass as the portable path below, as one statement (fleet/sql.py): no row travels to Python
     and back. A kiosk-sized fleet of 10,000 goes offline in one round trip."""
     detail = "no heartbeat within interval and grace"
-    flipped = sql.sweep_offline_postgres(now, Reason.SILENT, detail)
+    flipped = sql.sweep_offline_postgres(now, cutoff, Reason.SILENT, detail)
     if flipped:
         rows = [(pk, serial, region, old, Status.OFFLINE) for pk, serial, region, old, _was in flipped]
         flapping_now = {pk for pk, _serial, _region, _old, was in flipped if was}
@@ -568,6 +684,8 @@ def command_enqueue(
         created_by=actor,
         expires_at=timezone.now() + timedelta(seconds=ttl_s),
     )
+    if ingest.is_buffered():
+        transaction.on_commit(lambda: ingest.commands_queued(kiosk.pk))
     _on_commit_kiosks_updated([(kiosk.serial, kiosk.site.region_id)])
     return command
 

@@ -150,7 +150,7 @@ def open_commands(kiosk_id: int, now: datetime) -> list[dict]:
 _SWEEP_POSTGRES = f"""
 WITH stale AS (
     SELECT id, status FROM {K}
-    WHERE status IN ('online', 'degraded') AND offline_after < %(now)s
+    WHERE status IN ('online', 'degraded') AND offline_after < %(cutoff)s
     FOR UPDATE SKIP LOCKED
 ), flipped AS (
     UPDATE {K} k SET status = 'offline', health_status = 'offline', status_changed_at = %(now)s,
@@ -166,9 +166,162 @@ SELECT f.id, f.serial, s.region_id, f.old_status, f.is_flapping FROM flipped f J
 """
 
 
-def sweep_offline_postgres(now: datetime, reason: str, detail: str) -> list[tuple]:
+def sweep_offline_postgres(now: datetime, cutoff: datetime, reason: str, detail: str) -> list[tuple]:
     """PostgreSQL only: in one statement, claim the silent live kiosks (skipping rows another sweep holds), mark
     them offline and record their flips. Returns (id, serial, region_id, old_status, was_flapping) per kiosk."""
     with connection.cursor() as cursor:
-        cursor.execute(_SWEEP_POSTGRES, {"now": now, "reason": reason, "detail": detail})
+        cursor.execute(_SWEEP_POSTGRES, {"now": now, "cutoff": cutoff, "reason": reason, "detail": detail})
         return cursor.fetchall()
+
+
+# --- Buffered heartbeats, a batch at a time (fleet.services.heartbeats_apply) ------------------------------
+
+
+@dataclass
+class KioskState:
+    """A kiosk's denormalised health as a heartbeat batch reads, folds and writes it back."""
+
+    pk: int
+    serial: str
+    region_id: int
+    status: str
+    components: dict
+    error_codes: list
+    software_version: str
+    heartbeat_interval_s: int
+    grace_s: int
+    last_seen_at: datetime | None
+    offline_after: datetime | None
+    clock_skew_s: int | None
+    metrics: dict
+    health_status: str
+    status_changed_at: datetime | None
+    status_reason: str
+
+
+_STATE_COLUMNS = (
+    "k.id, k.serial, s.region_id, k.status, k.components, k.error_codes, k.software_version, "
+    "k.heartbeat_interval_s, k.grace_s, k.last_seen_at, k.offline_after, k.clock_skew_s, k.metrics, "
+    "k.health_status, k.status_changed_at, k.status_reason"
+)
+_WRITTEN = (
+    "last_seen_at",
+    "offline_after",
+    "clock_skew_s",
+    "components",
+    "error_codes",
+    "metrics",
+    "health_status",
+    "software_version",
+    "status",
+    "status_changed_at",
+    "status_reason",
+)
+_HEARTBEAT_COLUMNS = "kiosk_id, received_at, sent_at, clock_skew_s, software_version, components, error_codes, metrics"
+
+
+def _aware(value):
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def kiosk_states_locked(kiosk_ids: list[int]) -> dict[int, KioskState]:
+    """The kiosks' health, locked FOR UPDATE (in id order, as every multi-row locker here does) until commit."""
+    if not kiosk_ids:
+        return {}
+    if connection.vendor == "postgresql":
+        where, params, lock = "k.id = ANY(%s::bigint[])", [sorted(kiosk_ids)], " FOR UPDATE OF k"
+    else:
+        where, params, lock = f"k.id IN ({', '.join(['%s'] * len(kiosk_ids))})", sorted(kiosk_ids), ""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {_STATE_COLUMNS} FROM {K} k JOIN {S} s ON s.id = k.site_id WHERE {where} ORDER BY k.id{lock}",
+            params,
+        )
+        rows = cursor.fetchall()
+    states = {}
+    for row in rows:
+        (pk, serial, region_id, status, components, error_codes, version, interval, grace) = row[:9]
+        last_seen, offline_after, skew, metrics, health, changed_at, reason = row[9:]
+        states[pk] = KioskState(
+            pk,
+            serial,
+            region_id,
+            status,
+            _json_in(components),
+            _json_in(error_codes),
+            version,
+            interval,
+            grace,
+            _aware(last_seen),
+            _aware(offline_after),
+            skew,
+            _json_in(metrics),
+            health,
+            _aware(changed_at),
+            reason,
+        )
+    return states
+
+
+def kiosks_write_states(states: list[KioskState]) -> None:
+    """Write the folded health of many kiosks back: one statement on PostgreSQL, one executemany on SQLite."""
+    if not states:
+        return
+    json_columns = {"components", "error_codes", "metrics"}
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # One JSON document for the whole batch, unpacked by PostgreSQL with the table's own row type: binding
+            # a dozen arrays of thousands of values costs far more on the client (docs/performance.md).
+            rows = [
+                {"id": state.pk, **{name: _json_value(getattr(state, name)) for name in _WRITTEN}} for state in states
+            ]
+            cursor.execute(
+                f"UPDATE {K} k SET {', '.join(f'{name} = v.{name}' for name in _WRITTEN)} "
+                f"FROM json_populate_recordset(NULL::{K}, %s) AS v WHERE k.id = v.id",
+                [_json_out(rows)],
+            )
+            return
+        rows = []
+        for state in states:
+            row = []
+            for name in _WRITTEN:
+                value = getattr(state, name)
+                if name in json_columns:
+                    value = _json_out(value)
+                elif isinstance(value, datetime):
+                    value = _dt(value)
+                row.append(value)
+            rows.append([*row, state.pk])
+        cursor.executemany(f"UPDATE {K} SET {', '.join(f'{name} = %s' for name in _WRITTEN)} WHERE id = %s", rows)
+
+
+def _json_value(value):
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def heartbeats_insert_many(rows: list[tuple]) -> None:
+    """Raw heartbeats (kiosk_id, received_at, sent_at, clock_skew_s, software_version, components, error_codes,
+    metrics): one statement with the batch as one JSON document on PostgreSQL, executemany elsewhere."""
+    if not rows:
+        return
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            names = _HEARTBEAT_COLUMNS.split(", ")
+            document = _json_out([dict(zip(names, map(_json_value, row), strict=True)) for row in rows])
+            cursor.execute(
+                f"INSERT INTO {H} ({_HEARTBEAT_COLUMNS}) SELECT {_HEARTBEAT_COLUMNS} "
+                f"FROM json_populate_recordset(NULL::{H}, %s)",
+                [document],
+            )
+            return
+        cursor.executemany(
+            _INSERT_HEARTBEAT,
+            [
+                (k, _dt(r), _dt(s), skew, v, _json_out(c), _json_out(e), _json_out(m))
+                for k, r, s, skew, v, c, e, m in rows
+            ],
+        )

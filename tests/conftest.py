@@ -13,6 +13,40 @@ def _channel_layer(request, settings):
     yield
 
 
+@pytest.fixture(autouse=True)
+def _direct_heartbeats(request, settings):
+    """Heartbeats are written as they arrive unless a test asks for the buffered mode (`buffered_ingest`)."""
+    if "buffered_ingest" not in request.fixturenames:
+        settings.KIOSKOPS = {**settings.KIOSKOPS, "HEARTBEAT_INGEST": "direct"}
+    yield
+
+
+@pytest.fixture
+def buffered_ingest(settings):
+    """Buffered heartbeat ingestion (fleet/ingest.py) on the real Redis, under a key prefix of this test's own.
+    Returns a function that applies everything waiting, as the ingest_heartbeats consumer would."""
+    import uuid
+
+    from fleet import ingest, services
+
+    if not settings.REDIS_URL:
+        pytest.skip("buffered ingestion needs REDIS_URL")
+    prefix = f"kioskops-test:{uuid.uuid4().hex[:12]}"
+    settings.KIOSKOPS = {**settings.KIOSKOPS, "HEARTBEAT_INGEST": "buffered", "HEARTBEAT_BUFFER_PREFIX": prefix}
+
+    def drain() -> int:
+        total = 0
+        while taken := services.heartbeats_drain(consumer="test", batch=500):
+            total += taken
+        return total
+
+    yield drain
+    client = ingest._redis()
+    keys = list(client.scan_iter(f"{prefix}:*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
 @pytest.fixture
 def api_client():
     return APIClient()

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions, throttling
 
 from fleet.models import Kiosk
-from fleet.services import kiosk_snapshot_for_token
+from fleet.services import TOKEN_PREFIX, hash_token, kiosk_snapshot_for_token_hash
 
 
 class DeviceIdentity:
@@ -32,20 +32,39 @@ class DeviceIdentity:
         return f"kiosk {self.snapshot.serial}"
 
 
+class DeviceAuthError(Exception):
+    def __init__(self, detail, code: str = "authentication_failed"):
+        super().__init__(str(detail))
+        self.detail, self.code = detail, code
+
+
+def parse_device_authorization(header: str) -> str:
+    """The token hash from an `Authorization: Device <token>` header; DeviceAuthError (→ 401) when malformed.
+    Shared by the DRF endpoints and the plain heartbeat view (fleet/api/heartbeat.py)."""
+    parts = header.split()
+    if not parts or parts[0].lower() != DeviceTokenAuthentication.keyword.lower():
+        raise DeviceAuthError(_("Send the kiosk token as 'Authorization: Device <token>'."), "not_authenticated")
+    if len(parts) != 2:
+        raise DeviceAuthError(_("Malformed Authorization header."))
+    token = parts[1]
+    if not token.isascii():
+        raise DeviceAuthError(_("Malformed device token."))
+    if not token.startswith(TOKEN_PREFIX) or len(token) > 128:
+        raise DeviceAuthError(_("Unknown, rotated or revoked device token."))
+    return hash_token(token)
+
+
 class DeviceTokenAuthentication(authentication.BaseAuthentication):
     keyword = "Device"
 
     def authenticate(self, request):
-        header = authentication.get_authorization_header(request).split()
-        if not header or header[0].lower() != self.keyword.lower().encode():
-            raise exceptions.NotAuthenticated(_("Send the kiosk token as 'Authorization: Device <token>'."))
-        if len(header) != 2:
-            raise exceptions.AuthenticationFailed(_("Malformed Authorization header."))
         try:
-            token = header[1].decode("ascii")
-        except UnicodeDecodeError:
-            raise exceptions.AuthenticationFailed(_("Malformed device token.")) from None
-        snapshot = kiosk_snapshot_for_token(token)
+            header = authentication.get_authorization_header(request).decode("latin-1")
+            token_hash = parse_device_authorization(header)
+        except DeviceAuthError as exc:
+            error = exceptions.NotAuthenticated if exc.code == "not_authenticated" else exceptions.AuthenticationFailed
+            raise error(exc.detail) from None
+        snapshot = kiosk_snapshot_for_token_hash(token_hash)
         if snapshot is None:
             raise exceptions.AuthenticationFailed(_("Unknown, rotated or revoked device token."))
         return DeviceIdentity(snapshot), None
@@ -63,23 +82,30 @@ class IsKiosk:
 
 
 class KioskRateThrottle(throttling.BaseThrottle):
-    """Each kiosk may send at most KIOSKOPS['DEVICE_HEARTBEATS_PER_MINUTE'] requests a minute per endpoint.
-
-    A fixed one-minute window counted with one atomic increment (one Redis round trip when Redis is the cache),
-    instead of DRF's sliding history list that reads and rewrites a list on every request."""
-
-    WINDOW_S = 60
+    """Each kiosk may send at most KIOSKOPS['DEVICE_HEARTBEATS_PER_MINUTE'] requests a minute per endpoint."""
 
     def allow_request(self, request, view):
-        limit = settings.KIOSKOPS["DEVICE_HEARTBEATS_PER_MINUTE"]
-        now = time.time()
-        window = int(now // self.WINDOW_S)
-        self.wait_s = (window + 1) * self.WINDOW_S - now
-        key = f"throttle:device:{view.throttle_scope_name}:{request.user.snapshot.pk}:{window}"
-        return _count(key, self.WINDOW_S + 5) <= limit
+        allowed, self.wait_s = count_request(view.throttle_scope_name, request.user.snapshot.pk)
+        return allowed
 
     def wait(self):
         return max(1, round(self.wait_s))
+
+
+WINDOW_S = 60
+
+
+def count_request(scope: str, kiosk_id: int) -> tuple[bool, float]:
+    """Count one request of the kiosk in the current one-minute window: (allowed, seconds until the next window).
+
+    A fixed window counted with one atomic increment (one Redis round trip when Redis is the cache), instead of
+    DRF's sliding history list that reads and rewrites a list on every request. Buffered heartbeats count the
+    same way inside their admission script (fleet/ingest.py)."""
+    limit = settings.KIOSKOPS["DEVICE_HEARTBEATS_PER_MINUTE"]
+    now = time.time()
+    window = int(now // WINDOW_S)
+    key = f"throttle:device:{scope}:{kiosk_id}:{window}"
+    return _count(key, WINDOW_S + 5) <= limit, (window + 1) * WINDOW_S - now
 
 
 def _count(key: str, ttl: int) -> int:

@@ -35,6 +35,8 @@ def start_django(tmp_path, **env):
         ({"REDIS_URL": "http://localhost:6379"}, "REDIS_URL"),
         ({"KIOSKOPS_DEVICE_MAX_BODY_BYTES": "lots"}, "KIOSKOPS_DEVICE_MAX_BODY_BYTES"),
         ({"KIOSKOPS_HEARTBEAT_RETENTION_DAYS": "0"}, "KIOSKOPS_HEARTBEAT_RETENTION_DAYS"),
+        ({"KIOSKOPS_HEARTBEAT_INGEST": "sometimes"}, "KIOSKOPS_HEARTBEAT_INGEST"),
+        ({"KIOSKOPS_HEARTBEAT_INGEST": "buffered"}, "REDIS_URL"),
     ],
 )
 def test_a_bad_setting_stops_the_start_with_a_message_naming_the_variable(tmp_path, env, named):

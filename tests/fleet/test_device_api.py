@@ -1,5 +1,6 @@
 """The device protocol as a kiosk experiences it: auth, every bad input, commands, and nothing lost or changed
-by a rejected request."""
+by a rejected request — with heartbeats written as they arrive (direct) and through the Redis buffer (buffered,
+applied before each assertion as the ingest_heartbeats consumer would)."""
 
 import json
 from datetime import timedelta
@@ -21,6 +22,25 @@ def _clear_throttle_counters():
     cache.clear()
 
 
+@pytest.fixture(
+    autouse=True,
+    params=["direct", pytest.param("buffered", marks=pytest.mark.django_db(transaction=True))],
+)
+def ingest_mode(request):
+    """Each test runs in both modes. Buffered tests commit for real, so the caches' on-commit updates run."""
+    if request.param == "buffered":
+        request.getfixturevalue("buffered_ingest")
+    return request.param
+
+
+def drain():
+    from django.conf import settings
+
+    if settings.KIOSKOPS["HEARTBEAT_INGEST"] == "buffered":
+        while services.heartbeats_drain(consumer="test", batch=500):
+            pass
+
+
 def beat(**overrides):
     body = {
         "sent_at": timezone.now().isoformat(),
@@ -35,7 +55,9 @@ def beat(**overrides):
 
 def post(client, token, body, **extra):
     data = body if isinstance(body, (str, bytes)) else json.dumps(body)
-    return client.post(URL, data, content_type="application/json", HTTP_AUTHORIZATION=f"Device {token}", **extra)
+    response = client.post(URL, data, content_type="application/json", HTTP_AUTHORIZATION=f"Device {token}", **extra)
+    drain()
+    return response
 
 
 def stored_state(kiosk):
@@ -290,7 +312,11 @@ def test_expired_commands_are_not_delivered(client, kiosk):
 
 
 @pytest.mark.parametrize("open_commands", [0, 1, 5])
-def test_a_steady_heartbeat_runs_a_fixed_number_of_queries(client, kiosk, open_commands, django_assert_num_queries):
+def test_a_steady_heartbeat_runs_a_fixed_number_of_queries(
+    client, kiosk, open_commands, django_assert_num_queries, ingest_mode
+):
+    if ingest_mode == "buffered":
+        pytest.skip("direct mode's queries; test_ingest.py counts the buffered ones")
     post(client, kiosk.token, beat())
     for _ in range(open_commands):
         services.command_enqueue(kiosk=kiosk, kind="self_test")
@@ -300,7 +326,11 @@ def test_a_steady_heartbeat_runs_a_fixed_number_of_queries(client, kiosk, open_c
     assert len(response.json()["commands"]) == open_commands
 
 
-def test_a_heartbeat_that_flips_the_status_adds_a_fixed_number_of_queries(client, kiosk, django_assert_num_queries):
+def test_a_heartbeat_that_flips_the_status_adds_a_fixed_number_of_queries(
+    client, kiosk, django_assert_num_queries, ingest_mode
+):
+    if ingest_mode == "buffered":
+        pytest.skip("direct mode's queries; test_ingest.py counts the buffered ones")
     post(client, kiosk.token, beat())
     # the steady six, plus: flapping lookup, insert flip, count recent flips
     with django_assert_num_queries(9):

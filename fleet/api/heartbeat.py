@@ -1,0 +1,261 @@
+"""POST /api/v1/device/heartbeat, the hot path of the device protocol (docs/device-protocol.md).
+
+Every kiosk calls it every minute, so it is a plain Django view: the same checks, in the same order and with the
+same error bodies as the rest of the device API (DRF), without DRF's per-request machinery (request wrapping,
+content negotiation, serializer fields deep-copied per call), which cost several times the work itself
+(docs/performance.md). `fleet.api.device_views.HeartbeatView` describes it in the OpenAPI schema.
+
+Checks, all before anything is stored: 401 (token), 429 (rate), 413 (size), 415 (content type), 400 (body).
+"""
+
+import json
+import math
+import time
+
+from django.conf import settings
+from django.http import JsonResponse
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+
+from fleet import ingest, services
+from fleet.api.device_auth import DeviceAuthError, count_request, parse_device_authorization
+from fleet.vocabulary import Component, ComponentState
+
+MAX_ERROR_CODES = 50
+MAX_METRICS = 50
+MAX_VERSION = 64
+MAX_ERROR_CODE = 32
+MAX_METRIC_NAME = 40
+WINDOW_S = 60
+_STATES = frozenset(ComponentState.values)
+_COMPONENTS = frozenset(Component.values)
+
+
+class Rejected(Exception):
+    def __init__(self, status: int, code: str, detail: str, errors: dict | None = None, headers: dict | None = None):
+        super().__init__(detail)
+        self.status, self.code, self.detail, self.errors, self.headers = status, code, detail, errors, headers or {}
+
+    def response(self) -> JsonResponse:
+        body = {"code": self.code, "detail": self.detail}
+        if self.errors is not None:
+            body["errors"] = self.errors
+        response = JsonResponse(body, status=self.status, json_dumps_params={"ensure_ascii": False})
+        for name, value in self.headers.items():
+            response[name] = value
+        return response
+
+
+def _unauthenticated(detail: str, code: str = "authentication_failed") -> Rejected:
+    return Rejected(401, code, detail, headers={"WWW-Authenticate": "Device"})
+
+
+def _throttled(wait_s: float) -> Rejected:
+    wait = max(1, round(wait_s))
+    return Rejected(
+        429,
+        "throttled",
+        _("Request was throttled. Expected available in %(wait)d seconds.") % {"wait": wait},
+        headers={"Retry-After": str(wait)},
+    )
+
+
+# --- The body -------------------------------------------------------------------------------------------
+
+
+def parse_heartbeat(data) -> services.HeartbeatInput:
+    """Validate a decoded heartbeat body. Raises Rejected(400) with `errors` naming every wrong field."""
+    if not isinstance(data, dict):
+        raise Rejected(400, "parse_error", _("The body must be a JSON object."))
+    errors = {}
+
+    def wrong(field, message):
+        errors.setdefault(field, []).append(message)
+
+    sent_at = None
+    raw = data.get("sent_at")
+    if raw is None:
+        wrong("sent_at", _("This field is required."))
+    elif not isinstance(raw, str) or (sent_at := _parse_timestamp(raw)) is None:
+        wrong("sent_at", _("Not an ISO 8601 timestamp; send e.g. 2026-01-01T09:00:00+08:00."))
+    elif sent_at.tzinfo is None:
+        sent_at = None
+        wrong("sent_at", _("The timestamp must carry a UTC offset, e.g. 2026-01-01T09:00:00+08:00."))
+
+    version = data.get("software_version", "")
+    if version is None or not isinstance(version, str):
+        wrong("software_version", _("Must be a string."))
+    elif len(version) > MAX_VERSION:
+        wrong("software_version", _("At most %(n)d characters.") % {"n": MAX_VERSION})
+
+    components = data.get("components", {})
+    if not isinstance(components, dict):
+        wrong("components", _("Must be an object of component name to state."))
+    else:
+        unknown = sorted(name for name in components if name not in _COMPONENTS)
+        if unknown:
+            wrong(
+                "components",
+                _("Unknown component(s): %(names)s. Known: %(known)s.")
+                % {"names": ", ".join(unknown), "known": ", ".join(Component.values)},
+            )
+        for name, state in components.items():
+            if not isinstance(state, str) or state not in _STATES:
+                wrong("components", _("%(name)s: %(state)s is not a known state.") % {"name": name, "state": state})
+
+    error_codes = data.get("error_codes", [])
+    if not isinstance(error_codes, list):
+        wrong("error_codes", _("Must be a list of strings."))
+    elif len(error_codes) > MAX_ERROR_CODES:
+        wrong("error_codes", _("At most %(n)d error codes.") % {"n": MAX_ERROR_CODES})
+    elif any(not isinstance(code, str) or not code or len(code) > MAX_ERROR_CODE for code in error_codes):
+        wrong("error_codes", _("Each error code is a string of 1 to %(n)d characters.") % {"n": MAX_ERROR_CODE})
+
+    metrics = data.get("metrics", {})
+    if not isinstance(metrics, dict):
+        wrong("metrics", _("Must be an object of metric name to number."))
+    elif len(metrics) > MAX_METRICS:
+        wrong("metrics", _("At most %(n)d metrics.") % {"n": MAX_METRICS})
+    else:
+        for name, number in metrics.items():
+            if isinstance(number, bool) or not isinstance(number, (int, float)):
+                wrong("metrics", _("%(name)s: a metric must be a number.") % {"name": name})
+            elif not math.isfinite(number):
+                wrong("metrics", _("%(name)s: a metric must be a finite number.") % {"name": name})
+            elif len(name) > MAX_METRIC_NAME:
+                wrong("metrics", _("A metric name has at most 40 characters."))
+
+    if errors:
+        raise Rejected(400, "invalid", _("Invalid input."), errors=errors)
+    return services.HeartbeatInput(
+        sent_at=sent_at,
+        software_version=version,
+        components=components,
+        error_codes=error_codes,
+        metrics={name: float(number) for name, number in metrics.items()},
+    )
+
+
+def _parse_timestamp(raw: str):
+    try:
+        return parse_datetime(raw.strip())
+    except ValueError:
+        return None
+
+
+def _read_body(request) -> services.HeartbeatInput:
+    """413, 415 or 400 as Rejected; else the validated heartbeat. The body is not read past the size limit."""
+    limit = settings.KIOSKOPS["DEVICE_MAX_BODY_BYTES"]
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit or len(request.body) > limit:
+        raise Rejected(413, "payload_too_large", _("Request body is over the %(limit)d-byte limit.") % {"limit": limit})
+    content_type = request.content_type or ""
+    if content_type != "application/json":
+        raise Rejected(
+            415,
+            "unsupported_media_type",
+            _('Unsupported media type "%(type)s" in request.') % {"type": content_type},
+        )
+    try:
+        data = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise Rejected(400, "parse_error", _("JSON parse error - %(error)s") % {"error": exc}) from None
+    return parse_heartbeat(data)
+
+
+# --- The view -------------------------------------------------------------------------------------------
+
+
+@csrf_exempt
+def heartbeat(request):
+    if request.method != "POST":
+        return Rejected(405, "method_not_allowed", _('Method "%(m)s" not allowed.') % {"m": request.method}).response()
+    received_at = timezone.now()
+    try:
+        try:
+            token_hash = parse_device_authorization(request.META.get("HTTP_AUTHORIZATION", ""))
+        except DeviceAuthError as exc:
+            raise _unauthenticated(str(exc.detail), exc.code) from None
+        try:
+            beat, problem = _read_body(request), None
+        except Rejected as rejected:
+            beat, problem = None, rejected
+        if ingest.is_buffered():
+            return _buffered(token_hash, beat, problem, received_at)
+        return _direct(token_hash, beat, problem, received_at)
+    except Rejected as rejected:
+        return rejected.response()
+
+
+def _answer(status: str, interval_s: int, skew: int | None, commands: list) -> JsonResponse:
+    from fleet.api.serializers import CommandOut
+
+    return JsonResponse(
+        {
+            "interval_s": interval_s,
+            "status": status,
+            "clock_skew_s": skew,
+            "commands": CommandOut(commands, many=True).data if commands else [],
+        }
+    )
+
+
+def _skew(beat, received_at) -> int | None:
+    return round((beat.sent_at - received_at).total_seconds()) if beat.sent_at else None
+
+
+def _direct(token_hash, beat, problem, received_at):
+    snapshot = services.kiosk_snapshot_for_token_hash(token_hash)
+    if snapshot is None:
+        raise _unauthenticated(_("Unknown, rotated or revoked device token."))
+    allowed, wait_s = count_request("heartbeat", snapshot.pk)
+    if not allowed:
+        raise _throttled(wait_s)
+    if problem is not None:
+        raise problem
+    outcome = services.kiosk_record_heartbeat(kiosk=snapshot, beat=beat, received_at=received_at)
+    return _answer(str(outcome.status), outcome.interval_s, outcome.clock_skew_s, outcome.commands)
+
+
+def _buffered(token_hash, beat, problem, received_at):
+    now = time.time()
+    window = int(now // WINDOW_S)
+    limit = settings.KIOSKOPS["DEVICE_HEARTBEATS_PER_MINUTE"]
+    payload = ingest.encode(beat) if beat is not None else ""
+
+    def admit():
+        return ingest.admit(
+            token_hash, window=window, ttl_s=WINDOW_S + 5, limit=limit, payload=payload, received_at=received_at
+        )
+
+    admission, missed = admit(), False
+    if admission.code == 0:  # not cached: look the token up once, cache it, ask again
+        snapshot = services.kiosk_snapshot_for_token_hash(token_hash)
+        if snapshot is None:
+            raise _unauthenticated(_("Unknown, rotated or revoked device token."))
+        ingest.remember_token(
+            token_hash,
+            kiosk_id=snapshot.pk,
+            interval_s=snapshot.heartbeat_interval_s,
+            serial=snapshot.serial,
+            status=snapshot.status,
+        )
+        admission, missed = admit(), True
+    if admission.code in (0, 401):
+        raise _unauthenticated(_("Unknown, rotated or revoked device token."))
+    if admission.code == 429:
+        raise _throttled((window + 1) * WINDOW_S - now)
+    if problem is not None:
+        raise problem
+    commands = []
+    if admission.command_flag or missed:
+        commands = services.commands_deliver(kiosk_id=admission.kiosk_id, now=received_at)
+        if not commands and admission.command_flag:
+            ingest.commands_none_left(admission.kiosk_id, admission.command_flag)
+    status = admission.silenced or services.assess_heartbeat(beat).status
+    return _answer(status, admission.interval_s, _skew(beat, received_at), commands)

@@ -1,0 +1,304 @@
+"""Buffered heartbeat ingestion: the device API answers from Redis, a consumer writes to the database in batches.
+
+Two modes, chosen by settings.KIOSKOPS["HEARTBEAT_INGEST"]:
+
+* ``direct`` (the default without Redis): each heartbeat is written in its own transaction before the kiosk gets
+  its answer (fleet.services.kiosk_record_heartbeat).
+* ``buffered`` (the default with ``REDIS_URL``): the request does one Redis round trip — a Lua script that checks
+  the token, counts the rate limit, reads the kiosk's command and silencing flags and appends the heartbeat to a
+  Redis stream — and the ``ingest_heartbeats`` consumer applies the stream to the database in batches (one
+  transaction, a fixed number of statements per batch: fleet.services.heartbeats_apply). The board follows within
+  about a second; the health sweep never marks a kiosk offline for a heartbeat that is still waiting in the
+  stream (see `oldest_waiting_at`).
+
+What lives in Redis, and what happens when Redis loses it (a restart without persistence):
+
+* ``tok:<sha256 of token>`` — "kiosk_id|interval_s|serial" for an active token, 5 minutes; "revoked" (a tombstone,
+  longer) for a token that was rotated or revoked, so a request racing the revocation cannot re-cache it. A miss
+  reads the database once and caches again.
+* ``cmd:<kiosk_id>`` — a counter bumped when a command is queued. While it is set the heartbeat reads the open
+  commands from the database; when there are none it is removed only if nobody bumped it meanwhile. A heartbeat
+  that missed the token cache reads the commands too, so after Redis loses its keys nothing queued is missed.
+* ``silenced:<kiosk_id>`` — "maintenance" or "retired", so the answer shows the status the board will show.
+* ``beats`` — the stream itself, consumer group ``apply``; capped at KIOSKOPS["HEARTBEAT_BUFFER_MAX"] entries
+  (the oldest raw heartbeats are dropped beyond it, never the kiosks' latest state, which each newer beat
+  carries again). Entries are acknowledged and deleted after their batch commits: a consumer killed half-way
+  leaves them pending and the next consumer claims them (at-least-once; a replayed beat older than the kiosk's
+  last_seen_at changes no status).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.conf import settings
+
+logger = logging.getLogger(__name__)
+
+DIRECT, BUFFERED = "direct", "buffered"
+TOKEN_TTL_S = 300
+TOMBSTONE_TTL_S = 3600
+GROUP = "apply"
+
+_ADMIT = """
+local info = redis.call('GET', KEYS[1])
+if not info then return {0} end
+if info == 'revoked' then return {401} end
+local kid = string.match(info, '^(%d+)')
+local tkey = ARGV[1] .. kid .. ':' .. ARGV[2]
+local count = redis.call('INCR', tkey)
+if count == 1 then redis.call('EXPIRE', tkey, ARGV[3]) end
+if count > tonumber(ARGV[4]) then return {429, info} end
+local cmd = redis.call('GET', ARGV[5] .. kid) or ''
+local silenced = redis.call('GET', ARGV[6] .. kid) or ''
+if ARGV[7] ~= '' then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[9], '*', 'k', kid, 't', ARGV[8], 'b', ARGV[7])
+end
+return {200, info, cmd, silenced}
+"""
+
+_DELETE_IF_EQUAL = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def mode() -> str:
+    return settings.KIOSKOPS["HEARTBEAT_INGEST"]
+
+
+def is_buffered() -> bool:
+    return mode() == BUFFERED
+
+
+# --- Redis plumbing -------------------------------------------------------------------------------------
+
+_state: dict = {}
+
+
+def _redis():
+    """One client (and its connection pool) per process and Redis URL."""
+    url = settings.REDIS_URL
+    if _state.get("url") != url:
+        import redis
+
+        client = redis.Redis.from_url(url)
+        _state.clear()
+        _state.update(
+            url=url,
+            client=client,
+            admit=client.register_script(_ADMIT),
+            delete_if_equal=client.register_script(_DELETE_IF_EQUAL),
+        )
+    return _state["client"]
+
+
+def _key(*parts) -> str:
+    return ":".join([settings.KIOSKOPS["HEARTBEAT_BUFFER_PREFIX"], *map(str, parts)])
+
+
+def stream_key() -> str:
+    return _key("beats")
+
+
+# --- The request side -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Admission:
+    """What the admit script answered. `code` is 0 (token not cached), 200, 401 or 429."""
+
+    code: int
+    kiosk_id: int | None = None
+    interval_s: int | None = None
+    serial: str = ""
+    command_flag: str = ""
+    silenced: str = ""
+
+
+def admit(token_hash: str, *, window: int, ttl_s: int, limit: int, payload: str, received_at: datetime) -> Admission:
+    """One round trip: token → kiosk, rate limit, flags, and (when `payload` is not empty) the append."""
+    client = _redis()
+    reply = _state["admit"](
+        keys=[_key("tok", token_hash), stream_key()],
+        args=[
+            _key("throttle", ""),
+            window,
+            ttl_s,
+            limit,
+            _key("cmd", ""),
+            _key("silenced", ""),
+            payload,
+            int(received_at.timestamp() * 1_000_000),
+            settings.KIOSKOPS["HEARTBEAT_BUFFER_MAX"],
+        ],
+        client=client,
+    )
+    code = int(reply[0])
+    if code in (0, 401):
+        return Admission(code)
+    kiosk_id, interval_s, serial = reply[1].decode().split("|", 2)
+    admission = Admission(code, int(kiosk_id), int(interval_s), serial)
+    if code == 200:
+        admission.command_flag = reply[2].decode()
+        admission.silenced = reply[3].decode()
+    return admission
+
+
+def remember_token(token_hash: str, *, kiosk_id: int, interval_s: int, serial: str, status: str) -> None:
+    """Cache an active token after a database lookup. Never overwrites a tombstone (SET NX). The request that
+    missed the cache looks for commands in the database itself, since Redis may have lost the command flag."""
+    client = _redis()
+    pipe = client.pipeline(transaction=False)
+    pipe.set(_key("tok", token_hash), f"{kiosk_id}|{interval_s}|{serial}", ex=TOKEN_TTL_S, nx=True)
+    if status in SILENCED_STATUSES:
+        pipe.set(_key("silenced", kiosk_id), status)
+    else:
+        pipe.delete(_key("silenced", kiosk_id))
+    pipe.execute()
+
+
+def forget_tokens(token_hashes) -> None:
+    """Tombstone rotated or revoked tokens, so a cached copy stops working at once."""
+    token_hashes = list(token_hashes)
+    if not token_hashes:
+        return
+    pipe = _redis().pipeline(transaction=False)
+    for token_hash in token_hashes:
+        pipe.set(_key("tok", token_hash), "revoked", ex=TOMBSTONE_TTL_S)
+    pipe.execute()
+
+
+def commands_queued(kiosk_id: int) -> None:
+    _redis().incr(_key("cmd", kiosk_id))
+
+
+def commands_none_left(kiosk_id: int, flag: str) -> None:
+    """The database had no open command for the kiosk when its flag read `flag`: drop the flag unless a command
+    was queued since."""
+    _state["delete_if_equal"](keys=[_key("cmd", kiosk_id)], args=[flag], client=_redis())
+
+
+SILENCED_STATUSES = ("maintenance", "retired")
+
+
+def statuses_changed(changes) -> None:
+    """(kiosk_id, new_status) pairs after commit: keep the silencing flags in step."""
+    pipe = _redis().pipeline(transaction=False)
+    for kiosk_id, status in changes:
+        if status in SILENCED_STATUSES:
+            pipe.set(_key("silenced", kiosk_id), status)
+        else:
+            pipe.delete(_key("silenced", kiosk_id))
+    pipe.execute()
+
+
+# --- The consumer side ----------------------------------------------------------------------------------
+
+
+@dataclass
+class BufferedBeat:
+    entry_id: bytes
+    kiosk_id: int
+    received_at: datetime
+    body: dict
+
+
+def encode(beat) -> str:
+    """The stream's copy of a validated heartbeat (fleet.services.HeartbeatInput)."""
+    return json.dumps(
+        [
+            beat.sent_at.isoformat() if beat.sent_at else None,
+            beat.software_version,
+            beat.components,
+            beat.error_codes,
+            beat.metrics,
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def decode(body: str):
+    from fleet.services import HeartbeatInput
+
+    sent_at, version, components, error_codes, metrics = json.loads(body)
+    return HeartbeatInput(
+        sent_at=datetime.fromisoformat(sent_at) if sent_at else None,
+        software_version=version,
+        components=components,
+        error_codes=error_codes,
+        metrics=metrics,
+    )
+
+
+def consumer_name() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def ensure_group() -> None:
+    import redis
+
+    try:
+        _redis().xgroup_create(stream_key(), GROUP, id="0", mkstream=True)
+    except redis.ResponseError as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def _beats(entries) -> list[tuple[bytes, int, datetime, str]]:
+    beats = []
+    for entry_id, fields in entries:
+        if not fields:  # deleted while pending
+            continue
+        received_at = datetime.fromtimestamp(int(fields[b"t"]) / 1_000_000, tz=UTC)
+        beats.append((entry_id, int(fields[b"k"]), received_at, fields[b"b"].decode()))
+    return beats
+
+
+def read_batch(consumer: str, *, count: int, block_ms: int | None, recover: bool = True, claim_idle_ms: int = 30_000):
+    """The next batch for this consumer, as [(entry_id, kiosk_id, received_at, body)].
+
+    With `recover` (at start, after a failure, and now and then) entries that this consumer or a dead one left
+    pending (taken but never acknowledged: the process died, or its transaction failed) come first; those of
+    another consumer only once they have been idle for claim_idle_ms. Otherwise only new entries."""
+    client = _redis()
+    if recover:
+        ensure_group()
+        own = client.xreadgroup(GROUP, consumer, {stream_key(): "0"}, count=count)
+        if own and own[0][1]:
+            return _beats(own[0][1])
+        _next, claimed, *_ = client.xautoclaim(stream_key(), GROUP, consumer, claim_idle_ms, "0-0", count=count)
+        if claimed:
+            return _beats(claimed)
+    fresh = client.xreadgroup(GROUP, consumer, {stream_key(): ">"}, count=count, block=block_ms)
+    return _beats(fresh[0][1]) if fresh else []
+
+
+def acknowledge(entry_ids) -> None:
+    if not entry_ids:
+        return
+    pipe = _redis().pipeline(transaction=False)
+    pipe.xack(stream_key(), GROUP, *entry_ids)
+    pipe.xdel(stream_key(), *entry_ids)
+    pipe.execute()
+
+
+def oldest_waiting_at() -> datetime | None:
+    """When the oldest heartbeat still in the buffer was received (None when it is empty or not buffered).
+    Applied entries are deleted, so the first entry of the stream is the oldest one waiting."""
+    if not is_buffered():
+        return None
+    first = _redis().xrange(stream_key(), count=1)
+    if not first:
+        return None
+    return datetime.fromtimestamp(int(first[0][1][b"t"]) / 1_000_000, tz=UTC)
+
+
+def backlog() -> int:
+    return _redis().xlen(stream_key()) if is_buffered() else 0
