@@ -81,6 +81,28 @@ class LoadResult:
         )
 
 
+def combine_runs(runs: list[LoadResult]) -> LoadResult:
+    """Several runs of one endpoint as one: requests, time, statuses and CPU add up; the median run's p50 and
+    the worst run's p90, p99 and maximum stand for the whole (percentiles of separate runs do not add up)."""
+    statuses, socket_errors, cpu = Counter(), Counter(), Counter()
+    for run in runs:
+        statuses.update(run.statuses)
+        socket_errors.update(run.socket_errors)
+        cpu.update(run.cpu_s)
+    return LoadResult(
+        label=runs[0].label,
+        requests=sum(run.requests for run in runs),
+        duration_s=sum(run.duration_s for run in runs),
+        p50_ms=statistics.median(run.p50_ms for run in runs),
+        p90_ms=max(run.p90_ms for run in runs),
+        p99_ms=max(run.p99_ms for run in runs),
+        max_ms=max(run.max_ms for run in runs),
+        statuses=dict(statuses),
+        socket_errors=dict(socket_errors),
+        cpu_s=dict(cpu),
+    )
+
+
 # --- Servers --------------------------------------------------------------------------------------------
 
 
@@ -222,7 +244,15 @@ def ensure_wrk() -> str | None:
 
 
 def run_load(
-    args, wrk: str | None, base_url: str, mode: str, tokens_file: Path, duration_s: int, server_pgid: int, offset=0
+    args,
+    wrk: str | None,
+    base_url: str,
+    mode: str,
+    tokens_file: Path,
+    duration_s: int,
+    server_pgid: int,
+    offset=0,
+    settle=None,
 ) -> LoadResult:
     """One bounded load run. Returns the parsed BENCH_RESULT line and the CPU each party used meanwhile."""
     if wrk:
@@ -234,6 +264,8 @@ def run_load(
         command += ["--connections", str(args.connections), "--duration", str(duration_s)]
     before = cpu_snapshot(server_pgid, args.database)
     completed = subprocess.run(command, capture_output=True, text=True, timeout=duration_s + 60, check=False)
+    if settle:
+        settle()
     after = cpu_snapshot(server_pgid, args.database)
     line = next((ln for ln in completed.stdout.splitlines() if ln.startswith("BENCH_RESULT ")), None)
     if completed.returncode != 0 or line is None:
@@ -477,9 +509,7 @@ def print_cpu(heartbeat: LoadResult, trivial: LoadResult, cores: int) -> None:
 
 
 def cpu_bound_ceiling(result: LoadResult, cores: int) -> float:
-    spent = sum(
-        result.cpu_s.get(who, 0.0) for who in ("server", "consumer", "postgresql", "redis", "load generator")
-    )
+    spent = sum(result.cpu_s.get(who, 0.0) for who in ("server", "consumer", "postgresql", "redis", "load generator"))
     return cores * result.requests / spent if spent else 0.0
 
 
@@ -563,14 +593,15 @@ def print_report(facts, setup, heartbeat: LoadResult, trivial: LoadResult, store
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--server", default="gthread", choices=["gthread", "sync", "uvicorn"])
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4, help="threads per worker (gthread only)")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument(
         "--generator", choices=["wrk", "python"], default="wrk", help="python: bench/pyload.py even if wrk is there"
     )
     parser.add_argument("--wrk-threads", type=int, default=1)
-    parser.add_argument("--duration", type=int, default=20, help="seconds of measured load per endpoint")
+    parser.add_argument("--duration", type=int, default=30, help="seconds of measured load per endpoint, in all")
+    parser.add_argument("--rounds", type=int, default=3, help="the endpoints take turns this many times")
     parser.add_argument("--warmup", type=int, default=3, help="seconds of unmeasured load before each")
     parser.add_argument(
         "--ingest",
@@ -668,30 +699,44 @@ def main(argv=None) -> int:
                 )
             SERVER_GROUPS.add(consumer.pid)
 
-        results, answered_2xx, backlog = {}, {}, {}
-        for mode in ("heartbeat", "healthz"):
-            answered_2xx[mode] = 0
-            if args.warmup:
-                # A running fleet: every kiosk has beaten (and its token is cached) before the measured run.
-                rounds_started = time.monotonic()
-                while True:
-                    answered_2xx[mode] += run_load(
-                        args, wrk, base_url, mode, tokens_file, args.warmup, server.pid, offset=answered_2xx[mode]
-                    ).ok
-                    if answered_2xx[mode] >= args.kiosks or mode != "heartbeat":
-                        break
-                    if time.monotonic() - rounds_started > 120:
-                        break
-                wait_for_buffer(args.ingest)
-            print(f"Measuring {mode} for {args.duration} s …", flush=True)
-            summary = args.profile.with_name(f"{args.profile.name}.{mode}.txt") if args.profile else None
-            profiler = start_profiler(summary, server.pid, args.duration) if summary else None
-            results[mode] = run_load(args, wrk, base_url, mode, tokens_file, args.duration, server.pid)
-            if profiler:
-                summarise_profile(profiler, summary)
-            answered_2xx[mode] += results[mode].ok
-            if mode == "heartbeat":
-                backlog = wait_for_buffer(args.ingest)
+        answered_2xx = {"heartbeat": 0, "healthz": 0}
+        if args.warmup:
+            # A running fleet: every kiosk has beaten (and its token is cached) before the measured runs.
+            warm_started = time.monotonic()
+            while answered_2xx["heartbeat"] < args.kiosks and time.monotonic() - warm_started < 120:
+                answered_2xx["heartbeat"] += run_load(
+                    args, wrk, base_url, "heartbeat", tokens_file, args.warmup, server.pid, answered_2xx["heartbeat"]
+                ).ok
+            wait_for_buffer(args.ingest)
+            answered_2xx["healthz"] += run_load(args, wrk, base_url, "healthz", tokens_file, 1, server.pid).ok
+
+        # The two endpoints take turns, `rounds` times, so a slow spell of the machine or an uneven spread of
+        # connections over the workers (gunicorn's workers keep the connections they accept) hits both alike.
+        per_run = max(1, round(args.duration / args.rounds))
+        print(f"Measuring: {args.rounds} × ({per_run} s heartbeat, {per_run} s /healthz) …", flush=True)
+        runs, backlog = {"heartbeat": [], "healthz": []}, {}
+        for round_no in range(args.rounds):
+            for mode in ("heartbeat", "healthz"):
+                summary = None
+                if args.profile and round_no == 0:
+                    summary = args.profile.with_name(f"{args.profile.name}.{mode}.txt")
+                profiler = start_profiler(summary, server.pid, per_run) if summary else None
+                # The consumer's catching up after the load counts towards the heartbeats' CPU.
+                settle = (lambda: backlog.update(wait_for_buffer(args.ingest))) if mode == "heartbeat" else None
+                result = run_load(
+                    args, wrk, base_url, mode, tokens_file, per_run, server.pid, offset=round_no * 997, settle=settle
+                )
+                if profiler:
+                    summarise_profile(profiler, summary)
+                runs[mode].append(result)
+                answered_2xx[mode] += result.ok
+        results = {mode: combine_runs(mode_runs) for mode, mode_runs in runs.items()}
+        for mode, mode_runs in runs.items():
+            described = ", ".join(
+                f"{run.rate:,.0f}/s ({run.cpu_s.get('idle', 0) / (run.duration_s * (os.cpu_count() or 1)):.0%} idle)"
+                for run in mode_runs
+            )
+            print(f"  {mode:<10} runs: {described}")
         stop_process_group(server)
         stop_process_group(consumer)
         if server.returncode not in (0, -signal.SIGTERM):

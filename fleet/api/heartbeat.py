@@ -13,7 +13,7 @@ import math
 import time
 
 from django.conf import settings
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
@@ -145,9 +145,9 @@ def _parse_timestamp(raw: str):
         return None
 
 
-def _read_body(request) -> services.HeartbeatInput:
+def _read_body(request, conf) -> services.HeartbeatInput:
     """413, 415 or 400 as Rejected; else the validated heartbeat. The body is not read past the size limit."""
-    limit = settings.KIOSKOPS["DEVICE_MAX_BODY_BYTES"]
+    limit = conf["DEVICE_MAX_BODY_BYTES"]
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -176,33 +176,31 @@ def heartbeat(request):
     if request.method != "POST":
         return Rejected(405, "method_not_allowed", _('Method "%(m)s" not allowed.') % {"m": request.method}).response()
     received_at = timezone.now()
+    conf = settings.KIOSKOPS
     try:
         try:
             token_hash = parse_device_authorization(request.META.get("HTTP_AUTHORIZATION", ""))
         except DeviceAuthError as exc:
             raise _unauthenticated(str(exc.detail), exc.code) from None
         try:
-            beat, problem = _read_body(request), None
+            beat, problem = _read_body(request, conf), None
         except Rejected as rejected:
             beat, problem = None, rejected
-        if ingest.is_buffered():
-            return _buffered(token_hash, beat, problem, received_at)
+        if conf["HEARTBEAT_INGEST"] == ingest.BUFFERED:
+            return _buffered(token_hash, beat, problem, received_at, request.body, conf)
         return _direct(token_hash, beat, problem, received_at)
     except Rejected as rejected:
         return rejected.response()
 
 
-def _answer(status: str, interval_s: int, skew: int | None, commands: list) -> JsonResponse:
-    from fleet.api.serializers import CommandOut
+def _answer(status: str, interval_s: int, skew: int | None, commands: list) -> HttpResponse:
+    body = {"interval_s": interval_s, "status": status, "clock_skew_s": skew, "commands": []}
+    if commands:
+        from fleet.api.serializers import CommandOut
 
-    return JsonResponse(
-        {
-            "interval_s": interval_s,
-            "status": status,
-            "clock_skew_s": skew,
-            "commands": CommandOut(commands, many=True).data if commands else [],
-        }
-    )
+        body["commands"] = CommandOut(commands, many=True).data
+        return JsonResponse(body)
+    return HttpResponse(json.dumps(body), content_type="application/json")
 
 
 def _skew(beat, received_at) -> int | None:
@@ -222,15 +220,21 @@ def _direct(token_hash, beat, problem, received_at):
     return _answer(str(outcome.status), outcome.interval_s, outcome.clock_skew_s, outcome.commands)
 
 
-def _buffered(token_hash, beat, problem, received_at):
+def _buffered(token_hash, beat, problem, received_at, request_body, conf):
     now = time.time()
     window = int(now // WINDOW_S)
-    limit = settings.KIOSKOPS["DEVICE_HEARTBEATS_PER_MINUTE"]
-    payload = ingest.encode(beat) if beat is not None else ""
+    limit = conf["DEVICE_HEARTBEATS_PER_MINUTE"]
+    payload = request_body if beat is not None else b""
 
     def admit():
         return ingest.admit(
-            token_hash, window=window, ttl_s=WINDOW_S + 5, limit=limit, payload=payload, received_at=received_at
+            token_hash,
+            window=window,
+            ttl_s=WINDOW_S + 5,
+            limit=limit,
+            payload=payload,
+            received_at=received_at,
+            conf=conf,
         )
 
     admission, missed = admit(), False
