@@ -66,9 +66,7 @@ def test_a_known_kiosk_without_commands_is_answered_without_touching_the_databas
     assert [q["sql"] for q in queries.captured_queries] == []
 
 
-def test_a_batch_is_applied_with_the_same_statements_for_ten_kiosks_as_for_a_hundred(
-    client, site, buffered_ingest
-):
+def test_a_batch_is_applied_with_the_same_statements_for_ten_kiosks_as_for_a_hundred(client, site, buffered_ingest):
     def statements_for(n):
         kiosks = [KioskFactory(site=site) for _ in range(n)]
         for kiosk in kiosks:
@@ -151,9 +149,7 @@ def test_a_cached_token_stops_working_at_once_when_revoked(client, kiosk, buffer
     assert ingest.backlog() == 1, "only the first heartbeat was buffered"
 
 
-def test_a_command_queued_after_the_token_was_cached_goes_out_with_the_next_heartbeat(
-    client, kiosk, buffered_ingest
-):
+def test_a_command_queued_after_the_token_was_cached_goes_out_with_the_next_heartbeat(client, kiosk, buffered_ingest):
     post(client, kiosk)
     post(client, kiosk)
     command = services.command_enqueue(kiosk=kiosk, kind="restart")
