@@ -4,9 +4,11 @@ What it does, in order (docs/performance.md has the figures and the reasoning):
 
 1. drops and creates a PostgreSQL database of its own (kioskops_bench), flushes Redis db 15, migrates;
 2. provisions 10,000 kiosks in bulk (already online, as a running fleet is), each with a real device token;
-3. starts the web server as production runs it (gunicorn, several workers, DEBUG off, PostgreSQL and Redis);
-4. drives it from loopback with wrk: 3 s warm-up, then 20 s of heartbeats from the 10,000 kiosks' tokens in turn,
-   then the same for GET /healthz on the same server, the trivial baseline;
+3. starts the web server as production runs it (gunicorn, 4 gthread workers, DEBUG off, PostgreSQL and Redis)
+   and, with buffered ingestion (the default), one ingest_heartbeats consumer beside it;
+4. drives it from loopback with wrk: warm-up runs until every kiosk has beaten once, then three rounds of 10 s of
+   heartbeats from the 10,000 kiosks' tokens in turn and 10 s of GET /healthz on the same server, the trivial
+   baseline, taking turns; after each heartbeat run it waits for the buffer to be applied;
 5. stops the server, then times health_sweep() with all 10,000 kiosks overdue (three rounds; every kiosk must
    flip exactly once in each);
 6. prints the figures beside the targets with PASS or MISS. A MISS is a finding, not a failure: exit code 0.

@@ -160,9 +160,9 @@ _own = threading.local()
 def _evalsha_on_own_connection(keys: list, args: list):
     """Run the admit script on a connection this thread keeps to itself.
 
-    redis-py's client call (connection pool, retry and event machinery) costs about four times the round trip
-    itself on the benchmark machine (~130 µs against ~40 µs, docs/performance.md), and the heartbeat pays it on
-    every request; a thread-owned connection does not need the pool's locking. A broken connection is dropped
+    redis-py's client call (connection pool, retry and event machinery) costs about 110 µs of CPU per call on
+    the benchmark machine against 65 µs this way (docs/performance.md), and the heartbeat pays it on every
+    request; a thread-owned connection does not need the pool's locking. A broken connection is dropped
     and the call tried once more on a new one; a Redis that lost the script gets it loaded again."""
     import redis
 
