@@ -1,74 +1,36 @@
 """Input and output shapes of the fleet APIs (device protocol and staff API). Inputs and outputs are separate."""
 
-import math
-
-from django.utils.dateparse import parse_datetime
-from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from fleet.api import heartbeat
 from fleet.models import Kiosk, RemoteCommand, StatusChange
 from fleet.vocabulary import Component, ComponentState
 
-MAX_ERROR_CODES = 50
-MAX_METRICS = 50
-
-
-class ComponentsField(serializers.DictField):
-    child = serializers.ChoiceField(choices=ComponentState.choices)
-
-    def to_internal_value(self, data):
-        value = super().to_internal_value(data)
-        unknown = sorted(set(value) - set(Component.values))
-        if unknown:
-            raise serializers.ValidationError(
-                _("Unknown component(s): %(names)s. Known: %(known)s.")
-                % {"names": ", ".join(unknown), "known": ", ".join(Component.values)}
-            )
-        return value
-
-
-class MetricsField(serializers.DictField):
-    child = serializers.FloatField()
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            for name, raw in data.items():
-                if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-                    raise serializers.ValidationError({name: [_("A metric must be a number.")]})
-        value = super().to_internal_value(data)
-        if len(value) > MAX_METRICS:
-            raise serializers.ValidationError(_("At most %(n)d metrics.") % {"n": MAX_METRICS})
-        for name, number in value.items():
-            if not math.isfinite(number):
-                raise serializers.ValidationError({name: [_("A metric must be a finite number.")]})
-            if len(name) > 40:
-                raise serializers.ValidationError({name: [_("A metric name has at most 40 characters.")]})
-        return value
-
-
-class AwareDateTimeField(serializers.DateTimeField):
-    """An ISO 8601 timestamp that must carry its UTC offset: a kiosk's local clock is never guessed."""
-
-    def to_internal_value(self, value):
-        if isinstance(value, str):
-            parsed = parse_datetime(value.strip())
-            if parsed is not None and parsed.tzinfo is None:
-                raise serializers.ValidationError(
-                    _("The timestamp must carry a UTC offset, e.g. 2026-01-01T09:00:00+08:00.")
-                )
-        return super().to_internal_value(value)
-
 
 class HeartbeatIn(serializers.Serializer):
-    sent_at = AwareDateTimeField(
-        help_text="When the kiosk sent the heartbeat, ISO 8601 with offset. Recorded as clock skew, not trusted."
+    """The heartbeat body, for the OpenAPI schema only: fleet.api.heartbeat.parse_heartbeat validates it (the hot
+    path does not go through DRF), with the limits named here."""
+
+    sent_at = serializers.DateTimeField(
+        help_text="When the kiosk sent the heartbeat, ISO 8601 with a UTC offset. Recorded as clock skew, not trusted."
     )
-    software_version = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    components = ComponentsField(required=False, default=dict)
+    software_version = serializers.CharField(max_length=heartbeat.MAX_VERSION, required=False, allow_blank=True)
+    components = serializers.DictField(
+        child=serializers.ChoiceField(choices=ComponentState.choices),
+        required=False,
+        help_text=f"Component name to state; names: {', '.join(Component.values)}. Partial reports merge.",
+    )
     error_codes = serializers.ListField(
-        child=serializers.CharField(max_length=32), max_length=MAX_ERROR_CODES, required=False, default=list
+        child=serializers.CharField(max_length=heartbeat.MAX_ERROR_CODE),
+        max_length=heartbeat.MAX_ERROR_CODES,
+        required=False,
     )
-    metrics = MetricsField(required=False, default=dict)
+    metrics = serializers.DictField(
+        child=serializers.FloatField(),
+        required=False,
+        help_text=f"Metric name (at most {heartbeat.MAX_METRIC_NAME} characters) to a finite number; at most "
+        f"{heartbeat.MAX_METRICS} metrics.",
+    )
 
 
 class CommandOut(serializers.ModelSerializer):
