@@ -7,9 +7,10 @@ from fleet.models import Kiosk, RemoteCommand, StatusChange
 from fleet.vocabulary import Component, ComponentState
 
 
+# For the OpenAPI schema only: fleet.api.heartbeat.parse_heartbeat validates heartbeats (the hot path does not go
+# through DRF), with the limits named here.
 class HeartbeatIn(serializers.Serializer):
-    """The heartbeat body, for the OpenAPI schema only: fleet.api.heartbeat.parse_heartbeat validates it (the hot
-    path does not go through DRF), with the limits named here."""
+    """What a kiosk reports in each heartbeat. Unknown fields are ignored."""
 
     sent_at = serializers.DateTimeField(
         help_text="When the kiosk sent the heartbeat, ISO 8601 with a UTC offset. Recorded as clock skew, not trusted."
