@@ -223,3 +223,34 @@ def kiosk_command_for_user(user, serial: str, command_id) -> RemoteCommand:
 
 def kiosk_active_credential(kiosk: Kiosk) -> DeviceCredential | None:
     return DeviceCredential.objects.filter(kiosk=kiosk, revoked_at__isnull=True).select_related("created_by").first()
+
+
+# --- Heartbeat buffer -----------------------------------------------------------------------------------
+
+# Heartbeats waiting longer than this mean the ingest_heartbeats consumer is down or cannot keep up.
+INGEST_LAG_WARNING_S = 30
+
+
+@dataclass
+class IngestLag:
+    waiting: int
+    since: datetime
+
+
+def heartbeat_ingest_lag(*, now: datetime | None = None) -> IngestLag | None:
+    """With buffered ingestion: the heartbeats still waiting to be applied, when the oldest of them is older than
+    INGEST_LAG_WARNING_S. Until they are applied the board shows older states and the sweep calls nobody offline
+    (fleet/ingest.py), so the console says so. None when all is well, or when the buffer cannot be read."""
+    import redis
+
+    from fleet import ingest
+
+    if not ingest.is_buffered():
+        return None
+    try:
+        oldest = ingest.oldest_waiting_at()
+        if oldest is None or ((now or timezone.now()) - oldest).total_seconds() < INGEST_LAG_WARNING_S:
+            return None
+        return IngestLag(waiting=ingest.backlog(), since=oldest)
+    except redis.RedisError:
+        return None

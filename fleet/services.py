@@ -469,6 +469,8 @@ def health_sweep(*, now: datetime | None = None) -> SweepResult:
     # that ends after the oldest heartbeat still waiting in the buffer (fleet/ingest.py).
     waiting = ingest.oldest_waiting_at()
     cutoff = min(now, waiting) if waiting is not None else now
+    if (now - cutoff).total_seconds() > 60:
+        logger.warning("heartbeats received since %s are not applied yet: is ingest_heartbeats running?", cutoff)
     result = SweepResult()
     with transaction.atomic():
         if connection.vendor == "postgresql":

@@ -70,7 +70,8 @@ def _query_without(request, name: str) -> str:
 def board(request):
     form, filters = _board_filters(request)
     kiosks = selectors.board_kiosks(request.user, filters)
-    return render(request, "fleet/board.html", _board_context(request, form, filters, kiosks))
+    context = _board_context(request, form, filters, kiosks) | {"ingest_lag": selectors.heartbeat_ingest_lag()}
+    return render(request, "fleet/board.html", context)
 
 
 @login_required

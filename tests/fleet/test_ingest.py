@@ -180,3 +180,28 @@ def test_the_consumer_command_applies_what_waits_and_exits_with_once(client, kio
 
     assert "Applied 1 heartbeats" in capsys.readouterr().out
     assert Kiosk.objects.get(pk=kiosk.pk).status == "online"
+
+
+def test_the_board_warns_when_heartbeats_wait_too_long_to_be_applied(client, kiosk, manager, buffered_ingest):
+    from django.conf import settings
+
+    token_hash = services.hash_token(kiosk.token)
+    ingest.remember_token(token_hash, kiosk_id=kiosk.pk, interval_s=60, serial=kiosk.serial, status="online")
+    ingest.admit(  # a heartbeat received two minutes ago that no consumer has applied
+        token_hash,
+        window=0,
+        ttl_s=65,
+        limit=100,
+        payload=json.dumps(beat()).encode(),
+        received_at=timezone.now() - timedelta(minutes=2),
+        conf=settings.KIOSKOPS,
+    )
+    client.force_login(manager)
+
+    warned = client.get("/")
+    buffered_ingest()
+    calm = client.get("/")
+
+    assert 'id="ingest-warning"' in warned.content.decode()
+    assert "ingest_heartbeats" in warned.content.decode()
+    assert 'id="ingest-warning"' not in calm.content.decode()
