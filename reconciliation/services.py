@@ -79,11 +79,8 @@ def journal_ingest(*, kiosk, business_date: date, data: bytes, uploaded_by=None)
     fails. The same file again is a no-op; an amended file adds only the lines not seen before. Duplicates are
     decided by (kiosk, txn_id), never by content."""
     sha = hashlib.sha256(data).hexdigest()
-    existing = JournalFile.objects.filter(kiosk=kiosk, sha256=sha)[:1]
-    if existing:
-        return _report_of(existing[0], duplicate_file=True)
-
-    # get_or_create without its second look: the unique constraint tells a file that arrived twice at once.
+    # No look before the insert: a file sent again is rare (a kiosk retrying), and the unique constraint tells it,
+    # also when the same file arrives twice at once.
     try:
         with transaction.atomic():
             journal_file = JournalFile.objects.create(

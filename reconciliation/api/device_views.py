@@ -95,7 +95,7 @@ class JournalUploadView(DeviceAPIView):
         data = decode_body(
             request.data, request.headers.get("Content-Encoding", ""), settings.KIOSKOPS["JOURNAL_MAX_BYTES"]
         )
-        report = services.journal_ingest(kiosk=request.user.kiosk, business_date=day, data=data)
+        report = services.journal_ingest(kiosk=request.user.kiosk_ref, business_date=day, data=data)
         if report.rejected_file:
             code = status.HTTP_400_BAD_REQUEST
         elif report.duplicate_file:
