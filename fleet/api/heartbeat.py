@@ -187,7 +187,8 @@ def heartbeat(request):
         except Rejected as rejected:
             beat, problem = None, rejected
         if conf["HEARTBEAT_INGEST"] == ingest.BUFFERED:
-            return _buffered(token_hash, beat, problem, received_at, request.body, conf)
+            # The body only once it passed the checks: an oversized one is never read.
+            return _buffered(token_hash, beat, problem, received_at, request.body if beat else b"", conf)
         return _direct(token_hash, beat, problem, received_at)
     except Rejected as rejected:
         return rejected.response()
@@ -224,7 +225,7 @@ def _buffered(token_hash, beat, problem, received_at, request_body, conf):
     now = time.time()
     window = int(now // WINDOW_S)
     limit = conf["DEVICE_HEARTBEATS_PER_MINUTE"]
-    payload = request_body if beat is not None else b""
+    payload = request_body
 
     def admit():
         return ingest.admit(

@@ -204,6 +204,14 @@ def test_a_body_over_the_limit_gets_413_and_changes_nothing(client, kiosk, setti
     assert stored_state(kiosk) == before
 
 
+def test_a_body_too_large_to_read_gets_413_without_being_read(client, kiosk):
+    before = stored_state(kiosk)
+    response = post(client, kiosk.token, "x" * 3_000_000)  # beyond Django's in-memory upload limit too
+
+    assert response.status_code == 413
+    assert stored_state(kiosk) == before
+
+
 def test_too_frequent_heartbeats_get_429_with_retry_after_and_change_nothing(client, kiosk, settings):
     settings.KIOSKOPS = {**settings.KIOSKOPS, "DEVICE_HEARTBEATS_PER_MINUTE": 2}
     assert post(client, kiosk.token, beat()).status_code == 200
