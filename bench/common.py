@@ -59,3 +59,25 @@ def fresh_stack(admin_url: str, database: str, redis_url: str, root) -> None:
     import django
 
     django.setup()
+
+
+def clean_up(admin_url: str, database: str, workdir, *, keep: bool) -> None:
+    """After a run, however it ended: close Django's connections, then drop the scratch database and remove the
+    work folder, unless asked to keep them. A cleanup error is printed, never raised over the run's own."""
+    import shutil
+    import sys
+
+    try:
+        from django.db import connections
+
+        connections.close_all()
+    except Exception:  # Django may not be set up yet when an early step failed
+        pass
+    if keep:
+        print(f"Kept database {database} and {workdir}")
+        return
+    try:
+        drop_database(admin_url, database)
+    except Exception as exc:
+        print(f"(could not drop {database}: {exc})", file=sys.stderr)
+    shutil.rmtree(workdir, ignore_errors=True)

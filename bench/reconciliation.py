@@ -51,7 +51,7 @@ VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(BENCH))
 
 import recon_data  # noqa: E402  (bench/ is not a package)
-from common import drop_database, free_port, fresh_stack, stop_process_group  # noqa: E402
+from common import clean_up, free_port, fresh_stack, stop_process_group  # noqa: E402
 
 TARGET_INGEST_LINES_PER_S = 200_000
 TARGET_RECONCILE_S = 10.0
@@ -746,21 +746,8 @@ def main(argv=None) -> int:
         return 0 if check["ok"] else 1
     finally:
         stop_process_group(server)
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception:  # Django may not be set up yet when an early step failed
-            pass
         lock.close()
-        if args.keep:
-            print(f"Kept database {args.database} and {workdir}")
-        else:
-            try:
-                drop_database(admin_url, args.database)
-            except Exception as exc:  # never hide the real error behind a cleanup one
-                print(f"(could not drop {args.database}: {exc})", file=sys.stderr)
-            shutil.rmtree(workdir, ignore_errors=True)
+        clean_up(admin_url, args.database, workdir, keep=args.keep)
 
 
 if __name__ == "__main__":

@@ -38,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import drop_database, free_port, fresh_stack, stop_process_group  # noqa: E402  (bench/ is no package)
+from common import clean_up, free_port, fresh_stack, stop_process_group  # noqa: E402  (bench/ is no package)
 
 VENV_BIN = Path(sys.executable).parent
 LUA_SCRIPT = ROOT / "bench" / "load.lua"
@@ -781,20 +781,7 @@ def main(argv=None) -> int:
     finally:
         stop_process_group(server)
         stop_process_group(consumer)
-        try:
-            from django.db import connections
-
-            connections.close_all()
-        except Exception:  # Django may not be set up yet when an early step failed
-            pass
-        if args.keep:
-            print(f"Kept database {args.database} and {workdir}")
-        else:
-            try:
-                drop_database(admin_url, args.database)
-            except Exception as exc:  # never hide the real error behind a cleanup one
-                print(f"(could not drop {args.database}: {exc})", file=sys.stderr)
-            shutil.rmtree(workdir, ignore_errors=True)
+        clean_up(admin_url, args.database, workdir, keep=args.keep)
 
 
 if __name__ == "__main__":

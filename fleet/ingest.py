@@ -166,7 +166,7 @@ def _evalsha_on_own_connection(keys: list, args: list):
     and the call tried once more on a new one; a Redis that lost the script gets it loaded again."""
     import redis
 
-    for attempt in (1, 2):
+    for attempt in (1, 2, 3):
         connection = getattr(_own, "connection", None)
         if connection is None or _own.key != (os.getpid(), settings.REDIS_URL):
             pool = _redis().connection_pool
@@ -176,14 +176,14 @@ def _evalsha_on_own_connection(keys: list, args: list):
             connection.send_command("EVALSHA", _state["admit"].sha, len(keys), *keys, *args)
             return connection.read_response()
         except redis.exceptions.NoScriptError:
+            if attempt == 3:
+                raise
             _redis().script_load(_ADMIT)
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
             connection.disconnect()
             _own.connection = None
-            if attempt == 2:
+            if attempt == 3:
                 raise
-    connection.send_command("EVALSHA", _state["admit"].sha, len(keys), *keys, *args)
-    return connection.read_response()
 
 
 def remember_token(token_hash: str, *, kiosk_id: int, interval_s: int, serial: str, status: str) -> None:

@@ -129,6 +129,10 @@ class HeartbeatInput:
     error_codes: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
 
+    def clock_skew_s(self, received_at: datetime) -> int | None:
+        """How far the kiosk's clock was from the server's, in whole seconds (recorded, never trusted)."""
+        return round((self.sent_at - received_at).total_seconds()) if self.sent_at is not None else None
+
 
 @dataclass
 class HeartbeatOutcome:
@@ -150,9 +154,7 @@ def kiosk_record_heartbeat(*, kiosk, beat: HeartbeatInput, received_at: datetime
     `kiosk` is a Kiosk or the lighter fleet.sql.KioskSnapshot the device API authenticates with. The steady
     path sends fixed SQL (fleet/sql.py); a status change goes through the ORM like every other flip."""
     received_at = received_at or timezone.now()
-    skew = None
-    if beat.sent_at is not None:
-        skew = round((beat.sent_at - received_at).total_seconds())
+    skew = beat.clock_skew_s(received_at)
     components = {**kiosk.components, **beat.components}
     assessment = assess(components, beat.metrics)
 
@@ -284,7 +286,7 @@ def heartbeats_apply(beats) -> int:
             state = states.get(kiosk_id)
             if state is None:  # deleted since
                 continue
-            skew = round((beat.sent_at - received_at).total_seconds()) if beat.sent_at else None
+            skew = beat.clock_skew_s(received_at)
             raw.append(
                 (
                     kiosk_id,

@@ -100,6 +100,12 @@ class KioskRateThrottle(throttling.BaseThrottle):
 WINDOW_S = 60
 
 
+def rate_window(now: float) -> tuple[int, float]:
+    """The current fixed one-minute rate-limit window, and the seconds until the next one (Retry-After)."""
+    window = int(now // WINDOW_S)
+    return window, (window + 1) * WINDOW_S - now
+
+
 def count_request(scope: str, kiosk_id: int) -> tuple[bool, float]:
     """Count one request of the kiosk in the current one-minute window: (allowed, seconds until the next window).
 
@@ -107,10 +113,9 @@ def count_request(scope: str, kiosk_id: int) -> tuple[bool, float]:
     DRF's sliding history list that reads and rewrites a list on every request. Buffered heartbeats count the
     same way inside their admission script (fleet/ingest.py)."""
     limit = settings.KIOSKOPS["DEVICE_HEARTBEATS_PER_MINUTE"]
-    now = time.time()
-    window = int(now // WINDOW_S)
+    window, wait_s = rate_window(time.time())
     key = f"throttle:device:{scope}:{kiosk_id}:{window}"
-    return _count(key, WINDOW_S + 5) <= limit, (window + 1) * WINDOW_S - now
+    return _count(key, WINDOW_S + 5) <= limit, wait_s
 
 
 def _count(key: str, ttl: int) -> int:

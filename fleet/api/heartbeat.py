@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from fleet import ingest, services
-from fleet.api.device_auth import DeviceAuthError, count_request, parse_device_authorization
+from fleet.api.device_auth import WINDOW_S, DeviceAuthError, count_request, parse_device_authorization, rate_window
 from fleet.vocabulary import Component, ComponentState
 
 MAX_ERROR_CODES = 50
@@ -28,7 +28,6 @@ MAX_METRICS = 50
 MAX_VERSION = 64
 MAX_ERROR_CODE = 32
 MAX_METRIC_NAME = 40
-WINDOW_S = 60
 _STATES = frozenset(ComponentState.values)
 _COMPONENTS = frozenset(Component.values)
 
@@ -204,10 +203,6 @@ def _answer(status: str, interval_s: int, skew: int | None, commands: list) -> H
     return HttpResponse(json.dumps(body), content_type="application/json")
 
 
-def _skew(beat, received_at) -> int | None:
-    return round((beat.sent_at - received_at).total_seconds()) if beat.sent_at else None
-
-
 def _direct(token_hash, beat, problem, received_at):
     snapshot = services.kiosk_snapshot_for_token_hash(token_hash)
     if snapshot is None:
@@ -222,8 +217,7 @@ def _direct(token_hash, beat, problem, received_at):
 
 
 def _buffered(token_hash, beat, problem, received_at, request_body, conf):
-    now = time.time()
-    window = int(now // WINDOW_S)
+    window, wait_s = rate_window(time.time())
     limit = conf["DEVICE_HEARTBEATS_PER_MINUTE"]
     payload = request_body
 
@@ -254,7 +248,7 @@ def _buffered(token_hash, beat, problem, received_at, request_body, conf):
     if admission.code in (0, 401):
         raise _unauthenticated(_("Unknown, rotated or revoked device token."))
     if admission.code == 429:
-        raise _throttled((window + 1) * WINDOW_S - now)
+        raise _throttled(wait_s)
     if problem is not None:
         raise problem
     commands = []
@@ -263,4 +257,4 @@ def _buffered(token_hash, beat, problem, received_at, request_body, conf):
         if not commands and admission.command_flag:
             ingest.commands_none_left(admission.kiosk_id, admission.command_flag)
     status = admission.silenced or services.assess_heartbeat(beat).status
-    return _answer(status, admission.interval_s, _skew(beat, received_at), commands)
+    return _answer(status, admission.interval_s, beat.clock_skew_s(received_at), commands)

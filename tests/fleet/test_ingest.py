@@ -205,3 +205,15 @@ def test_the_board_warns_when_heartbeats_wait_too_long_to_be_applied(client, kio
     assert 'id="ingest-warning"' in warned.content.decode()
     assert "ingest_heartbeats" in warned.content.decode()
     assert 'id="ingest-warning"' not in calm.content.decode()
+
+
+def test_a_redis_that_lost_the_admit_script_or_dropped_the_connection_still_takes_heartbeats(
+    client, kiosk, buffered_ingest
+):
+    assert post(client, kiosk).status_code == 200
+    ingest._redis().script_flush()  # a Redis restart forgets loaded scripts
+    assert post(client, kiosk).status_code == 200
+    ingest._own.connection.disconnect()  # and drops its connections
+    assert post(client, kiosk).status_code == 200
+
+    assert buffered_ingest() == 3
