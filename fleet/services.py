@@ -155,19 +155,14 @@ def kiosk_record_heartbeat(*, kiosk, beat: HeartbeatInput, received_at: datetime
     path sends fixed SQL (fleet/sql.py); a status change goes through the ORM like every other flip."""
     received_at = received_at or timezone.now()
     skew = beat.clock_skew_s(received_at)
-    components = {**kiosk.components, **beat.components}
-    assessment = assess(components, beat.metrics)
-
     for _attempt in range(3):
         with transaction.atomic():
-            outcome = _apply_heartbeat(kiosk, beat, components, assessment, received_at, skew)
+            outcome = _apply_heartbeat(kiosk, beat, received_at, skew)
             if outcome is not None:
                 return outcome
         # Someone changed the kiosk's status between our read and our write (a sweep, maintenance):
         # re-read it and decide again from the fresh row.
         kiosk.refresh_from_db()
-        components = {**kiosk.components, **beat.components}
-        assessment = assess(components, beat.metrics)
     raise RuntimeError(f"kiosk {kiosk.serial} changed status three times during one heartbeat")
 
 
@@ -187,8 +182,11 @@ class _Effect:
         return self.new_status != self.old_status
 
 
-def _heartbeat_effect(kiosk, beat, components, assessment, received_at, skew) -> _Effect:
-    """Pure: decide from the kiosk's stored health (a Kiosk, KioskSnapshot or KioskState) and one heartbeat."""
+def _heartbeat_effect(kiosk, beat, received_at, skew) -> _Effect:
+    """Pure: decide from the kiosk's stored health (a Kiosk, KioskSnapshot or KioskState) and one heartbeat. A
+    heartbeat may report some components only: the others keep their stored state."""
+    components = {**kiosk.components, **beat.components}
+    assessment = assess(components, beat.metrics)
     old_status = kiosk.status
     if old_status in (Status.MAINTENANCE, Status.RETIRED):
         new_status = old_status  # silenced on purpose: track health underneath, do not flip
@@ -227,8 +225,8 @@ def _heartbeat_effect(kiosk, beat, components, assessment, received_at, skew) ->
     return effect
 
 
-def _apply_heartbeat(kiosk, beat, components, assessment, received_at, skew) -> HeartbeatOutcome | None:
-    effect = _heartbeat_effect(kiosk, beat, components, assessment, received_at, skew)
+def _apply_heartbeat(kiosk, beat, received_at, skew) -> HeartbeatOutcome | None:
+    effect = _heartbeat_effect(kiosk, beat, received_at, skew)
     # Compare-and-swap on the status we decided from: a concurrent sweep makes this a no-op and we retry.
     if not sql.kiosk_compare_and_set(kiosk.pk, effect.old_status, effect.update):
         return None
@@ -301,8 +299,7 @@ def heartbeats_apply(beats) -> int:
             )
             if state.last_seen_at is not None and received_at <= state.last_seen_at:
                 continue
-            components = {**state.components, **beat.components}
-            effect = _heartbeat_effect(state, beat, components, assess(components, beat.metrics), received_at, skew)
+            effect = _heartbeat_effect(state, beat, received_at, skew)
             for name, value in effect.update.items():
                 setattr(state, name, value)
             touched[kiosk_id] = state
