@@ -24,6 +24,9 @@ CHART_STYLE = Style(
     tooltip_font_size=11,
 )
 
+# The options every console chart shares: our style, no tooltip script (js=[]), tight margins, no legend.
+CHART_OPTIONS = {"style": CHART_STYLE, "js": [], "margin": 6, "spacing": 6, "show_legend": False}
+
 # pygal still writes a small inline config script for its tooltips; without the tooltip code it does nothing.
 _SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)
 

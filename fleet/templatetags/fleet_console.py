@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.roles import Role
-from fleet.charts import CHART_STYLE, render_svg
+from fleet.charts import CHART_OPTIONS, render_svg
 from fleet.vocabulary import Component, ComponentState, state_class
 
 register = template.Library()
@@ -101,13 +101,9 @@ def metric_chart(series) -> str:
         step = -(-len(points) // _MAX_POINTS)
         points = points[::step] + ([points[-1]] if (len(points) - 1) % step else [])
     chart = pygal.DateTimeLine(
-        style=CHART_STYLE,
-        js=[],
+        **CHART_OPTIONS,
         width=560,
         height=190,
-        margin=6,
-        spacing=6,
-        show_legend=False,
         show_dots=len(points) < 2,
         dots_size=2,
         stroke_style={"width": 1.6},

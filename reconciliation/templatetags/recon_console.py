@@ -9,7 +9,7 @@ from django import template
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from fleet.charts import CHART_STYLE, render_svg
+from fleet.charts import CHART_OPTIONS, render_svg
 from reconciliation.models import Channel, Outcome, ReconItem
 from reconciliation.privacy import display_payer_ref
 
@@ -136,13 +136,9 @@ def match_rate_chart(rates, selected=None) -> str:
     """An inline SVG line of the match rate per business day (days without a run are left blank), rendered on
     the server like the kiosk page's charts; pygal's tooltip script is left out (js=[])."""
     chart = pygal.Line(
-        style=CHART_STYLE,
-        js=[],
+        **CHART_OPTIONS,
         width=900,
         height=220,
-        margin=6,
-        spacing=6,
-        show_legend=False,
         allow_interruptions=True,
         dots_size=2.5,
         stroke_style={"width": 1.8},
