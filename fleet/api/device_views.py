@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from fleet import services
 from fleet.api.device_auth import DeviceTokenAuthentication, IsKiosk, KioskRateThrottle
+from fleet.api.device_http import plain_view
 from fleet.api.heartbeat import heartbeat
 from fleet.api.serializers import CommandResultIn, CommandResultOut, HeartbeatIn, HeartbeatOut
 from fleet.models import RemoteCommand
@@ -54,11 +55,7 @@ class HeartbeatView(DeviceAPIView):
 
     @classmethod
     def as_view(cls, **initkwargs):
-        def view(request, *args, **kwargs):
-            return heartbeat(request)
-
-        view.cls, view.initkwargs, view.csrf_exempt = cls, initkwargs, True
-        return view
+        return plain_view(cls, heartbeat)
 
     @extend_schema(
         request=HeartbeatIn,

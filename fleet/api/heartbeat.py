@@ -20,7 +20,17 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from fleet import ingest, services
-from fleet.api.device_auth import WINDOW_S, DeviceAuthError, count_request, parse_device_authorization, rate_window
+from fleet.api.device_auth import WINDOW_S, rate_window
+from fleet.api.device_http import (
+    Rejected,
+    check_body_size,
+    count_or_throttle,
+    method_not_allowed,
+    require_content_type,
+    throttled,
+    token_hash_of,
+    unknown_token,
+)
 from fleet.vocabulary import Component, ComponentState
 
 MAX_ERROR_CODES = 50
@@ -30,35 +40,6 @@ MAX_ERROR_CODE = 32
 MAX_METRIC_NAME = 40
 _STATES = frozenset(ComponentState.values)
 _COMPONENTS = frozenset(Component.values)
-
-
-class Rejected(Exception):
-    def __init__(self, status: int, code: str, detail: str, errors: dict | None = None, headers: dict | None = None):
-        super().__init__(detail)
-        self.status, self.code, self.detail, self.errors, self.headers = status, code, detail, errors, headers or {}
-
-    def response(self) -> JsonResponse:
-        body = {"code": self.code, "detail": self.detail}
-        if self.errors is not None:
-            body["errors"] = self.errors
-        response = JsonResponse(body, status=self.status, json_dumps_params={"ensure_ascii": False})
-        for name, value in self.headers.items():
-            response[name] = value
-        return response
-
-
-def _unauthenticated(detail: str, code: str = "authentication_failed") -> Rejected:
-    return Rejected(401, code, detail, headers={"WWW-Authenticate": "Device"})
-
-
-def _throttled(wait_s: float) -> Rejected:
-    wait = max(1, round(wait_s))
-    return Rejected(
-        429,
-        "throttled",
-        _("Request was throttled. Expected available in %(wait)d seconds.") % {"wait": wait},
-        headers={"Retry-After": str(wait)},
-    )
 
 
 # --- The body -------------------------------------------------------------------------------------------
@@ -146,20 +127,8 @@ def _parse_timestamp(raw: str):
 
 def _read_body(request, conf) -> services.HeartbeatInput:
     """413, 415 or 400 as Rejected; else the validated heartbeat. The body is not read past the size limit."""
-    limit = conf["DEVICE_MAX_BODY_BYTES"]
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit or len(request.body) > limit:
-        raise Rejected(413, "payload_too_large", _("Request body is over the %(limit)d-byte limit.") % {"limit": limit})
-    content_type = request.content_type or ""
-    if content_type != "application/json":
-        raise Rejected(
-            415,
-            "unsupported_media_type",
-            _('Unsupported media type "%(type)s" in request.') % {"type": content_type},
-        )
+    check_body_size(request, conf["DEVICE_MAX_BODY_BYTES"])
+    require_content_type(request, "application/json")
     try:
         data = json.loads(request.body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -173,14 +142,11 @@ def _read_body(request, conf) -> services.HeartbeatInput:
 @csrf_exempt
 def heartbeat(request):
     if request.method != "POST":
-        return Rejected(405, "method_not_allowed", _('Method "%(m)s" not allowed.') % {"m": request.method}).response()
+        return method_not_allowed(request.method).response()
     received_at = timezone.now()
     conf = settings.KIOSKOPS
     try:
-        try:
-            token_hash = parse_device_authorization(request.META.get("HTTP_AUTHORIZATION", ""))
-        except DeviceAuthError as exc:
-            raise _unauthenticated(str(exc.detail), exc.code) from None
+        token_hash = token_hash_of(request)
         try:
             beat, problem = _read_body(request, conf), None
         except Rejected as rejected:
@@ -206,10 +172,8 @@ def _answer(status: str, interval_s: int, skew: int | None, commands: list) -> H
 def _direct(token_hash, beat, problem, received_at):
     snapshot = services.kiosk_snapshot_for_token_hash(token_hash)
     if snapshot is None:
-        raise _unauthenticated(_("Unknown, rotated or revoked device token."))
-    allowed, wait_s = count_request("heartbeat", snapshot.pk)
-    if not allowed:
-        raise _throttled(wait_s)
+        raise unknown_token()
+    count_or_throttle("heartbeat", snapshot.pk)
     if problem is not None:
         raise problem
     outcome = services.kiosk_record_heartbeat(kiosk=snapshot, beat=beat, received_at=received_at)
@@ -236,7 +200,7 @@ def _buffered(token_hash, beat, problem, received_at, request_body, conf):
     if admission.code == 0:  # not cached: look the token up once, cache it, ask again
         snapshot = services.kiosk_snapshot_for_token_hash(token_hash)
         if snapshot is None:
-            raise _unauthenticated(_("Unknown, rotated or revoked device token."))
+            raise unknown_token()
         ingest.remember_token(
             token_hash,
             kiosk_id=snapshot.pk,
@@ -246,9 +210,9 @@ def _buffered(token_hash, beat, problem, received_at, request_body, conf):
         )
         admission, missed = admit(), True
     if admission.code in (0, 401):
-        raise _unauthenticated(_("Unknown, rotated or revoked device token."))
+        raise unknown_token()
     if admission.code == 429:
-        raise _throttled(wait_s)
+        raise throttled(wait_s)
     if problem is not None:
         raise problem
     commands = []

@@ -1,30 +1,11 @@
 """Journal upload: the device-protocol endpoint through which kiosks send their transaction journals."""
 
-import gzip
-import io
-import zlib
-from datetime import date, timedelta
-
-from django.conf import settings
-from django.utils import timezone
-from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import exceptions, serializers, status
-from rest_framework.parsers import BaseParser
-from rest_framework.response import Response
+from rest_framework import serializers
 
-from fleet.api.device_views import DeviceAPIView, PayloadTooLarge
-from reconciliation import services
-
-
-class RawCSVParser(BaseParser):
-    """Hands the body over untouched: it is stored byte for byte before it is parsed."""
-
-    media_type = "text/csv"
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        return stream.read() if stream is not None else b""
-
+from fleet.api.device_http import plain_view
+from fleet.api.device_views import DeviceAPIView
+from reconciliation.api.journal_upload import journal_upload
 
 JournalReportOut = inline_serializer(
     "JournalReport",
@@ -43,33 +24,15 @@ JournalReportOut = inline_serializer(
 )
 
 
-def decode_body(raw: bytes, content_encoding: str, limit: int) -> bytes:
-    """The body as the kiosk wrote it: un-gzipped if so declared, and never more than `limit` bytes."""
-    encoding = (content_encoding or "").strip().lower()
-    if encoding in ("", "identity"):
-        return raw
-    if encoding != "gzip":
-        raise exceptions.ParseError(_("Content-Encoding %(enc)s is not supported; use gzip.") % {"enc": encoding})
-    try:
-        # Read at most limit+1 bytes so a small bomb cannot inflate past the limit.
-        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
-            data = stream.read(limit + 1)
-    except (OSError, EOFError, zlib.error):
-        raise exceptions.ParseError(_("The body is not valid gzip.")) from None
-    if len(data) > limit:
-        raise PayloadTooLarge(_("The journal is over the %(limit)d-byte limit once unzipped.") % {"limit": limit})
-    return data
-
-
 class JournalUploadView(DeviceAPIView):
-    throttle_scope_name = "journal"
-    parser_classes = [RawCSVParser]
+    """Describes the journal upload in the OpenAPI schema; `as_view` returns the plain view that serves it
+    (reconciliation/api/journal_upload.py: the same checks and error bodies without DRF's per-request cost)."""
 
-    def _check_body_size(self, request):
-        limit = settings.KIOSKOPS["JOURNAL_MAX_BYTES"]
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        if declared > limit or len(request._request.body) > limit:
-            raise PayloadTooLarge(_("Request body is over the %(limit)d-byte limit.") % {"limit": limit})
+    throttle_scope_name = "journal"
+
+    @classmethod
+    def as_view(cls, **initkwargs):
+        return plain_view(cls, journal_upload)
 
     @extend_schema(
         request={"text/csv": {"type": "string", "format": "binary"}},
@@ -86,20 +49,5 @@ class JournalUploadView(DeviceAPIView):
         tags=["device"],
     )
     def put(self, request, business_date):
-        try:
-            day = date.fromisoformat(business_date)
-        except ValueError:
-            raise exceptions.ValidationError({"business_date": [_("Use a date as YYYY-MM-DD.")]}) from None
-        if day > timezone.localdate() + timedelta(days=1):
-            raise exceptions.ValidationError({"business_date": [_("The business date is in the future.")]})
-        data = decode_body(
-            request.data, request.headers.get("Content-Encoding", ""), settings.KIOSKOPS["JOURNAL_MAX_BYTES"]
-        )
-        report = services.journal_ingest(kiosk=request.user.kiosk_ref, business_date=day, data=data)
-        if report.rejected_file:
-            code = status.HTTP_400_BAD_REQUEST
-        elif report.duplicate_file:
-            code = status.HTTP_200_OK
-        else:
-            code = status.HTTP_201_CREATED
-        return Response(report.as_dict(), status=code)
+        """Served by reconciliation.api.journal_upload.journal_upload; this method only carries the schema."""
+        raise NotImplementedError

@@ -181,3 +181,4 @@ def test_the_openapi_schema_documents_the_device_protocol(client):
     schema = client.get("/api/schema/").content.decode()
     assert "/api/v1/device/heartbeat" in schema
     assert "/api/v1/device/commands/{command_id}/result" in schema
+    assert "/api/v1/device/journals/{business_date}" in schema

@@ -217,3 +217,56 @@ def test_an_upload_asks_for_a_reconcile_run_of_its_day(client, kiosk, django_cap
 
     assert enqueue.call_count == 1, "a burst of uploads for one day coalesces into one run"
     assert enqueue.call_args.kwargs["args"] == ["2026-11-20"]
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "text/plain", ""])
+def test_a_journal_sent_as_another_content_type_gets_415_and_stores_nothing(client, kiosk, content_type):
+    response = client.generic(
+        "PUT", URL, csv(line(1)), content_type=content_type, HTTP_AUTHORIZATION=f"Device {kiosk.token}"
+    )
+
+    assert response.status_code == 415
+    assert response.json()["code"] == "unsupported_media_type"
+    assert JournalFile.objects.count() == 0
+
+
+def test_a_journal_over_the_limit_as_sent_gets_413_and_stores_nothing(client, kiosk, settings):
+    settings.KIOSKOPS = {**settings.KIOSKOPS, "JOURNAL_MAX_BYTES": 2048}
+    response = upload(client, kiosk, csv(*[line(i) for i in range(1, 200)]))
+
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+    assert JournalFile.objects.count() == 0
+
+
+def test_too_many_uploads_a_minute_get_429_with_retry_after_and_store_nothing(client, kiosk, settings):
+    settings.KIOSKOPS = {**settings.KIOSKOPS, "DEVICE_HEARTBEATS_PER_MINUTE": 2}
+    for seq in (1, 2):
+        assert upload(client, kiosk, csv(line(seq))).status_code == 201
+
+    response = upload(client, kiosk, csv(line(3)))
+
+    assert response.status_code == 429
+    assert response.json()["code"] == "throttled"
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert JournalFile.objects.count() == 2
+
+
+def test_a_journal_url_only_takes_put(client, kiosk):
+    response = client.post(URL, csv(line(1)), content_type="text/csv", HTTP_AUTHORIZATION=f"Device {kiosk.token}")
+
+    assert response.status_code == 405
+    assert JournalFile.objects.count() == 0
+
+
+def test_the_error_bodies_have_the_api_wide_shape(client, kiosk):
+    unknown = client.generic("PUT", URL, csv(line(1)), content_type="text/csv", HTTP_AUTHORIZATION="Device kt_nope")
+    bad_date = upload(client, kiosk, csv(line(1)), url="/api/v1/device/journals/2026-02-30", HTTP_ACCEPT_LANGUAGE="en")
+
+    assert unknown.json()["code"] == "authentication_failed"
+    assert unknown["WWW-Authenticate"] == "Device"
+    assert bad_date.json() == {
+        "code": "invalid",
+        "detail": "Invalid input.",
+        "errors": {"business_date": ["Use a date as YYYY-MM-DD."]},
+    }
