@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, Max, Min, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _t
 
+from config import cache as fast_cache
 from fleet.models import Kiosk
 from reconciliation import causes, events, ledger_formats, matching, selectors, sql
 from reconciliation.journal_format import (
@@ -284,7 +284,7 @@ def reconcile_soon(business_date: date) -> None:
     from reconciliation import tasks
 
     key = f"reconcile:pending:{business_date.isoformat()}"
-    if cache.add(key, 1, timeout=300):
+    if fast_cache.add(key, 1, timeout=300):
         tasks.reconcile_date.apply_async(args=[business_date.isoformat()], countdown=5)
 
 

@@ -22,12 +22,19 @@ def enabled() -> bool:
 def array_literal(values) -> str:
     """A PostgreSQL array literal ({"a","b"}) of non-null values, each as its text form, to be cast (%s::text[],
     %s::bigint[] …). psycopg adapts a Python list element by element in Python, with a regular expression each:
-    for the thousands of values of a file or a day that cost more than the statement itself."""
-    return "{" + ",".join(['"' + _escape(str(v)) + '"' for v in values]) + "}"
+    for the thousands of values of a file or a day that cost more than the statement itself. Values are escaped
+    one by one only when some value holds a quote or a backslash (looked for once, over all of them)."""
+    texts = list(map(str, values))
+    if not texts:
+        return "{}"
+    whole = "".join(texts)
+    if '"' in whole or "\\" in whole:
+        texts = [_escape(text) for text in texts]
+    return '{"' + '","'.join(texts) + '"}'
 
 
 def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"') if ("\\" in text or '"' in text) else text
+    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 _LINES = JournalLine._meta.db_table

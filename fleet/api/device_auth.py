@@ -8,6 +8,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions, throttling
 
+from config.cache import redis_client
 from fleet.models import Kiosk
 from fleet.services import TOKEN_PREFIX, hash_token, kiosk_snapshot_for_token_hash
 
@@ -120,7 +121,7 @@ def count_request(scope: str, kiosk_id: int) -> tuple[bool, float]:
 
 def _count(key: str, ttl: int) -> int:
     """Increment and return a counter that expires after ttl seconds."""
-    client = _redis_client()
+    client = redis_client()
     if client is not None:
         full_key = cache.make_and_validate_key(key)
         pipe = client.pipeline(transaction=False)
@@ -134,19 +135,3 @@ def _count(key: str, ttl: int) -> int:
     except ValueError:  # expired between add and incr
         cache.add(key, 1, ttl)
         return 1
-
-
-_client_cache = {}
-
-
-def _redis_client():
-    """The cache's Redis client, built once per process (Django builds a new one on every cache call)."""
-    backend = getattr(cache, "_cache", None)
-    get_client = getattr(backend, "get_client", None)
-    if get_client is None:
-        return None
-    key = id(backend)
-    if key not in _client_cache:
-        _client_cache.clear()
-        _client_cache[key] = get_client(write=True)
-    return _client_cache[key]
