@@ -262,7 +262,13 @@ def start_server(args, workdir: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the server did not answer /healthz within 60 s")
 
 
-def put_journals(base_url: str, uploads: list[tuple[str, str, bytes]], connections: int, gzip_bodies: bool):
+def put_journals(
+    base_url: str,
+    uploads: list[tuple[str, str, bytes]],
+    connections: int,
+    gzip_bodies: bool,
+    content_type: str = "text/csv",
+):
     """PUT every journal once, from `connections` keep-alive connections. Returns [(status, seconds, report)]."""
     import gzip
 
@@ -275,7 +281,7 @@ def put_journals(base_url: str, uploads: list[tuple[str, str, bytes]], connectio
         conn = http.client.HTTPConnection(host, int(port), timeout=120)
         while (i := next(counter)) < len(uploads):
             token, business_date, _ = uploads[i]
-            headers = {"Authorization": f"Device {token}", "Content-Type": "text/csv"}
+            headers = {"Authorization": f"Device {token}", "Content-Type": content_type}
             if gzip_bodies:
                 headers["Content-Encoding"] = "gzip"
             started = time.perf_counter()
@@ -298,6 +304,37 @@ def put_journals(base_url: str, uploads: list[tuple[str, str, bytes]], connectio
     for t in threads:
         t.join()
     return results
+
+
+def measure_floor(base_url, server_pid, uploads, args, business_date) -> dict:
+    """What any upload that answers with its report costs before it stores anything: the same 10,000 PUTs,
+    answered 415 right after the checks every upload passes first (token, rate limit, size), and parsing the
+    same files in this process. Their sum bounds the rate of any design that parses and reports synchronously."""
+    from reconciliation.journal_format import parse_journal
+
+    print(f"Floor: the same {len(uploads):,} PUTs answered 415 after the checks, then parsing in-process …", flush=True)
+    before = cpu_snapshot(server_pid)
+    t0 = time.perf_counter()
+    results = put_journals(base_url, uploads, args.connections, args.gzip, content_type="text/plain")
+    wall = time.perf_counter() - t0
+    used = cpu_used_between(before, cpu_snapshot(server_pid))
+    statuses = Counter(r[0] for r in results)
+    if statuses != Counter({415: len(uploads)}):
+        raise RuntimeError(f"the floor's PUTs were answered {dict(statuses)}, not all 415")
+    t0 = time.process_time()
+    for _, _, body in uploads:
+        parse_journal(body, business_date=business_date)
+    parse_ms = (time.process_time() - t0) / len(uploads) * 1000
+    checks_ms = (used["server"] + used["postgresql"] + used["redis"]) / len(uploads) * 1000
+    cores = os.cpu_count() or 1
+    per_upload_lines = sum(body.count(b"\n") - 1 for _, _, body in uploads) / len(uploads)
+    return {
+        "checks_rate": len(uploads) / wall,
+        "checks_ms": checks_ms,
+        "client_ms": used["bench"] / len(uploads) * 1000,
+        "parse_ms": parse_ms,
+        "ceiling_lines": cores * 1000 / (checks_ms + parse_ms) * per_upload_lines,
+    }
 
 
 def _direct_worker(env: dict, jobs: list[tuple[int, str]], folder: str, start, finish, queue) -> None:
@@ -507,6 +544,14 @@ def print_report(facts, setup, figures, check, duck_counts) -> list[str]:
         ("reconcile run (services.reconcile_run)", f"{figures['reconcile_s']:.2f} s", f"≤ {TARGET_RECONCILE_S:g} s", figures["reconcile_s"] <= TARGET_RECONCILE_S),
         ("  journal lines/s", f"{figures['reconcile_rate']:,.0f}", "", None),
     ]  # fmt: skip
+    floor = figures.get("floor")
+    if floor:
+        rows += [
+            ("  floor: checks only, answered 415", f"{floor['checks_rate']:,.0f} PUT/s", "", None),
+            ("    server+PostgreSQL+Redis CPU", f"{floor['checks_ms']:.2f} ms each", "", None),
+            ("  floor: parsing one file in-process", f"{floor['parse_ms']:.2f} ms", "", None),
+            ("  ceiling: cores ÷ (checks + parse)", f"{floor['ceiling_lines']:,.0f} lines/s", "", None),
+        ]
     if "rerun_s" in figures:
         rows.append(("  second run, nothing changed", f"{figures['rerun_s']:.2f} s", "", None))
     rows += [
@@ -647,6 +692,7 @@ def main(argv=None) -> int:
                 results = put_journals(base_url, uploads, args.connections, args.gzip)
             figures["ingest_s"] = time.perf_counter() - t0
             cpu["during ingest"] = cpu_used_between(before, cpu_snapshot(server.pid))
+            figures["floor"] = measure_floor(base_url, server.pid, uploads, args, day.business_date)
             stop_process_group(server)
             statuses = Counter(r[0] for r in results)
             accepted = sum(json.loads(r[2])["accepted"] for r in results if r[0] == 201)

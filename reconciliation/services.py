@@ -81,9 +81,41 @@ def journal_ingest(*, kiosk, business_date: date, data: bytes, uploaded_by=None)
     sha = hashlib.sha256(data).hexdigest()
     # No look before the insert: a file sent again is rare (a kiosk retrying), and the unique constraint tells it,
     # also when the same file arrives twice at once.
+    journal_file = _journal_file_store(kiosk, business_date, sha, data, uploaded_by)
+    if journal_file is None:
+        same = JournalFile.objects.filter(kiosk=kiosk, sha256=sha)[:1]
+        return _report_of(same[0], duplicate_file=True)
+    return journal_parse(journal_file=journal_file)
+
+
+def _journal_file_store(kiosk, business_date: date, sha: str, data: bytes, uploaded_by) -> JournalFile | None:
+    """The file's row, committed (unless the caller holds a transaction); None if the kiosk sent it before."""
+    if sql.enabled():
+        stored = sql.journal_file_insert(
+            kiosk_id=kiosk.pk,
+            business_date=business_date,
+            sha256=sha,
+            data=data,
+            uploaded_by_id=uploaded_by.pk if uploaded_by else None,
+            status=JournalFile.Status.RECEIVED,
+        )
+        if stored is None:
+            return None
+        journal_file = JournalFile(
+            pk=stored[0],
+            kiosk=kiosk,
+            sha256=sha,
+            business_date=business_date,
+            content=data,
+            size=len(data),
+            uploaded_by=uploaded_by,
+            received_at=stored[1],
+        )
+        journal_file._state.adding = False
+        return journal_file
     try:
         with transaction.atomic():
-            journal_file = JournalFile.objects.create(
+            return JournalFile.objects.create(
                 kiosk=kiosk,
                 sha256=sha,
                 business_date=business_date,
@@ -92,11 +124,9 @@ def journal_ingest(*, kiosk, business_date: date, data: bytes, uploaded_by=None)
                 uploaded_by=uploaded_by,
             )
     except IntegrityError:
-        same = JournalFile.objects.filter(kiosk=kiosk, sha256=sha)[:1]
-        if not same:
+        if not JournalFile.objects.filter(kiosk=kiosk, sha256=sha).exists():
             raise
-        return _report_of(same[0], duplicate_file=True)
-    return journal_parse(journal_file=journal_file)
+        return None
 
 
 def journal_parse(*, journal_file: JournalFile) -> JournalReport:
@@ -121,7 +151,10 @@ def journal_parse(*, journal_file: JournalFile) -> JournalReport:
             "lines_rejected": len(rejections),
             "rejections": [r.as_dict() for r in rejections[:MAX_REJECTIONS_KEPT]],
         }
-        JournalFile.objects.filter(pk=journal_file.pk).update(**parsed_values)
+        if sql.enabled():
+            sql.journal_file_parsed(file_id=journal_file.pk, values=parsed_values)
+        else:
+            JournalFile.objects.filter(pk=journal_file.pk).update(**parsed_values)
         for name, value in parsed_values.items():  # what refresh_from_db would read back, without the query
             setattr(journal_file, name, value)
         transaction.on_commit(lambda: reconcile_soon(journal_file.business_date))

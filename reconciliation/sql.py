@@ -12,7 +12,7 @@ from django.db import connection
 from fleet.models import Kiosk
 from reconciliation.journal_format import CHANNELS, SHANGHAI
 from reconciliation.matching import JRow, LRow, Precounted, TariffTerm
-from reconciliation.models import JournalGap, JournalLine, LedgerEntry, ReconItem
+from reconciliation.models import JournalFile, JournalGap, JournalLine, LedgerEntry, ReconItem
 
 
 def enabled() -> bool:
@@ -39,6 +39,50 @@ def _escape(text: str) -> str:
 
 _LINES = JournalLine._meta.db_table
 _GAPS = JournalGap._meta.db_table
+
+_FILES = JournalFile._meta.db_table
+
+# The raw file, kept before it is parsed: one statement, committed on its own. A file this kiosk already sent
+# (the unique (kiosk, sha256) constraint) inserts nothing and returns no row.
+_INSERT_FILE = f"""
+INSERT INTO {_FILES} (kiosk_id, business_date, sha256, content, size, received_at, uploaded_by_id, status,
+                      lines_total, lines_accepted, lines_duplicate, lines_rejected, rejections, error)
+VALUES (%s, %s, %s, %s, %s, statement_timestamp(), %s, %s, 0, 0, 0, 0, '[]', '')
+ON CONFLICT ON CONSTRAINT journal_file_unique_content DO NOTHING
+RETURNING id, received_at
+"""
+
+
+def journal_file_insert(*, kiosk_id: int, business_date: date, sha256: str, data: bytes, uploaded_by_id, status: str):
+    """Store a journal file as received. Returns (id, received_at), or None if the kiosk sent these bytes before."""
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_FILE, [kiosk_id, business_date, sha256, data, len(data), uploaded_by_id, status])
+        return cursor.fetchone()
+
+
+_FILE_PARSED = f"""
+UPDATE {_FILES} SET status = %s, lines_total = %s, lines_accepted = %s, lines_duplicate = %s, lines_rejected = %s,
+                    rejections = %s::jsonb
+WHERE id = %s
+"""
+
+
+def journal_file_parsed(*, file_id: int, values: dict) -> None:
+    """Record a file's parse result (the fields of services.journal_parse's `parsed_values`)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _FILE_PARSED,
+            [
+                values["status"],
+                values["lines_total"],
+                values["lines_accepted"],
+                values["lines_duplicate"],
+                values["lines_rejected"],
+                json.dumps(values["rejections"], ensure_ascii=False),
+                file_id,
+            ],
+        )
+
 
 # One statement per chunk of a file: the lines arrive as one array per column. ON CONFLICT DO NOTHING is
 # bulk_create(ignore_conflicts=True); RETURNING says which were new, so nobody has to look before inserting.
