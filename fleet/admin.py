@@ -4,6 +4,7 @@ engine and their tokens by the console, so only descriptive fields are editable.
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from fleet import services
 from fleet.models import ErrorCode, Kiosk, Region, RemoteCommand, Site
 
 
@@ -64,6 +65,15 @@ class KioskAdmin(admin.ModelAdmin):
         "maintenance_reason",
         "maintenance_until",
     ]
+
+    def save_model(self, request, obj, form, change):
+        timing = {"heartbeat_interval_s", "grace_s"}
+        if change and timing & set(form.changed_data):
+            services.kiosk_set_timing(kiosk=obj, heartbeat_interval_s=obj.heartbeat_interval_s, grace_s=obj.grace_s)
+            if set(form.changed_data) - timing:
+                super().save_model(request, obj, form, change)
+        else:
+            super().save_model(request, obj, form, change)
 
     def has_add_permission(self, request):
         # Provisioning issues the kiosk's token, which only the console can show once: register kiosks there.

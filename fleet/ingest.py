@@ -210,6 +210,13 @@ def forget_tokens(token_hashes) -> None:
     pipe.execute()
 
 
+def uncache_tokens(token_hashes) -> None:
+    """Drop active tokens from the cache (not tombstoned): the next request reads the kiosk again."""
+    token_hashes = list(token_hashes)
+    if token_hashes:
+        _redis().delete(*[_key("tok", token_hash) for token_hash in token_hashes])
+
+
 def commands_queued(kiosk_id: int) -> None:
     _redis().incr(_key("cmd", kiosk_id))
 

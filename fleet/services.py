@@ -99,6 +99,21 @@ def _revoke_active(kiosk: Kiosk, now: datetime, reason: str) -> int:
     return revoked
 
 
+@transaction.atomic
+def kiosk_set_timing(*, kiosk: Kiosk, heartbeat_interval_s: int, grace_s: int) -> Kiosk:
+    """Change how often a kiosk must beat and how long it may be late. The next heartbeat answers with the new
+    interval: with buffered ingestion the kiosk's cached token (which carries the interval) is dropped on commit,
+    so that heartbeat reads it again from the database."""
+    kiosk.heartbeat_interval_s, kiosk.grace_s = heartbeat_interval_s, grace_s
+    kiosk.save(update_fields=["heartbeat_interval_s", "grace_s"])
+    if ingest.is_buffered():
+        hashes = list(
+            DeviceCredential.objects.filter(kiosk=kiosk, revoked_at__isnull=True).values_list("token_hash", flat=True)
+        )
+        transaction.on_commit(lambda: ingest.uncache_tokens(hashes))
+    return kiosk
+
+
 def kiosk_snapshot_for_token_hash(token_hash: str):
     """The heartbeat path's view of the kiosk an active token belongs to (one fixed query), or None."""
     return sql.kiosk_snapshot_for_token_hash(token_hash)

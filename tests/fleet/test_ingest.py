@@ -217,3 +217,24 @@ def test_a_redis_that_lost_the_admit_script_or_dropped_the_connection_still_take
     assert post(client, kiosk).status_code == 200
 
     assert buffered_ingest() == 3
+
+
+def test_a_new_heartbeat_interval_is_in_the_answer_to_the_very_next_heartbeat(client, kiosk, buffered_ingest):
+    assert post(client, kiosk).json()["interval_s"] == 60  # the token, with the interval, is cached now
+
+    services.kiosk_set_timing(kiosk=Kiosk.objects.get(pk=kiosk.pk), heartbeat_interval_s=120, grace_s=30)
+
+    assert post(client, kiosk).json()["interval_s"] == 120
+    assert post(client, kiosk).status_code == 200, "the token was dropped from the cache, not revoked"
+
+
+def test_changing_the_interval_in_the_admin_reaches_the_kiosk_at_once(client, admin_client, kiosk, buffered_ingest):
+    post(client, kiosk)
+    form = {"model": kiosk.model or "", "asset_tag": kiosk.asset_tag or "", "heartbeat_interval_s": 300, "grace_s": 60}
+
+    response = admin_client.post(f"/admin/fleet/kiosk/{kiosk.pk}/change/", form)
+
+    assert response.status_code == 302, response.content[:2000]
+    stored = Kiosk.objects.get(pk=kiosk.pk)
+    assert (stored.heartbeat_interval_s, stored.grace_s) == (300, 60)
+    assert post(client, kiosk).json()["interval_s"] == 300
