@@ -9,7 +9,9 @@ What it does, in order (docs/performance.md, "Reconciliation", has the figures a
    provisions the kiosks with real device tokens, the tariffs and the settlement windows;
 3. ingests every journal through the real upload path, timed: by default 10,000 HTTP PUTs to
    /api/v1/device/journals/<date> against gunicorn on loopback (token auth, rate limiter, the view, the service);
-   with --ingest direct, reconciliation.services.journal_ingest called from worker processes instead;
+   with --ingest direct, reconciliation.services.journal_ingest called from worker processes instead; over HTTP
+   then the floor: the same PUTs answered 415 after the checks, and the files parsed in-process, which bound
+   what any upload that parses and reports synchronously can reach on this machine;
 4. imports the ledger file with services.ledger_import, timed;
 5. runs services.reconcile_run for the day, timed, and checks its items against the truth: every planted
    discrepancy found with the right outcome (and pairing), nothing else flagged, every outcome count exact;
