@@ -183,6 +183,10 @@ CELERY_BEAT_SCHEDULE = {
     "fleet-health-sweep": {"task": "fleet.tasks.sweep_health", "schedule": float(HEALTH_SWEEP_EVERY_S)},
     "fleet-expire-commands": {"task": "fleet.tasks.expire_commands", "schedule": 60.0},
     "fleet-heartbeat-retention": {"task": "fleet.tasks.purge_old_heartbeats", "schedule": 3600.0},
+    "reconcile-parse-stalled-journals": {
+        "task": "reconciliation.tasks.parse_stalled_journals",
+        "schedule": 300.0,
+    },
     # Daily, after kiosks have uploaded yesterday's journals: re-reconcile the last week.
     "reconcile-recent-days": {
         "task": "reconciliation.tasks.reconcile_recent_days",

@@ -72,6 +72,10 @@ class JournalFile(models.Model):
         indexes = [
             # The run's "journal uploaded late" evidence and the console's file list: a kiosk's files for a day.
             models.Index(fields=["kiosk", "business_date"], name="journal_file_kiosk_day_idx"),
+            # The stalled-file recovery: the few files stored but not parsed yet, without reading all the others.
+            models.Index(
+                fields=["received_at"], condition=models.Q(status="received"), name="journal_file_unparsed_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -1,9 +1,10 @@
 """Every state change of reconciliation: journal ingest, ledger import, runs, and people's resolutions."""
 
 import hashlib
+import logging
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -38,6 +39,8 @@ from reconciliation.models import (
     ReconItem,
 )
 from reconciliation.privacy import protect_payer_ref
+
+logger = logging.getLogger(__name__)
 
 # --- Journal ingest -------------------------------------------------------------------------------------
 
@@ -83,8 +86,11 @@ def journal_ingest(*, kiosk, business_date: date, data: bytes, uploaded_by=None)
     # also when the same file arrives twice at once.
     journal_file = _journal_file_store(kiosk, business_date, sha, data, uploaded_by)
     if journal_file is None:
-        same = JournalFile.objects.filter(kiosk=kiosk, sha256=sha)[:1]
-        return _report_of(same[0], duplicate_file=True)
+        same = JournalFile.objects.filter(kiosk=kiosk, sha256=sha)[:1][0]
+        if same.status == JournalFile.Status.RECEIVED:
+            # Kept earlier but never read (the process died in between): the kiosk sending it again reads it now.
+            return journal_parse(journal_file=same)
+        return _report_of(same, duplicate_file=True)
     return journal_parse(journal_file=journal_file)
 
 
@@ -129,36 +135,73 @@ def _journal_file_store(kiosk, business_date: date, sha: str, data: bytes, uploa
         return None
 
 
+class _ParsedElsewhere(Exception):
+    """Another parse of the same file recorded its result first."""
+
+
 def journal_parse(*, journal_file: JournalFile) -> JournalReport:
-    """Parse a stored journal file and add its lines. Safe to run again on the same file (e.g. after a crash)."""
+    """Parse a stored journal file and add its lines.
+
+    Safe to run again on the same file, also at the same time (a kiosk re-sending a file whose first parse died,
+    and the stalled-file recovery): only the first parse to commit records a result, the others answer with it."""
     try:
         parsed, rejections = parse_journal(bytes(journal_file.content), business_date=journal_file.business_date)
     except JournalFormatError as exc:
-        JournalFile.objects.filter(pk=journal_file.pk).update(status=JournalFile.Status.REJECTED, error=str(exc))
+        still_unread = JournalFile.objects.filter(pk=journal_file.pk, status=JournalFile.Status.RECEIVED)
+        if not still_unread.update(status=JournalFile.Status.REJECTED, error=str(exc)):
+            return _report_of(JournalFile.objects.get(pk=journal_file.pk))
         journal_file.status, journal_file.error = JournalFile.Status.REJECTED, str(exc)
         return _report_of(journal_file)
 
-    with transaction.atomic():
-        accepted, duplicates, conflicts = _add_lines(journal_file, parsed)
-        lines_total = len(parsed) + len(rejections)
-        rejections = sorted(rejections + conflicts, key=lambda r: r.line_no)
-        gaps = journal_gaps_refresh(kiosk=journal_file.kiosk, business_date=journal_file.business_date)
-        parsed_values = {
-            "status": JournalFile.Status.PARSED,
-            "lines_total": lines_total,
-            "lines_accepted": accepted,
-            "lines_duplicate": duplicates,
-            "lines_rejected": len(rejections),
-            "rejections": [r.as_dict() for r in rejections[:MAX_REJECTIONS_KEPT]],
-        }
-        if sql.enabled():
-            sql.journal_file_parsed(file_id=journal_file.pk, values=parsed_values)
-        else:
-            JournalFile.objects.filter(pk=journal_file.pk).update(**parsed_values)
-        for name, value in parsed_values.items():  # what refresh_from_db would read back, without the query
-            setattr(journal_file, name, value)
-        transaction.on_commit(lambda: reconcile_soon(journal_file.business_date))
+    try:
+        with transaction.atomic():
+            accepted, duplicates, conflicts = _add_lines(journal_file, parsed)
+            lines_total = len(parsed) + len(rejections)
+            rejections = sorted(rejections + conflicts, key=lambda r: r.line_no)
+            gaps = journal_gaps_refresh(kiosk=journal_file.kiosk, business_date=journal_file.business_date)
+            parsed_values = {
+                "status": JournalFile.Status.PARSED,
+                "lines_total": lines_total,
+                "lines_accepted": accepted,
+                "lines_duplicate": duplicates,
+                "lines_rejected": len(rejections),
+                "rejections": [r.as_dict() for r in rejections[:MAX_REJECTIONS_KEPT]],
+            }
+            if sql.enabled():
+                recorded = sql.journal_file_parsed(file_id=journal_file.pk, values=parsed_values)
+            else:
+                recorded = JournalFile.objects.filter(pk=journal_file.pk, status=JournalFile.Status.RECEIVED).update(
+                    **parsed_values
+                )
+            if not recorded:
+                raise _ParsedElsewhere  # roll back: whatever this parse added, the first one's result stands
+            for name, value in parsed_values.items():  # what refresh_from_db would read back, without the query
+                setattr(journal_file, name, value)
+            transaction.on_commit(lambda: reconcile_soon(journal_file.business_date))
+    except _ParsedElsewhere:
+        return _report_of(JournalFile.objects.get(pk=journal_file.pk))
     return _report_of(journal_file, gaps=gaps)
+
+
+def journal_files_parse_stalled(*, older_than: timedelta = timedelta(minutes=5), limit: int = 200) -> int:
+    """Parse the files kept but never read: the process that stored one died before parsing it (a restart, a
+    database error), and the kiosk did not send it again. Returns how many were parsed."""
+    cutoff = timezone.now() - older_than
+    stalled = list(
+        JournalFile.objects.filter(status=JournalFile.Status.RECEIVED, received_at__lt=cutoff)
+        .select_related("kiosk")
+        .order_by("received_at")[:limit]
+    )
+    for journal_file in stalled:
+        logger.warning(
+            "Journal file %s of kiosk %s for %s was stored at %s but never parsed; parsing it now.",
+            journal_file.pk,
+            journal_file.kiosk.serial,
+            journal_file.business_date,
+            journal_file.received_at,
+        )
+        journal_parse(journal_file=journal_file)
+    return len(stalled)
 
 
 def _add_lines(journal_file: JournalFile, parsed: list[ParsedLine]) -> tuple[int, int, list[Rejection]]:

@@ -63,12 +63,13 @@ def journal_file_insert(*, kiosk_id: int, business_date: date, sha256: str, data
 _FILE_PARSED = f"""
 UPDATE {_FILES} SET status = %s, lines_total = %s, lines_accepted = %s, lines_duplicate = %s, lines_rejected = %s,
                     rejections = %s::jsonb
-WHERE id = %s
+WHERE id = %s AND status = %s
 """
 
 
-def journal_file_parsed(*, file_id: int, values: dict) -> None:
-    """Record a file's parse result (the fields of services.journal_parse's `parsed_values`)."""
+def journal_file_parsed(*, file_id: int, values: dict) -> int:
+    """Record a file's parse result (the fields of services.journal_parse's `parsed_values`) unless another parse
+    recorded one first. Returns the rows updated: 1, or 0 if the file was no longer waiting to be read."""
     with connection.cursor() as cursor:
         cursor.execute(
             _FILE_PARSED,
@@ -80,8 +81,10 @@ def journal_file_parsed(*, file_id: int, values: dict) -> None:
                 values["lines_rejected"],
                 json.dumps(values["rejections"], ensure_ascii=False),
                 file_id,
+                JournalFile.Status.RECEIVED,
             ],
         )
+        return cursor.rowcount
 
 
 # One statement per chunk of a file: the lines arrive as one array per column. ON CONFLICT DO NOTHING is

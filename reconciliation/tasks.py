@@ -24,3 +24,9 @@ def reconcile_recent_days(days: int = 7) -> None:
     for offset in range(1, days + 1):
         services.reconcile_run(business_date=today - timedelta(days=offset), trigger="schedule")
     services.items_rerate(today=today)
+
+
+@shared_task(ignore_result=True)
+def parse_stalled_journals() -> int:
+    """Every few minutes: read the journal files that were kept but never parsed."""
+    return services.journal_files_parse_stalled()

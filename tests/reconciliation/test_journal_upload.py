@@ -270,3 +270,57 @@ def test_the_error_bodies_have_the_api_wide_shape(client, kiosk):
         "detail": "Invalid input.",
         "errors": {"business_date": ["Use a date as YYYY-MM-DD."]},
     }
+
+
+def _kept_but_never_parsed(kiosk, body: bytes, day="2026-11-20"):
+    """What a process that died between keeping the bytes and parsing them leaves behind."""
+    import hashlib
+    from datetime import date
+
+    from reconciliation import services
+
+    return services._journal_file_store(kiosk, date.fromisoformat(day), hashlib.sha256(body).hexdigest(), body, None)
+
+
+def test_a_file_kept_but_never_parsed_is_read_when_the_kiosk_sends_it_again(client, kiosk):
+    body = csv(line(1), line(2))
+    _kept_but_never_parsed(kiosk, body)
+
+    response = upload(client, kiosk, body)
+
+    assert response.status_code == 201
+    assert response.json()["accepted"] == 2 and not response.json()["duplicate_file"]
+    assert JournalLine.objects.count() == 2
+    assert JournalFile.objects.get().status == JournalFile.Status.PARSED
+
+
+def test_files_kept_but_never_parsed_are_read_by_the_recovery_task(kiosk, caplog):
+    from django.utils import timezone
+
+    from reconciliation import tasks
+
+    stalled = _kept_but_never_parsed(kiosk, csv(line(1), line(2), line(3)))
+    fresh = _kept_but_never_parsed(kiosk, csv(line(4)))
+    JournalFile.objects.filter(pk=stalled.pk).update(received_at=timezone.now() - timedelta(minutes=10))
+
+    assert tasks.parse_stalled_journals() == 1, "a file stored a moment ago may still be being parsed"
+
+    assert JournalFile.objects.get(pk=stalled.pk).status == JournalFile.Status.PARSED
+    assert JournalFile.objects.get(pk=fresh.pk).status == JournalFile.Status.RECEIVED
+    assert sorted(JournalLine.objects.values_list("seq", flat=True)) == [1, 2, 3]
+    assert "never parsed" in caplog.text
+    assert tasks.parse_stalled_journals() == 0
+
+
+def test_parsing_a_file_again_keeps_its_first_result(client, kiosk):
+    from reconciliation import services
+
+    upload(client, kiosk, csv(line(1), line(2), "x,broken"))
+    journal_file = JournalFile.objects.get()
+
+    again = services.journal_parse(journal_file=journal_file)
+
+    assert (again.accepted, again.duplicate, again.rejected) == (2, 0, 1), "not re-counted as duplicates"
+    stored = JournalFile.objects.get()
+    assert (stored.lines_accepted, stored.lines_duplicate, stored.lines_rejected) == (2, 0, 1)
+    assert JournalLine.objects.count() == 2
