@@ -45,6 +45,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import Counter
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -306,6 +307,37 @@ def put_journals(
     for t in threads:
         t.join()
     return results
+
+
+def add_ledger_history(days: int, business_date) -> None:
+    """A ledger as it stands after weeks of running: `days` earlier days' settlements, each a copy of the day's
+    with its own order numbers, payers and dates, so that nothing in it concerns the reconciled day and the right
+    answer stays the planted one. Not timed; it shows whether the run's cost grows with the ledger's history."""
+    from django.db import connection
+
+    from reconciliation.models import LedgerEntry
+
+    table = LedgerEntry._meta.db_table
+    columns = "channel, channel_ref, paid_at, settled_at, business_date, amount, kiosk_serial, kiosk_id, payer_ref, \
+service_code, source_file_id, line_no"
+    t0 = time.perf_counter()
+    print(f"Adding {days} earlier days of ledger history …", flush=True)
+    for back in range(days, 0, -1):
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                INSERT INTO {table} ({columns})
+                SELECT channel, channel_ref || '-H' || %(back)s, paid_at - %(shift)s, settled_at - %(shift)s,
+                       business_date - %(shift_days)s, amount, kiosk_serial, kiosk_id,
+                       CASE WHEN payer_ref = '' THEN '' ELSE payer_ref || '-H' || %(back)s END,
+                       service_code, source_file_id, line_no
+                FROM {table}
+                WHERE business_date >= %(day)s AND channel_ref NOT LIKE '%%-H%%'
+                """,
+                # a week further back, so that no bank settlement of history falls in the day's window
+                {"back": back, "shift": timedelta(days=back + 7), "shift_days": back + 7, "day": business_date},
+            )
+    print(f"  {LedgerEntry.objects.count():,} ledger rows in all, {time.perf_counter() - t0:.0f} s", flush=True)
 
 
 def measure_floor(base_url, server_pid, uploads, args, business_date) -> dict:
@@ -638,6 +670,12 @@ def parse_args(argv=None):
     parser.add_argument("--redis", default=os.environ.get("BENCH_RECON_REDIS_URL", "redis://127.0.0.1:6379/13"))
     parser.add_argument("--data-dir", help="where generated days are cached (default: the temp folder)")
     parser.add_argument("--fresh", action="store_true", help="generate the day even if it is cached")
+    parser.add_argument(
+        "--history-days",
+        type=int,
+        default=0,
+        help="earlier days of ledger added before the run (nothing in them concerns the day)",
+    )
     parser.add_argument("--keep", action="store_true", help="leave the database and the work folder behind")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
@@ -734,6 +772,8 @@ def main(argv=None) -> int:
             raise RuntimeError(f"ledger import added {report.new:,} of {day.truth.ledger_rows:,} rows")
         figures["ledger_rate"] = day.truth.ledger_rows / figures["ledger_s"]
         print(f"  {figures['ledger_s']:.1f} s", flush=True)
+        if args.history_days:
+            add_ledger_history(args.history_days, day.business_date)
         with connection.cursor() as cursor:
             cursor.execute("VACUUM ANALYZE")
 
