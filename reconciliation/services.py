@@ -96,6 +96,14 @@ def journal_ingest(*, kiosk, business_date: date, data: bytes, uploaded_by=None)
 
 def _journal_file_store(kiosk, business_date: date, sha: str, data: bytes, uploaded_by) -> JournalFile | None:
     """The file's row, committed (unless the caller holds a transaction); None if the kiosk sent it before."""
+    fields = {
+        "kiosk": kiosk,
+        "sha256": sha,
+        "business_date": business_date,
+        "content": data,
+        "size": len(data),
+        "uploaded_by": uploaded_by,
+    }
     if sql.enabled():
         stored = sql.journal_file_insert(
             kiosk_id=kiosk.pk,
@@ -107,28 +115,12 @@ def _journal_file_store(kiosk, business_date: date, sha: str, data: bytes, uploa
         )
         if stored is None:
             return None
-        journal_file = JournalFile(
-            pk=stored[0],
-            kiosk=kiosk,
-            sha256=sha,
-            business_date=business_date,
-            content=data,
-            size=len(data),
-            uploaded_by=uploaded_by,
-            received_at=stored[1],
-        )
+        journal_file = JournalFile(pk=stored[0], received_at=stored[1], **fields)
         journal_file._state.adding = False
         return journal_file
     try:
         with transaction.atomic():
-            return JournalFile.objects.create(
-                kiosk=kiosk,
-                sha256=sha,
-                business_date=business_date,
-                content=data,
-                size=len(data),
-                uploaded_by=uploaded_by,
-            )
+            return JournalFile.objects.create(**fields)
     except IntegrityError:
         if not JournalFile.objects.filter(kiosk=kiosk, sha256=sha).exists():
             raise
