@@ -220,6 +220,10 @@ class LedgerEntry(models.Model):
     service_code = models.CharField(max_length=32, blank=True)
     source_file = models.ForeignKey(LedgerFile, on_delete=models.PROTECT, related_name="entries")
     line_no = models.PositiveIntegerField()
+    # It settles a payer's fee that an earlier entry (by settled_at, then id) already settled: a duplicate charge.
+    # Kept up to date by the ledger import for the payer groups it touches (services.ledger_mark_repeats), so that a
+    # reconcile run reads it instead of grouping the whole ledger's history.
+    settles_again = models.BooleanField(default=False, db_default=False)
 
     class Meta:
         constraints = [

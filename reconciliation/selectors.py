@@ -173,20 +173,15 @@ def day_unpaired_ledger(business_date: date, *, among: list[int] | None = None) 
 
 
 def duplicate_ledger_ids(ledger_ids: set[int]) -> set[int]:
-    """Of the given ledger entries, those settling a payer's fee that was already settled earlier."""
-    if not ledger_ids:
-        return set()
-    earlier = LedgerEntry.objects.filter(payer_ref=OuterRef("payer_ref"), service_code=OuterRef("service_code")).filter(
-        Q(settled_at__lt=OuterRef("settled_at")) | Q(settled_at=OuterRef("settled_at"), id__lt=OuterRef("id"))
-    )
+    """Of the given ledger entries, those settling a payer's fee that was already settled earlier
+    (LedgerEntry.settles_again, kept by the ledger import)."""
     found: set[int] = set()
     ids = sorted(ledger_ids)
     for start in range(0, len(ids), 20000):
         found.update(
-            LedgerEntry.objects.filter(id__in=ids[start : start + 20000])
-            .exclude(payer_ref="")
-            .filter(Exists(earlier))
-            .values_list("id", flat=True)
+            LedgerEntry.objects.filter(id__in=ids[start : start + 20000], settles_again=True).values_list(
+                "id", flat=True
+            )
         )
     return found
 

@@ -671,7 +671,37 @@ def _ledger_entries_insert_portably(ledger_file, rows, first_line) -> tuple[int,
         batch_size=5000,
         ignore_conflicts=True,
     )
+    ledger_mark_repeats({(protect_payer_ref(r.payer_ref), r.service_code) for r in new_rows})
     return len(new_rows), _dates_to_rerun([(r.channel, r.channel_ref) for r in new_rows], new_rows)
+
+
+def ledger_mark_repeats(groups) -> None:
+    """Keep LedgerEntry.settles_again right for every entry of these (payer_ref, service_code) groups, after
+    entries were added to them: the first settlement of a payer's fee (by settled_at, then id) is not a repeat,
+    every later one is. The ledger import calls it for the groups of the entries it adds."""
+    groups = sorted({(payer, service) for payer, service in groups if payer})
+    if sql.enabled():
+        sql.ledger_mark_repeats(groups)
+        return
+    for start in range(0, len(groups), 500):
+        chunk = groups[start : start + 500]
+        entries = (
+            LedgerEntry.objects.filter(payer_ref__in={payer for payer, _ in chunk})
+            .order_by("settled_at", "id")
+            .values_list("id", "payer_ref", "service_code", "settles_again")
+        )
+        seen, flips = set(), {True: [], False: []}
+        wanted = set(chunk)
+        for entry_id, payer, service, again in entries:
+            if (payer, service) not in wanted:
+                continue
+            repeat = (payer, service) in seen
+            seen.add((payer, service))
+            if repeat != again:
+                flips[repeat].append(entry_id)
+        for value, ids in flips.items():
+            if ids:
+                LedgerEntry.objects.filter(id__in=ids).update(settles_again=value)
 
 
 def _known_ledger_keys(keys: list[tuple[str, str]]) -> set[tuple[str, str]]:

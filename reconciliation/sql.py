@@ -161,10 +161,13 @@ _KIOSKS = Kiosk._meta.db_table
 # payer, the fee in force and its channel accepted — are only counted and summed; of the others (and of lines
 # without settlement) only the ids come back. Cash is counted apart, as the engine does.
 #
-# A ledger entry is a duplicate when the same payer's same fee was settled earlier (or at the same moment, by an
-# entry imported before it): selectors.duplicate_ledger_ids. Set-based here: the payer/fee groups with more than one
-# entry (one pass over the payer index), then every entry of those groups but the first. Probing the index once per
-# line instead costs a million random reads.
+# A ledger entry is a duplicate when it settles a payer's fee that an earlier entry already settled: the flag
+# `settles_again`, kept by the ledger import for the groups it touches (_MARK_REPEATS), so the run reads it rather
+# than grouping the whole ledger's history.
+#
+# The ledger side is `near`: the entries dated from the day before the day to the end of the settlement look-ahead,
+# one range of the business_date index however long the history. A line whose entry lies outside it (settled very
+# late, or dated before by a wrong clock) comes back without one, and day_to_judge finds it by its key.
 # OFFSET 0 keeps the inner query a subquery: flattened, its EXISTS and IN would be evaluated once per aggregate.
 _JUDGE_DAY = f"""
 SELECT count(*) FILTER (WHERE is_line),
@@ -178,9 +181,9 @@ SELECT count(*) FILTER (WHERE is_line),
        coalesce(array_agg(ledger_id) FILTER (WHERE NOT is_line AND of_the_day), '{{}}')
 FROM (
     SELECT j.id, j.id IS NOT NULL AS is_line, j.channel, j.status, j.amount, l.id AS ledger_id,
-           d.id IS NOT NULL AS duplicate,
+           coalesce(l.settles_again, false) AS duplicate,
            coalesce(
-               j.channel <> 'cash' AND l.id IS NOT NULL AND d.id IS NULL AND j.status = 'success'
+               j.channel <> 'cash' AND l.id IS NOT NULL AND NOT l.settles_again AND j.status = 'success'
                AND j.amount = l.amount
                AND NOT (j.payer_ref <> '' AND l.payer_ref <> '' AND j.payer_ref <> l.payer_ref)
                AND j.occurred_at >= %(day_start)s AND j.occurred_at < %(day_end)s
@@ -197,19 +200,17 @@ FROM (
             OR (l.paid_at IS NULL AND l.business_date > %(day)s AND l.business_date <= %(lookahead)s)) AS of_the_day
     FROM (SELECT * FROM {_LINES} WHERE business_date = %(day)s) j
     -- FULL: the ledger entries no line of the day claims come out too, as candidates for the unpaired ones
-    FULL JOIN {_LEDGER} l ON l.channel = j.channel AND l.channel_ref = nullif(j.channel_ref, '')
-    LEFT JOIN (
-        SELECT id FROM (
-            SELECT e.id, row_number() OVER (PARTITION BY e.payer_ref, e.service_code ORDER BY e.settled_at, e.id) AS n
-            FROM {_LEDGER} e
-            WHERE (e.payer_ref, e.service_code) IN (
-                SELECT payer_ref, service_code FROM {_LEDGER} WHERE payer_ref <> ''
-                GROUP BY payer_ref, service_code HAVING count(*) > 1
-            )
-        ) settled_before WHERE n > 1
-    ) d ON d.id = l.id
+    FULL JOIN (
+        SELECT * FROM {_LEDGER} WHERE business_date >= %(near_from)s AND business_date <= %(lookahead)s
+    ) l ON l.channel = j.channel AND l.channel_ref = nullif(j.channel_ref, '')
     OFFSET 0
 ) day
+"""
+# The entries of lines that found none near the day, by their keys (the unique key's index).
+_LEDGER_BY_KEY = f"""
+SELECT DISTINCT ON (j.id) j.id, l.id, l.settles_again
+FROM {_LINES} j JOIN {_LEDGER} l ON l.channel = j.channel AND l.channel_ref = j.channel_ref
+WHERE j.id = ANY(%s::bigint[]) AND j.channel_ref <> ''
 """
 
 _LINE_COLUMNS = "j.id, j.kiosk_id, k.serial, j.seq, j.occurred_at, j.amount, j.channel, j.channel_ref, j.payer_ref, \
@@ -247,6 +248,7 @@ def day_to_judge(
         "fee_channels": [row[1] for row in fee_rows],
         "fee_amounts": [row[2] for row in fee_rows],
         "lookahead": business_date + timedelta(days=lookahead_days),
+        "near_from": business_date - timedelta(days=1),
     }
     with connection.cursor() as cursor:
         # The statement's estimate is far above jit_above_cost; compiling it takes seconds and saves nothing in a
@@ -255,12 +257,23 @@ def day_to_judge(
         # A day's ledger hashed for the join is about 100 MB per million entries; at the default 4 MB the join
         # spills to disk in 16 batches.
         cursor.execute("SET LOCAL work_mem = '256MB'")
-        # Parallel workers would each build the duplicate groups' hash again, on a machine that has two cores.
+        # Parallel workers would each build the join's hash again, on a machine that has two cores.
         cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
         cursor.execute(_JUDGE_DAY, params)
         (lines, cash, cash_amount, matched, matched_amount, line_ids, ledger_ids, duplicates, unclaimed) = (
             cursor.fetchone()
         )
+        # Lines without an entry near the day: their entry, if the ledger has one at all, settled far from it.
+        ledger_ids = list(ledger_ids)
+        alone = [line_id for line_id, ledger_id in zip(line_ids, ledger_ids, strict=True) if ledger_id is None]
+        if alone:
+            cursor.execute(_LEDGER_BY_KEY, [array_literal(alone)])
+            found = {line_id: (ledger_id, again) for line_id, ledger_id, again in cursor.fetchall()}
+            for index, line_id in enumerate(line_ids):
+                if line_id in found:
+                    ledger_ids[index] = found[line_id][0]
+                    if found[line_id][1]:
+                        duplicates.append(found[line_id][0])
         cursor.execute(_LINES_BY_ID, [array_literal(line_ids)])
         journal = {row[0]: JRow(*row) for row in cursor.fetchall()}
         cursor.execute(_LEDGER_BY_ID, [array_literal(i for i in ledger_ids if i is not None)])
@@ -299,11 +312,36 @@ ON CONFLICT DO NOTHING
 """
 
 
+# Keep `settles_again` right for every entry of the payer groups in `touched`: the first settlement of a payer's
+# fee (by settled_at, then id) is not a repeat, every later one is. Only the entries whose flag changes are written.
+_MARK_REPEATS = f"""
+WITH touched AS ({{touched}}), ranked AS (
+    SELECT e.id, row_number() OVER (PARTITION BY e.payer_ref, e.service_code ORDER BY e.settled_at, e.id) > 1 AS again
+    FROM {_LEDGER} e JOIN touched t ON e.payer_ref = t.payer_ref AND e.service_code = t.service_code
+)
+UPDATE {_LEDGER} e SET settles_again = r.again FROM ranked r WHERE e.id = r.id AND e.settles_again <> r.again
+"""
+_TOUCHED_BY_STAGE = f"SELECT DISTINCT payer_ref, service_code FROM {_STAGE} WHERE payer_ref <> ''"
+_TOUCHED_GIVEN = (
+    "SELECT DISTINCT * FROM unnest(%s::text[], %s::text[]) AS g(payer_ref, service_code) WHERE payer_ref <> ''"
+)
+
+
+def ledger_mark_repeats(groups: list[tuple[str, str]]) -> None:
+    """services.ledger_mark_repeats on PostgreSQL: one statement for all the (payer_ref, service_code) groups."""
+    if groups:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                _MARK_REPEATS.format(touched=_TOUCHED_GIVEN),
+                [array_literal(g[0] for g in groups), array_literal(g[1] for g in groups)],
+            )
+
+
 def ledger_entries_insert(*, source_file_id: int, rows) -> tuple[int, set[date]]:
     """Add ledger rows (channel, channel_ref, paid_at, settled_at, business_date, amount, kiosk_serial, payer_ref,
     service_code, line_no) that the ledger does not have yet, in the caller's transaction: COPY into a temporary
-    table, then one INSERT … SELECT, with each kiosk found by its serial. Returns how many rows were new, and the
-    days whose runs they can change."""
+    table, then one INSERT … SELECT, with each kiosk found by its serial, and the repeat flags of the payer groups
+    the rows belong to. Returns how many rows were new, and the days whose runs they can change."""
     with connection.cursor() as cursor:
         cursor.execute(_CREATE_STAGE)
         with cursor.copy(f"COPY {_STAGE} FROM STDIN") as copy:
@@ -315,6 +353,7 @@ def ledger_entries_insert(*, source_file_id: int, rows) -> tuple[int, set[date]]
         cursor.execute(_DATES_TO_RERUN)
         dates = {day for (day,) in cursor.fetchall()}
         cursor.execute(_INSERT_ENTRIES, [source_file_id])
+        cursor.execute(_MARK_REPEATS.format(touched=_TOUCHED_BY_STAGE))
         cursor.execute(f"DROP TABLE {_STAGE}")
     return new, dates
 

@@ -70,7 +70,7 @@ class Books:
                 sha256=hashlib.sha256(str(id(self)).encode()).hexdigest(), format="canonical", content=b"", size=0
             )
         settled = settled or at(self.day + timedelta(days=1), "02:00")
-        return LedgerEntry.objects.create(
+        entry = LedgerEntry.objects.create(
             channel=channel,
             channel_ref=ref,
             paid_at=paid,
@@ -84,6 +84,9 @@ class Books:
             source_file=self._ledger_file,
             line_no=LedgerEntry.objects.count() + 1,
         )
+        services.ledger_mark_repeats([(entry.payer_ref, entry.service_code)])  # as the ledger import does
+        entry.refresh_from_db()
+        return entry
 
     def run(self, today: date):
         return services.reconcile_run(business_date=self.day, today=today)

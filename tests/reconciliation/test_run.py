@@ -230,3 +230,67 @@ def test_two_concurrent_runs_for_one_day_do_not_double_count(tariffs, site):
     assert errors == []
     assert ReconItem.objects.filter(outcome="missing_in_ledger").count() == 30
     assert [r.outcomes["missing_in_ledger"] for r in runs] == [30, 30]
+
+
+def test_a_settlement_that_arrives_weeks_after_the_day_still_matches_its_line(books, tariffs, site):
+    kiosk = KioskFactory(site=site, serial="KS-LATE")
+    books.journal(kiosk, [{"txn_id": "L1", "channel": "card"}, {"txn_id": "L2", "channel": "card", "payer": "P-L2"}])
+    late = at(books.day + timedelta(days=30), "02:00")
+    books.ledger(ref="ORD-L1", kiosk=kiosk, channel="card", payer="A-L1", settled=late)
+    books.ledger(ref="ORD-L2", kiosk=kiosk, channel="card", payer="P-OTHER", settled=late)
+
+    run = books.run(today=books.day + timedelta(days=31))
+
+    assert run.outcomes["matched"] == 1, "found by its order number, however late it settled"
+    assert run.outcomes["missing_in_ledger"] == 0 and run.outcomes["missing_in_journal"] == 0
+    assert item_for("L2").outcome == "payer_mismatch", "a late entry is judged like any other"
+
+
+def test_a_payers_second_settlement_weeks_later_is_a_duplicate_charge(books, tariffs, site):
+    kiosk = KioskFactory(site=site, serial="KS-DUP")
+    earlier = books.day - timedelta(days=21)
+    books.journal(kiosk, [{"txn_id": "D0", "payer": "P-D"}], day=earlier)
+    books.ledger(ref="ORD-D0", kiosk=kiosk, payer="P-D", paid=at(earlier, "10:00"))
+    books.journal(kiosk, [{"txn_id": "D1", "payer": "P-D"}])
+    books.ledger(ref="ORD-D1", kiosk=kiosk, payer="P-D", paid=at(books.day, "10:00"))
+
+    books.run(today=books.day + timedelta(days=1))
+
+    assert item_for("D1").outcome == "duplicate_charge"
+
+
+def test_an_earlier_settlement_imported_later_makes_the_other_one_the_repeat(db):
+    from reconciliation import services
+    from reconciliation.models import LedgerEntry
+
+    later = b"channel,channel_ref,settled_at,amount,kiosk_serial,payer_ref,service_code\n"
+    later += b"wechat,W-2,2026-11-19T03:00:00+08:00,20.00,,A-1,ID_CARD\n"
+    earlier = b"channel,channel_ref,settled_at,amount,kiosk_serial,payer_ref,service_code\n"
+    earlier += b"alipay,Z-1,2026-11-18T03:00:00+08:00,20.00,,A-1,ID_CARD\n"
+    earlier += b"alipay,Z-2,2026-11-18T04:00:00+08:00,20.00,,A-2,ID_CARD\n"
+
+    services.ledger_import(data=later, fmt="canonical")
+    assert not LedgerEntry.objects.get(channel_ref="W-2").settles_again, "alone, it is the first"
+    services.ledger_import(data=earlier, fmt="canonical")
+
+    flags = dict(LedgerEntry.objects.values_list("channel_ref", "settles_again"))
+    assert flags == {"W-2": True, "Z-1": False, "Z-2": False}
+
+
+def test_the_migration_marks_the_repeats_already_in_the_ledger(books):
+    import importlib
+
+    from django.apps import apps
+
+    from reconciliation.models import LedgerEntry
+
+    books.ledger(ref="M-1", payer="P-M", settled=at(books.day, "09:00"))
+    books.ledger(ref="M-2", payer="P-M", settled=at(books.day, "08:00"))
+    books.ledger(ref="M-3", payer="P-N", settled=at(books.day, "08:00"))
+    LedgerEntry.objects.update(settles_again=False)  # as the ledger stood before the flag existed
+
+    migration = importlib.import_module("reconciliation.migrations.0005_ledger_entry_settles_again")
+    migration.mark_repeats(apps, None)
+
+    flags = dict(LedgerEntry.objects.values_list("channel_ref", "settles_again"))
+    assert flags == {"M-1": True, "M-2": False, "M-3": False}
