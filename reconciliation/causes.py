@@ -92,9 +92,12 @@ def load_evidence(verdicts, business_date: date) -> Evidence:
         .annotate(first=Min("received_at"))
         .values_list("kiosk_id", "first")
     )
-    evidence.ledger_coverage = dict(
-        LedgerEntry.objects.values("channel").annotate(last=Max("business_date")).values_list("channel", "last")
-    )
+    # One newest-first walk of the business_date index per channel the verdicts name (not cash: it never settles
+    # in the ledger), rather than grouping the whole ledger's history by channel.
+    for channel in sorted({verdict.channel for verdict in verdicts} - {"cash"}):
+        last = LedgerEntry.objects.filter(channel=channel).aggregate(last=Max("business_date"))["last"]
+        if last is not None:
+            evidence.ledger_coverage[channel] = last
     payers = {(v.journal or v.ledger).payer_ref for v in verdicts if v.outcome == "duplicate_charge"}
     if payers:
         evidence.failed_attempts = set(
