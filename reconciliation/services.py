@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, Max, Min, OuterRef
+from django.db.models import Exists, Min, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _t
 
@@ -312,7 +312,12 @@ def _refresh_gaps_of_day(kiosk, day: date) -> list[tuple[int, int]]:
     seqs = list(
         JournalLine.objects.filter(kiosk=kiosk, business_date=day).order_by("seq").values_list("seq", flat=True)
     )
-    previous_max = JournalLine.objects.filter(kiosk=kiosk, business_date__lt=day).aggregate(m=Max("seq"))["m"]
+    previous_max = (
+        JournalLine.objects.filter(kiosk=kiosk, business_date__lt=day)
+        .order_by("-business_date", "-seq")
+        .values_list("seq", flat=True)
+        .first()
+    )
     gaps = find_gaps(seqs, previous_max=previous_max)
     JournalGap.objects.filter(kiosk=kiosk, business_date=day).delete()
     JournalGap.objects.bulk_create(

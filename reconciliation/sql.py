@@ -123,7 +123,10 @@ def journal_lines_insert(*, kiosk_id: int, source_file_id: int, lines: list) -> 
 _DELETE_GAPS = f"DELETE FROM {_GAPS} WHERE kiosk_id = %(kiosk)s AND business_date = %(day)s"
 _REFRESH_GAPS = f"""
 WITH previous AS (
-    SELECT max(seq) AS seq FROM {_LINES} WHERE kiosk_id = %(kiosk)s AND business_date < %(day)s
+    -- the highest number of the kiosk's latest earlier day: one step back along its (kiosk, day, seq) index,
+    -- however long its history (numbers only grow, so it is the highest of all while the kiosk keeps counting)
+    SELECT seq FROM {_LINES} WHERE kiosk_id = %(kiosk)s AND business_date < %(day)s
+    ORDER BY business_date DESC, seq DESC LIMIT 1
 ), ordered AS (
     SELECT seq, greatest(lag(seq) OVER (ORDER BY seq), (SELECT seq FROM previous)) AS highest_before
     FROM {_LINES}
@@ -137,7 +140,8 @@ WITH previous AS (
 )
 SELECT (SELECT coalesce(array_agg(first_missing ORDER BY first_missing), '{{}}') FROM gaps),
        (SELECT coalesce(array_agg(last_missing ORDER BY first_missing), '{{}}') FROM gaps),
-       (SELECT min(business_date) FROM {_LINES} WHERE kiosk_id = %(kiosk)s AND business_date > %(day)s)
+       (SELECT business_date FROM {_LINES} WHERE kiosk_id = %(kiosk)s AND business_date > %(day)s
+        ORDER BY business_date LIMIT 1)
 """
 
 
