@@ -29,11 +29,6 @@ class DeviceIdentity:
     def kiosk(self) -> Kiosk:
         return Kiosk.objects.select_related("site").get(pk=self.snapshot.pk)
 
-    @cached_property
-    def kiosk_ref(self) -> Kiosk:
-        """The kiosk as a reference for the rows a device request writes (its id and serial), without loading it."""
-        return Kiosk(pk=self.snapshot.pk, serial=self.snapshot.serial, site_id=None)
-
     def __str__(self) -> str:
         return f"kiosk {self.snapshot.serial}"
 

@@ -61,12 +61,17 @@ def token_hash_of(request) -> str:
         raise unauthenticated(str(exc.detail), exc.code) from None
 
 
-def authenticated_kiosk(request):
-    """The kiosk snapshot behind the request's token (one indexed query); 401 if there is none."""
-    snapshot = kiosk_snapshot_for_token_hash(token_hash_of(request))
+def kiosk_of_token_hash(token_hash: str):
+    """The kiosk snapshot an active token belongs to (one indexed query); 401 if there is none."""
+    snapshot = kiosk_snapshot_for_token_hash(token_hash)
     if snapshot is None:
         raise unknown_token()
     return snapshot
+
+
+def authenticated_kiosk(request):
+    """The kiosk snapshot behind the request's token; 401 if the header is malformed or the token unknown."""
+    return kiosk_of_token_hash(token_hash_of(request))
 
 
 def count_or_throttle(scope: str, kiosk_id: int) -> None:

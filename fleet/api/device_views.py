@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from fleet import services
 from fleet.api.device_auth import DeviceTokenAuthentication, IsKiosk, KioskRateThrottle
-from fleet.api.device_http import plain_view
+from fleet.api.device_http import Rejected, check_body_size, plain_view
 from fleet.api.heartbeat import heartbeat
 from fleet.api.serializers import CommandResultIn, CommandResultOut, HeartbeatIn, HeartbeatOut
 from fleet.models import RemoteCommand
@@ -37,13 +37,10 @@ class DeviceAPIView(APIView):
         self._check_body_size(request)
 
     def _check_body_size(self, request):
-        limit = settings.KIOSKOPS["DEVICE_MAX_BODY_BYTES"]
         try:
-            declared = int(request.META.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            declared = 0
-        if declared > limit or len(request._request.body) > limit:
-            raise PayloadTooLarge(_("Request body is over the %(limit)d-byte limit.") % {"limit": limit})
+            check_body_size(request._request, settings.KIOSKOPS["DEVICE_MAX_BODY_BYTES"])
+        except Rejected as rejected:
+            raise PayloadTooLarge(rejected.detail) from None
 
 
 class HeartbeatView(DeviceAPIView):

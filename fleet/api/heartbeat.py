@@ -25,6 +25,7 @@ from fleet.api.device_http import (
     Rejected,
     check_body_size,
     count_or_throttle,
+    kiosk_of_token_hash,
     method_not_allowed,
     require_content_type,
     throttled,
@@ -170,9 +171,7 @@ def _answer(status: str, interval_s: int, skew: int | None, commands: list) -> H
 
 
 def _direct(token_hash, beat, problem, received_at):
-    snapshot = services.kiosk_snapshot_for_token_hash(token_hash)
-    if snapshot is None:
-        raise unknown_token()
+    snapshot = kiosk_of_token_hash(token_hash)
     count_or_throttle("heartbeat", snapshot.pk)
     if problem is not None:
         raise problem
@@ -198,9 +197,7 @@ def _buffered(token_hash, beat, problem, received_at, request_body, conf):
 
     admission, missed = admit(), False
     if admission.code == 0:  # not cached: look the token up once, cache it, ask again
-        snapshot = services.kiosk_snapshot_for_token_hash(token_hash)
-        if snapshot is None:
-            raise unknown_token()
+        snapshot = kiosk_of_token_hash(token_hash)
         ingest.remember_token(
             token_hash,
             kiosk_id=snapshot.pk,

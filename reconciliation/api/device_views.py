@@ -48,6 +48,5 @@ class JournalUploadView(DeviceAPIView):
         summary="Upload the kiosk's transaction journal for one business day",
         tags=["device"],
     )
-    def put(self, request, business_date):
-        """Served by reconciliation.api.journal_upload.journal_upload; this method only carries the schema."""
-        raise NotImplementedError
+    def put(self, request, business_date):  # not reached through the URLconf: see as_view
+        return journal_upload(request._request, business_date)

@@ -324,3 +324,19 @@ def test_parsing_a_file_again_keeps_its_first_result(client, kiosk):
     stored = JournalFile.objects.get()
     assert (stored.lines_accepted, stored.lines_duplicate, stored.lines_rejected) == (2, 0, 1)
     assert JournalLine.objects.count() == 2
+
+
+def test_the_documenting_drf_view_answers_exactly_as_the_plain_view(kiosk):
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from reconciliation.api.device_views import JournalUploadView
+
+    raw = APIRequestFactory().put(
+        URL, csv(line(1)), content_type="text/csv", HTTP_AUTHORIZATION=f"Device {kiosk.token}"
+    )
+
+    response = JournalUploadView().put(Request(raw), "2026-11-20")
+
+    assert response.status_code == 201
+    assert JournalLine.objects.count() == 1
