@@ -1,0 +1,20 @@
+"""DRF's JSON parser under the input policy (core/inputs.py): every staff and device API body is checked once."""
+
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import JSONParser
+
+from core import inputs
+
+
+class PolicyJSONParser(JSONParser):
+    """application/json bodies decoded by `core.inputs.loads`: a 400 naming the field for anything storage would
+    refuse (NUL, unpaired surrogates, numbers beyond bigint or not finite, nesting deeper than 32, not UTF-8)."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        raw = stream.read() if stream is not None else b""
+        if not raw:
+            return {}
+        try:
+            return inputs.loads(raw)
+        except inputs.InputError as exc:
+            raise ValidationError(exc.as_errors(), code="invalid") from None
