@@ -453,3 +453,61 @@ class ReconAction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.item_id} {self.action}"
+
+
+class WriteOffRequest(models.Model):
+    """A request to write an item off, waiting for a second person with approval rights: the four-eyes rule."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", _("Awaiting approval")
+        APPROVED = "approved", _("Approved")
+        REJECTED = "rejected", _("Rejected")
+        WITHDRAWN = "withdrawn", _("Withdrawn")
+
+    item = models.ForeignKey(ReconItem, on_delete=models.CASCADE, related_name="writeoff_requests")
+    reason = models.TextField()
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-requested_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                name="writeoff_request_state_valid",
+                condition=Q(state__in=["pending", "approved", "rejected", "withdrawn"]),
+                violation_error_message=_("Unknown write-off request state."),
+            ),
+            models.UniqueConstraint(
+                fields=["item"],
+                condition=Q(state="pending"),
+                name="writeoff_request_one_pending_per_item",
+                violation_error_message=_("This item already has a write-off awaiting approval."),
+            ),
+            models.CheckConstraint(
+                name="writeoff_request_decided_when_closed",
+                condition=(Q(state="pending") & Q(decided_by__isnull=True) & Q(decided_at__isnull=True))
+                | (~Q(state="pending") & Q(decided_by__isnull=False) & Q(decided_at__isnull=False)),
+                violation_error_message=_("A decided request names who decided it and when; a pending one not."),
+            ),
+            # Four eyes: only the requester may withdraw; nobody approves or rejects their own request.
+            models.CheckConstraint(
+                name="writeoff_request_four_eyes",
+                condition=Q(state="pending")
+                | (Q(state="withdrawn") & Q(decided_by=models.F("requested_by")))
+                | (Q(state__in=["approved", "rejected"]) & ~Q(decided_by=models.F("requested_by"))),
+                violation_error_message=_("Nobody may approve or reject their own write-off request."),
+            ),
+        ]
+        indexes = [
+            # The "awaiting approval" list: the few pending requests, newest first, without reading decided ones.
+            models.Index(fields=["-requested_at"], condition=Q(state="pending"), name="writeoff_request_pending_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"write-off of {self.item_id} {self.state}"
