@@ -66,6 +66,7 @@ class QueueFilterForm(forms.Form):
         widget=forms.NumberInput(attrs={"step": "0.01"}),
     )
     mine = forms.BooleanField(label=_("Assigned to me"), required=False)
+    awaiting = forms.BooleanField(label=_("Write-offs awaiting my approval"), required=False)
 
     def __init__(self, *args, sites, **kwargs):
         super().__init__(*args, **kwargs)
@@ -127,17 +128,35 @@ class RefundedForm(_ItemForm):
 
 
 class WriteOffForm(_ItemForm):
+    """Ask for a write-off. Nobody names their approver: the request waits for someone with the right."""
+
     id_prefix = "writeoff"
 
     reason = forms.CharField(label=_("Reason"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE))
-    approver = forms.ModelChoiceField(
-        label=_("Approved by"), queryset=None, required=False, to_field_name="username", empty_label="---------"
+
+
+class WriteOffApproveForm(_ItemForm):
+    id_prefix = "writeoff_approve"
+
+    note = forms.CharField(
+        label=_("Note (optional)"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE)
     )
 
-    def __init__(self, *args, approvers, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["approver"].queryset = approvers
-        self.fields["approver"].label_from_instance = _person
+
+class WriteOffRejectForm(_ItemForm):
+    id_prefix = "writeoff_reject"
+
+    note = forms.CharField(
+        label=_("Why it is rejected"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE)
+    )
+
+
+class WriteOffWithdrawForm(_ItemForm):
+    id_prefix = "writeoff_withdraw"
+
+    note = forms.CharField(
+        label=_("Note (optional)"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE)
+    )
 
 
 class ContactForm(_ItemForm):

@@ -461,7 +461,7 @@ class WriteOffRequest(models.Model):
     class State(models.TextChoices):
         PENDING = "pending", _("Awaiting approval")
         APPROVED = "approved", _("Approved")
-        REJECTED = "rejected", _("Rejected")
+        REJECTED = "rejected", _("Not approved")
         WITHDRAWN = "withdrawn", _("Withdrawn")
 
     item = models.ForeignKey(ReconItem, on_delete=models.CASCADE, related_name="writeoff_requests")

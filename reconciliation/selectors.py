@@ -9,17 +9,21 @@ from decimal import Decimal
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, Q, Sum
 
+from accounts.scoping import scope_kiosks, user_sees_all_regions
+from fleet.models import Kiosk
 from reconciliation import sql
 from reconciliation.calendar import BusinessCalendar
 from reconciliation.matching import JRow, LRow, Precounted, TariffTerm
 from reconciliation.models import (
     JournalLine,
     LedgerEntry,
+    Outcome,
     ReconciliationRun,
     ReconItem,
     SettlementWindow,
     Tariff,
     WorkingDayOverride,
+    WriteOffRequest,
 )
 
 JOURNAL_COLUMNS = (
@@ -52,6 +56,22 @@ LEDGER_COLUMNS = (
 # a 3-working-day window across the Spring Festival spans about ten).
 LEDGER_LOOKAHEAD_DAYS = 12
 DEFAULT_WINDOW = (1, 3)
+
+
+# --- Region scope -------------------------------------------------------------------------------------
+
+
+def kiosk_scope_for(user):
+    """The kiosks a user may see, as a queryset to filter by, or None for a city-wide user."""
+    return None if user_sees_all_regions(user) else scope_kiosks(Kiosk.objects.all(), user)
+
+
+def scoped_items(user):
+    """Items the user may see: those of kiosks in their regions; items with no kiosk only for city-wide users.
+    Every page, API endpoint and export that shows items starts here."""
+    items = ReconItem.objects.select_related("kiosk__site", "journal_line", "ledger_entry", "assigned_to")
+    scope = kiosk_scope_for(user)
+    return items if scope is None else items.filter(kiosk__in=scope)
 
 
 def business_calendar() -> BusinessCalendar:
@@ -272,7 +292,47 @@ def day_report(business_date: date, *, kiosk_scope=None) -> dict:
     }
 
 
+def day_report_for(business_date: date, user) -> dict:
+    """The daily report as a user may read it: the console's page, its downloads and the API's report all come
+    from here. A run stores the city's counts, so within a user's regions they are computed from the items."""
+    scope = kiosk_scope_for(user)
+    data = day_report(business_date, kiosk_scope=scope)
+    if scope is not None:
+        mine = scoped_outcomes(scope, business_date, business_date).get(business_date, {"outcomes": {}, "amounts": {}})
+        ran = data["run"] is not None
+        data["outcomes"] = {o.value: max(mine["outcomes"].get(o.value, 0), 0) for o in Outcome} if ran else {}
+        data["amounts"] = {o: str(a) for o, a in mine["amounts"].items()} if ran else {}
+        data["cash"] = mine.get("cash", {"count": 0, "amount": "0.00"}) if ran else {}
+        data["match_rate"] = match_rate(data["outcomes"]) if ran else None
+    return data
+
+
 # --- Console reads ---------------------------------------------------------------------------------
+
+
+def writeoffs_awaiting(user):
+    """Write-offs awaiting approval that the user may decide: of open items in their regions, asked for by
+    someone else. Empty for a user without the right to approve."""
+    if not user.has_perm("reconciliation.approve_writeoff"):
+        return WriteOffRequest.objects.none()
+    return (
+        WriteOffRequest.objects.filter(
+            state=WriteOffRequest.State.PENDING,
+            item__in=scoped_items(user).filter(state=ReconItem.State.OPEN).values("pk"),
+        )
+        .exclude(requested_by=user)
+        .select_related("item__kiosk__site", "requested_by")
+        .order_by("-requested_at", "-id")
+    )
+
+
+def pending_writeoff(item):
+    """The item's write-off awaiting approval, or None."""
+    return (
+        WriteOffRequest.objects.filter(item=item, state=WriteOffRequest.State.PENDING)
+        .select_related("requested_by")
+        .first()
+    )
 
 
 def people_with_permission_for_item(perm: str, item):

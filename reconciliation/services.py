@@ -13,6 +13,7 @@ from django.db.models import Exists, Min, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _t
 
+from accounts.scoping import visible_region_ids
 from config import cache as fast_cache
 from fleet.models import Kiosk
 from reconciliation import causes, events, ledger_formats, matching, selectors, sql
@@ -37,6 +38,7 @@ from reconciliation.models import (
     ReconciliationDay,
     ReconciliationRun,
     ReconItem,
+    WriteOffRequest,
 )
 from reconciliation.privacy import protect_payer_ref
 
@@ -850,20 +852,103 @@ def item_mark_refunded(*, item: ReconItem, reference: str, actor) -> ReconItem:
     return item
 
 
+class NotAllowed(Exception):
+    """The person may not take this action on this item (the four-eyes rule, a missing right); the message says
+    why."""
+
+
+def _sees_item(user, item: ReconItem) -> bool:
+    """The item lies in the user's regions (an item without a kiosk: only for city-wide users)."""
+    region_ids = visible_region_ids(user)
+    if region_ids is None:
+        return True
+    return item.kiosk_id is not None and item.kiosk.site.region_id in region_ids
+
+
+def _pending_writeoff(item: ReconItem) -> WriteOffRequest | None:
+    return WriteOffRequest.objects.select_for_update().filter(item=item, state=WriteOffRequest.State.PENDING).first()
+
+
 @transaction.atomic
-def item_write_off(*, item: ReconItem, reason: str, approver, actor) -> ReconItem:
-    """Close an item without recovering the money. Needs a reason and a second person with approval rights."""
+def item_write_off_request(*, item: ReconItem, reason: str, actor) -> WriteOffRequest:
+    """Ask for an item to be closed without recovering the money. It stays open until someone else with the
+    right to approve write-offs approves the request (item_write_off_approve)."""
     reason = _require_reason(reason)
     item = _locked(item)
     if item.state != ReconItem.State.OPEN:
         raise ResolutionError(_t("Only an open item can be written off."))
-    if approver is None or approver.pk == getattr(actor, "pk", None):
-        raise ValidationError({"approver": _t("A write-off must be approved by someone else.")})
-    if not approver.has_perm("reconciliation.approve_writeoff"):
-        raise ValidationError({"approver": _t("%(user)s may not approve write-offs.") % {"user": approver}})
+    if WriteOffRequest.objects.filter(item=item, state=WriteOffRequest.State.PENDING).exists():
+        raise ResolutionError(_t("A write-off of this item is already awaiting approval."))
+    request = WriteOffRequest.objects.create(item=item, reason=reason, requested_by=actor)
+    _act(item, actor, "writeoff_requested", reason, request=request.pk)
+    _notify(item)
+    return request
+
+
+def _decide_writeoff(item: ReconItem, actor) -> tuple[ReconItem, WriteOffRequest]:
+    """Lock the item and its pending request, and check that the actor may decide it: four eyes."""
+    item = _locked(item)
+    request = _pending_writeoff(item)
+    if request is None:
+        raise ResolutionError(_t("This item has no write-off awaiting approval."))
+    if request.requested_by_id == actor.pk:
+        raise NotAllowed(_t("You cannot approve or reject your own write-off request: someone else must decide it."))
+    if not actor.has_perm("reconciliation.approve_writeoff") or not _sees_item(actor, item):
+        raise NotAllowed(_t("You may not approve write-offs of this item."))
+    return item, request
+
+
+def _close_request(request: WriteOffRequest, state: str, actor, note: str) -> None:
+    request.state, request.decided_by, request.decided_at, request.decision_note = state, actor, timezone.now(), note
+    request.save(update_fields=["state", "decided_by", "decided_at", "decision_note"])
+
+
+@transaction.atomic
+def item_write_off_approve(*, item: ReconItem, actor, note: str = "") -> ReconItem:
+    """A second person approves a pending write-off: the item is resolved as written off."""
+    item, request = _decide_writeoff(item, actor)
+    if item.state != ReconItem.State.OPEN:
+        raise ResolutionError(_t("Only an open item can be written off."))
+    note = (note or "").strip()
+    _close_request(request, WriteOffRequest.State.APPROVED, actor, note)
     item.state, item.resolution, item.closed_at = ReconItem.State.RESOLVED, "written_off", timezone.now()
     item.save(update_fields=["state", "resolution", "closed_at", "updated_at"])
-    _act(item, actor, "written_off", reason, approver=approver.username)
+    _act(
+        item,
+        actor,
+        "written_off",
+        note or request.reason,
+        request=request.pk,
+        requested_by=request.requested_by.username,
+        approver=actor.username,
+    )
+    _notify(item)
+    return item
+
+
+@transaction.atomic
+def item_write_off_reject(*, item: ReconItem, actor, note: str) -> ReconItem:
+    """A second person turns a pending write-off down, saying why; the item stays open."""
+    note = _require_reason(note, "note")
+    item, request = _decide_writeoff(item, actor)
+    _close_request(request, WriteOffRequest.State.REJECTED, actor, note)
+    _act(item, actor, "writeoff_rejected", note, request=request.pk, requested_by=request.requested_by.username)
+    _notify(item)
+    return item
+
+
+@transaction.atomic
+def item_write_off_withdraw(*, item: ReconItem, actor, note: str = "") -> ReconItem:
+    """The requester takes back their own pending write-off; the item stays open."""
+    item = _locked(item)
+    request = _pending_writeoff(item)
+    if request is None:
+        raise ResolutionError(_t("This item has no write-off awaiting approval."))
+    if request.requested_by_id != actor.pk:
+        raise NotAllowed(_t("Only the person who asked for the write-off can withdraw it."))
+    note = (note or "").strip()
+    _close_request(request, WriteOffRequest.State.WITHDRAWN, actor, note)
+    _act(item, actor, "writeoff_withdrawn", note, request=request.pk)
     _notify(item)
     return item
 

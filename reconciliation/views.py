@@ -2,7 +2,7 @@
 lookup at the counter, and file imports. Thin views over reconciliation.services (writes) and the reads of
 reconciliation.selectors / lookup / api.views (scoping).
 
-Every item is looked up through the user's region scope (reconciliation.api.views.scoped_items), so an item of
+Every item is looked up through the user's region scope (reconciliation.selectors.scoped_items), so an item of
 another region is a 404 everywhere. Permission checks come first: a role without the permission gets 403.
 The live queue re-renders the same partials the page was built from; the browser only decides when to fetch.
 """
@@ -10,11 +10,12 @@ The live queue re-renders the same partials the page was built from; the browser
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.db.models import Case, Count, IntegerField, Q, Sum, Value, When
+from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, Sum, Value, When
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -24,10 +25,10 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.scoping import scope_kiosks, scope_sites, user_sees_all_regions
+from core import inputs
 from fleet.forms import add_service_errors
 from fleet.models import Kiosk, Site
 from reconciliation import exports, lookup, selectors, services, tasks
-from reconciliation.api.views import kiosk_scope_for, scoped_items
 from reconciliation.calendar import known_years
 from reconciliation.forms import (
     ANY,
@@ -43,7 +44,10 @@ from reconciliation.forms import (
     RefundedForm,
     RefundRequestForm,
     ReopenForm,
+    WriteOffApproveForm,
     WriteOffForm,
+    WriteOffRejectForm,
+    WriteOffWithdrawForm,
 )
 from reconciliation.ledger_formats import LedgerFormatError
 from reconciliation.lookup import describe_cause
@@ -55,8 +59,10 @@ from reconciliation.models import (
     Outcome,
     ReconciliationRun,
     ReconItem,
+    WriteOffRequest,
 )
 from reconciliation.privacy import looks_like_id_number
+from reconciliation.selectors import kiosk_scope_for, scoped_items
 
 QUEUE_PAGE_SIZE = 50
 REPORT_KIOSKS = 50  # the report lists the kiosks with the most discrepancies; the downloads have them all
@@ -73,6 +79,9 @@ _SEVERITY_RANK = Case(
     default=Value(1),
     output_field=IntegerField(),
 )
+
+
+_WRITEOFF_PENDING = Exists(WriteOffRequest.objects.filter(item=OuterRef("pk"), state=WriteOffRequest.State.PENDING))
 
 
 def _today() -> date:
@@ -138,6 +147,8 @@ def _filtered_items(request, form: QueueFilterForm):
         items = items.filter(amount__lte=cleaned["amount_max"])
     if cleaned.get("mine"):
         items = items.filter(assigned_to=request.user)
+    if cleaned.get("awaiting"):
+        items = items.filter(pk__in=selectors.writeoffs_awaiting(request.user).values("item_id"))
     outcome = cleaned.get("outcome") or PROBLEMS
     if outcome == PROBLEMS:
         by_outcome = ~Q(outcome__in=BENIGN_OUTCOMES)
@@ -167,7 +178,11 @@ def _queue_counts(items, outcome: str) -> dict:
 def _queue_context(request) -> dict:
     form = _queue_filters(request)
     items, by_outcome, outcome = _filtered_items(request, form)
-    listed = items.filter(by_outcome).annotate(rank=_SEVERITY_RANK).order_by("-rank", "business_date", "-amount", "id")
+    listed = (
+        items.filter(by_outcome)
+        .annotate(rank=_SEVERITY_RANK, writeoff_pending=_WRITEOFF_PENDING)
+        .order_by("-rank", "business_date", "-amount", "id")
+    )
     page = Paginator(listed, QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
     calendar = selectors.business_calendar()
     today = _today()
@@ -183,6 +198,7 @@ def _queue_context(request) -> dict:
         "filtered": bool(request.GET and _query_without(request, "page")),
         "calendar_gaps": _calendar_gaps(calendar),
         "today": today,
+        "writeoffs_awaiting": selectors.writeoffs_awaiting(request.user).count(),
     }
 
 
@@ -230,9 +246,7 @@ def _candidate_forms(item: ReconItem, bound: CandidateMatchForm | None) -> list[
 def _render_item(request, item: ReconItem, *, status: int = 200, **forms):
     calendar = selectors.business_calendar()
     people = selectors.people_with_permission_for_item("reconciliation.resolve_reconitem", item)
-    approvers = selectors.people_with_permission_for_item("reconciliation.approve_writeoff", item).exclude(
-        pk=request.user.pk
-    )
+    pending = selectors.pending_writeoff(item)
     context = {
         "item": item,
         "line": item.journal_line,
@@ -246,7 +260,15 @@ def _render_item(request, item: ReconItem, *, status: int = 200, **forms):
         or ManualMatchForm(initial={"channel": item.channel if item.channel != "cash" else None}),
         "refund_form": forms.get("refund_form") or RefundRequestForm(),
         "refunded_form": forms.get("refunded_form") or RefundedForm(),
-        "write_off_form": forms.get("write_off_form") or WriteOffForm(approvers=approvers),
+        "write_off_form": forms.get("write_off_form") or WriteOffForm(),
+        "pending_writeoff": pending,
+        # Four eyes: the requester sees a withdraw form, never the approve one.
+        "may_decide_writeoff": pending is not None
+        and pending.requested_by_id != request.user.pk
+        and request.user.has_perm("reconciliation.approve_writeoff"),
+        "write_off_approve_form": forms.get("write_off_approve_form") or WriteOffApproveForm(),
+        "write_off_reject_form": forms.get("write_off_reject_form") or WriteOffRejectForm(),
+        "write_off_withdraw_form": forms.get("write_off_withdraw_form") or WriteOffWithdrawForm(),
         "contact_form": forms.get("contact_form") or ContactForm(),
         "reopen_form": forms.get("reopen_form") or ReopenForm(),
         "calendar_gaps": _calendar_gaps(calendar),
@@ -272,6 +294,8 @@ def _act(request, uid, *, form_name: str, make_form, do, done: str):
             do(item, form.cleaned_data)
         except ValidationError as error:
             add_service_errors(form, error)
+        except services.NotAllowed as error:
+            return _render_item(request, item, status=403, conflict=str(error), **{form_name: form})
         except services.ResolutionError as error:
             # The item's state does not allow this (often: someone else acted first). Said at the top of the page,
             # where it is seen even when the form no longer fits the item and is not shown.
@@ -376,16 +400,63 @@ def item_refunded(request, uid):
 @resolve_items
 @require_POST
 def item_write_off(request, uid):
-    def make_form(item):
-        approvers = selectors.people_with_permission_for_item("reconciliation.approve_writeoff", item).exclude(
-            pk=request.user.pk
-        )
-        return WriteOffForm(request.POST, approvers=approvers)
+    """Ask for a write-off; someone else who may approve write-offs decides it."""
+    return _act(
+        request,
+        uid,
+        form_name="write_off_form",
+        make_form=lambda item: WriteOffForm(request.POST),
+        do=lambda item, data: services.item_write_off_request(item=item, reason=data["reason"], actor=request.user),
+        done=_("Write-off requested; it waits for approval by someone else."),
+    )
 
-    def do(item, data):
-        services.item_write_off(item=item, reason=data["reason"], approver=data["approver"], actor=request.user)
 
-    return _act(request, uid, form_name="write_off_form", make_form=make_form, do=do, done=_("Written off."))
+approve_writeoffs = permission_required("reconciliation.approve_writeoff", raise_exception=True)
+
+
+@login_required
+@view_items
+@approve_writeoffs
+@require_POST
+def item_write_off_approve(request, uid):
+    return _act(
+        request,
+        uid,
+        form_name="write_off_approve_form",
+        make_form=lambda item: WriteOffApproveForm(request.POST),
+        do=lambda item, data: services.item_write_off_approve(item=item, actor=request.user, note=data["note"]),
+        done=_("Write-off approved; the item is closed."),
+    )
+
+
+@login_required
+@view_items
+@approve_writeoffs
+@require_POST
+def item_write_off_reject(request, uid):
+    return _act(
+        request,
+        uid,
+        form_name="write_off_reject_form",
+        make_form=lambda item: WriteOffRejectForm(request.POST),
+        do=lambda item, data: services.item_write_off_reject(item=item, actor=request.user, note=data["note"]),
+        done=_("Write-off rejected; the item stays open."),
+    )
+
+
+@login_required
+@view_items
+@resolve_items
+@require_POST
+def item_write_off_withdraw(request, uid):
+    return _act(
+        request,
+        uid,
+        form_name="write_off_withdraw_form",
+        make_form=lambda item: WriteOffWithdrawForm(request.POST),
+        do=lambda item, data: services.item_write_off_withdraw(item=item, actor=request.user, note=data["note"]),
+        done=_("Write-off request withdrawn."),
+    )
 
 
 @login_required
@@ -422,15 +493,7 @@ def item_reopen(request, uid):
 
 
 def _report(day: date, user) -> dict:
-    scope = kiosk_scope_for(user)
-    data = selectors.day_report(day, kiosk_scope=scope)
-    if scope is not None and data["run"] is not None:
-        mine = selectors.scoped_outcomes(scope, day, day).get(day, {"outcomes": {}, "amounts": {}})
-        data["outcomes"] = {o.value: max(mine["outcomes"].get(o.value, 0), 0) for o in Outcome}
-        data["amounts"] = {o: str(a) for o, a in mine["amounts"].items()}
-        data["cash"] = mine.get("cash", {"count": 0, "amount": "0.00"})
-        data["match_rate"] = selectors.match_rate(data["outcomes"])
-    return data
+    return selectors.day_report_for(day, user)
 
 
 def _report_day(business_date: str | None) -> date:
@@ -649,6 +712,13 @@ def import_ledger(request):
 @require_POST
 def import_journal(request):
     form = JournalUploadForm(request.POST, request.FILES, kiosks=_scoped_kiosks(request.user))
+    if form.is_valid():
+        # The same limits as a kiosk's upload: the journal's size, and the one window for business dates.
+        limit = settings.KIOSKOPS["JOURNAL_MAX_BYTES"]
+        if form.cleaned_data["file"].size > limit:
+            form.add_error("file", _("The journal is over the %(limit)d-byte limit.") % {"limit": limit})
+        if problem := inputs.date_problem(form.cleaned_data["business_date"]):
+            form.add_error("business_date", problem)
     if not form.is_valid():
         return _render_imports(request, status=400, journal_form=form)
     report = services.journal_ingest(

@@ -1,8 +1,9 @@
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from reconciliation import causes
 from reconciliation.ledger_formats import FORMATS
-from reconciliation.models import Outcome, ReconAction, ReconItem
+from reconciliation.models import Outcome, ReconAction, ReconItem, WriteOffRequest
 from reconciliation.privacy import display_payer_ref
 
 
@@ -56,22 +57,45 @@ class ItemOut(serializers.ModelSerializer):
             "closed_at",
         ]
 
-    def get_channel_ref(self, item):
+    def get_channel_ref(self, item) -> str:
         return item.journal_line.channel_ref if item.journal_line_id else item.ledger_entry.channel_ref
 
-    def get_payer_ref(self, item):
+    def get_payer_ref(self, item) -> str:
         source = item.journal_line if item.journal_line_id else item.ledger_entry
         return display_payer_ref(source.payer_ref)
 
-    def get_explanation(self, item):
+    def get_explanation(self, item) -> list[str]:
         return [causes.describe(c) for c in item.causes]
+
+
+class WriteOffRequestOut(serializers.ModelSerializer):
+    requested_by = serializers.CharField(source="requested_by.username")
+
+    class Meta:
+        model = WriteOffRequest
+        fields = ["state", "reason", "requested_by", "requested_at"]
 
 
 class ItemDetailOut(ItemOut):
     actions = ActionOut(many=True, read_only=True)
+    writeoff = serializers.SerializerMethodField(help_text="the write-off awaiting approval, if any")
 
     class Meta(ItemOut.Meta):
-        fields = [*ItemOut.Meta.fields, "actions"]
+        fields = [*ItemOut.Meta.fields, "writeoff", "actions"]
+
+    @extend_schema_field(WriteOffRequestOut(allow_null=True))
+    def get_writeoff(self, item):
+        pending = [r for r in item.writeoff_requests.all() if r.state == WriteOffRequest.State.PENDING]
+        return WriteOffRequestOut(pending[0]).data if pending else None
+
+
+class ContactOut(serializers.ModelSerializer):
+    """What counter staff may read about an item after recording a contact: the payment as the lookup shows it,
+    not the item's causes, assignee or other people's notes."""
+
+    class Meta:
+        model = ReconItem
+        fields = ["uid", "business_date", "outcome", "state", "channel", "amount"]
 
 
 class NoteIn(serializers.Serializer):
@@ -90,7 +114,20 @@ class ManualMatchIn(serializers.Serializer):
 
 class WriteOffIn(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
-    approver = serializers.CharField(max_length=150, help_text="username of the approving supervisor")
+
+    def validate(self, attrs):
+        if "approver" in self.initial_data:
+            raise serializers.ValidationError(
+                {
+                    "approver": "Nobody names an approver: the request waits until someone who may approve write-offs "
+                    "approves it (POST write-off/approve/)."
+                }
+            )
+        return attrs
+
+
+class DecisionIn(serializers.Serializer):
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True)
 
 
 class AssignIn(serializers.Serializer):

@@ -13,25 +13,14 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.scoping import scope_kiosks, user_sees_all_regions
+from accounts.scoping import scope_kiosks
 from fleet.api.permissions import has_perm
 from fleet.models import Kiosk
 from reconciliation import exports, lookup, selectors, services, tasks
 from reconciliation.api import serializers as s
 from reconciliation.ledger_formats import LedgerFormatError
 from reconciliation.models import Channel, LedgerEntry, Outcome, ReconItem
-
-
-def scoped_items(user):
-    """Items the user may see: those of kiosks in their regions; items with no kiosk only for city-wide users."""
-    items = ReconItem.objects.select_related("kiosk__site", "journal_line", "ledger_entry", "assigned_to")
-    if user_sees_all_regions(user):
-        return items
-    return items.filter(kiosk__in=scope_kiosks(Kiosk.objects.all(), user))
-
-
-def kiosk_scope_for(user):
-    return None if user_sees_all_regions(user) else scope_kiosks(Kiosk.objects.all(), user)
+from reconciliation.selectors import kiosk_scope_for, scoped_items
 
 
 def _django_error(exc: DjangoValidationError):
@@ -70,6 +59,8 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def get_permissions(self):
         perm = {
             "contact": "reconciliation.contact_citizen",
+            "write_off_approve": "reconciliation.approve_writeoff",
+            "write_off_reject": "reconciliation.approve_writeoff",
         }.get(self.action)
         if perm is None:
             perm = (
@@ -85,18 +76,20 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def get_serializer_class(self):
         return s.ItemDetailOut if self.action == "retrieve" else s.ItemOut
 
-    def _do(self, request, input_class, call):
+    def _do(self, request, input_class, call, *, output=s.ItemDetailOut, done=status.HTTP_200_OK):
         data = input_class(data=request.data)
         data.is_valid(raise_exception=True)
         item = self.get_object()
         try:
-            item = call(item, data.validated_data)
+            call(item, data.validated_data)
         except DjangoValidationError as exc:
             _django_error(exc)
+        except services.NotAllowed as exc:
+            return Response({"code": "permission_denied", "detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
         except services.ResolutionError as exc:
             return Response({"code": "conflict", "detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        item = scoped_items(request.user).prefetch_related("actions__actor").get(pk=item.pk)
-        return Response(s.ItemDetailOut(item).data)
+        item = scoped_items(request.user).prefetch_related("actions__actor", "writeoff_requests").get(pk=item.pk)
+        return Response(output(item).data, status=done)
 
     @extend_schema(request=s.AssignIn, responses=s.ItemDetailOut)
     @action(detail=True, methods=["post"])
@@ -140,22 +133,73 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             lambda item, d: services.item_mark_refunded(item=item, reference=d["reference"], actor=request.user),
         )
 
-    @extend_schema(request=s.WriteOffIn, responses=s.ItemDetailOut)
+    @extend_schema(
+        request=s.WriteOffIn,
+        responses={202: s.ItemDetailOut, 400: dict, 409: dict},
+        description="Ask for the item to be written off. The item stays open, with the request awaiting approval "
+        "(`writeoff`), until another person holding reconciliation.approve_writeoff approves or rejects it. "
+        "An `approver` field is refused: nobody names their own approver.",
+    )
     @action(detail=True, methods=["post"], url_path="write-off")
     def write_off(self, request, uid=None):
-        def call(item, data):
-            approver = get_user_model().objects.filter(username=data["approver"]).first()
-            return services.item_write_off(item=item, reason=data["reason"], approver=approver, actor=request.user)
+        return self._do(
+            request,
+            s.WriteOffIn,
+            lambda item, d: services.item_write_off_request(item=item, reason=d["reason"], actor=request.user),
+            done=status.HTTP_202_ACCEPTED,
+        )
 
-        return self._do(request, s.WriteOffIn, call)
+    @extend_schema(
+        request=s.DecisionIn,
+        responses={200: s.ItemDetailOut, 403: dict, 409: dict},
+        description="Approve the item's pending write-off: the item is resolved as written off. Needs "
+        "reconciliation.approve_writeoff; the requester cannot approve their own request (403).",
+    )
+    @action(detail=True, methods=["post"], url_path="write-off/approve")
+    def write_off_approve(self, request, uid=None):
+        return self._do(
+            request,
+            s.DecisionIn,
+            lambda item, d: services.item_write_off_approve(item=item, actor=request.user, note=d.get("note", "")),
+        )
 
-    @extend_schema(request=s.NoteIn, responses=s.ItemDetailOut)
+    @extend_schema(
+        request=s.NoteIn,
+        responses={200: s.ItemDetailOut, 403: dict, 409: dict},
+        description="Reject the item's pending write-off, saying why; the item stays open. Needs "
+        "reconciliation.approve_writeoff; the requester cannot reject their own request (403).",
+    )
+    @action(detail=True, methods=["post"], url_path="write-off/reject")
+    def write_off_reject(self, request, uid=None):
+        return self._do(
+            request,
+            s.NoteIn,
+            lambda item, d: services.item_write_off_reject(item=item, actor=request.user, note=d["note"]),
+        )
+
+    @extend_schema(
+        request=s.DecisionIn,
+        responses={200: s.ItemDetailOut, 403: dict, 409: dict},
+        description="Withdraw one's own pending write-off request; the item stays open.",
+    )
+    @action(detail=True, methods=["post"], url_path="write-off/withdraw")
+    def write_off_withdraw(self, request, uid=None):
+        return self._do(
+            request,
+            s.DecisionIn,
+            lambda item, d: services.item_write_off_withdraw(item=item, actor=request.user, note=d.get("note", "")),
+        )
+
+    @extend_schema(request=s.NoteIn, responses=s.ContactOut)
     @action(detail=True, methods=["post"])
     def contact(self, request, uid=None):
+        """Record that the citizen was contacted. The answer carries only what the counter may read about the
+        payment (as the lookup shows it), not the item's causes, assignee or other people's notes."""
         return self._do(
             request,
             s.NoteIn,
             lambda item, d: services.item_record_contact(item=item, note=d["note"], actor=request.user),
+            output=s.ContactOut,
         )
 
     @extend_schema(request=s.ReasonIn, responses=s.ItemDetailOut)
@@ -241,7 +285,8 @@ def report(request, business_date):
         day = date.fromisoformat(business_date)
     except ValueError:
         raise ValidationError({"business_date": ["Use a date as YYYY-MM-DD."]}) from None
-    data = selectors.day_report(day, kiosk_scope=kiosk_scope_for(request.user))
+    # Scoped exactly as the console's report: a district's user reads their district's totals, not the city's.
+    data = selectors.day_report_for(day, request.user)
     fmt = request.query_params.get("export", "json")
     if fmt == "csv":
         response = HttpResponse(exports.report_csv(data), content_type="text/csv; charset=utf-8")

@@ -34,7 +34,10 @@ _ACTIONS = {
     "manual_match": gettext_lazy("Matched by hand"),
     "refund_requested": gettext_lazy("Refund requested"),
     "refunded": gettext_lazy("Refunded"),
+    "writeoff_requested": gettext_lazy("Write-off requested"),
     "written_off": gettext_lazy("Written off"),
+    "writeoff_rejected": gettext_lazy("Write-off rejected"),
+    "writeoff_withdrawn": gettext_lazy("Write-off request withdrawn"),
     "citizen_contacted": gettext_lazy("Citizen contacted"),
     "reopened": gettext_lazy("Reopened"),
     "auto_closed": gettext_lazy("Closed automatically"),
@@ -119,8 +122,15 @@ def action_detail(action) -> str:
         return f"{outcome_label(data['from'])} → {outcome_label(data.get('to', ''))}"
     if action.action == "assigned":
         return _("to %(user)s") % {"user": data["to"]} if data.get("to") else _("unassigned")
+    if action.action == "written_off" and data.get("requested_by"):
+        return _("requested by %(requester)s, approved by %(user)s") % {
+            "requester": data["requested_by"],
+            "user": data.get("approver", ""),
+        }
     if action.action == "written_off" and data.get("approver"):
         return _("approved by %(user)s") % {"user": data["approver"]}
+    if action.action == "writeoff_rejected" and data.get("requested_by"):
+        return _("requested by %(user)s") % {"user": data["requested_by"]}
     if action.action == "manual_match" and data.get("channel_ref"):
         return _("order %(ref)s") % {"ref": data["channel_ref"]}
     return ""

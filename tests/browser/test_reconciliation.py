@@ -100,7 +100,8 @@ def test_a_new_discrepancy_appears_in_the_filtered_queue_without_a_reload(page, 
     assert took < 3, f"the new item took {took:.1f}s to appear"
 
 
-def test_an_item_is_written_off_with_a_supervisors_approval_and_the_trail_shows_it(page, books, screenshot):
+def test_an_item_is_put_up_for_write_off_and_waits_for_a_supervisors_approval(page, books, screenshot):
+    """Requesting the write-off only; the approval by a second person is tests/browser/test_writeoff.py."""
     log_in(page, books["officer"])
     page.goto(f"/reconciliation/items/{books['m1']}/")
     expect(page.locator("#journal-side")).to_contain_text("M1")
@@ -108,24 +109,20 @@ def test_an_item_is_written_off_with_a_supervisors_approval_and_the_trail_shows_
     expect(page.locator("#causes")).to_contain_text("结算周期已于 2026-11-23 结束")
     screenshot("recon-item-zh")
 
-    page.once("dialog", lambda dialog: dialog.accept())  # "write this item off?"
     page.click("#write-off-form button[type=submit]")
     expect(page.locator("#id_writeoff_reason_errors")).to_contain_text("请说明原因")
     expect(page.locator("#item-state")).to_have_text("待处理")
 
     page.fill("#id_writeoff_reason", "小额差异，市民已到窗口补缴")
-    page.select_option("#id_writeoff_approver", books["supervisor"])
-    page.once("dialog", lambda dialog: dialog.accept())
     page.click("#write-off-form button[type=submit]")
 
-    expect(page.locator("#item-state")).to_have_text("已解决")
-    expect(page.locator("#item-resolution")).to_have_text("已核销")
-    entry = page.locator("#audit-trail tr[data-action=written_off]")
+    expect(page.locator("#writeoff-pending")).to_contain_text("待审批")
+    expect(page.locator("#item-state")).to_have_text("待处理")
+    entry = page.locator("#audit-trail tr[data-action=writeoff_requested]")
     expect(entry).to_contain_text("李娜")
     expect(entry).to_contain_text("小额差异，市民已到窗口补缴")
-    expect(entry).to_contain_text("审批人 fin-super")
-    expect(page.locator("#write-off-form")).to_have_count(0)
-    expect(page.locator("#reopen-form")).to_be_visible()
+    expect(page.locator("#write-off-approve-form")).to_have_count(0)
+    expect(page.locator("#write-off-withdraw-form")).to_be_visible()
 
 
 def test_a_proposed_match_is_matched_by_hand_to_the_right_candidate(page, books, off_loop):

@@ -93,15 +93,107 @@ def test_actions_through_the_api_are_audited_and_bad_ones_change_nothing(api_cli
 
     assert api_client.post(f"{url}/contact/", {"note": ""}, format="json").status_code == 400
     assert api_client.post(f"{url}/refunded/", {"reference": "RF1"}, format="json").status_code == 409
-    self_approved = api_client.post(f"{url}/write-off/", {"reason": "小额", "approver": "fin"}, format="json")
-    assert self_approved.status_code == 400 and "approver" in self_approved.json()["errors"]
+    named = api_client.post(f"{url}/write-off/", {"reason": "小额", "approver": "sup"}, format="json")
+    assert named.status_code == 400 and "approver" in named.json()["errors"]
     item.refresh_from_db()
-    assert item.state == "open" and not item.actions.exists()
+    assert item.state == "open" and not item.actions.exists() and not item.writeoff_requests.exists()
 
     assert api_client.post(f"{url}/contact/", {"note": "已告知市民"}, format="json").status_code == 200
-    done = api_client.post(f"{url}/write-off/", {"reason": "小额", "approver": "sup"}, format="json").json()
-    assert done["state"] == "resolved"
-    assert [a["action"] for a in done["actions"]] == ["citizen_contacted", "written_off"]
+    requested = api_client.post(f"{url}/write-off/", {"reason": "小额"}, format="json")
+    assert requested.status_code == 202
+    assert requested.json()["state"] == "open"
+    assert requested.json()["writeoff"] | {"requested_at": None} == {
+        "state": "pending",
+        "reason": "小额",
+        "requested_by": "fin",
+        "requested_at": None,
+    }
+    api_client.force_authenticate(supervisor)
+    done = api_client.post(f"{url}/write-off/approve/", {}, format="json").json()
+    assert (done["state"], done["resolution"], done["writeoff"]) == ("resolved", "written_off", None)
+    assert [a["action"] for a in done["actions"]] == ["citizen_contacted", "writeoff_requested", "written_off"]
+    assert [a["actor"] for a in done["actions"]] == ["fin", "fin", "sup"]
+
+
+def test_naming_an_approver_is_not_enough_the_approver_must_act(api_client, world, finance):
+    """As finance, naming a supervisor used to close the item; now it is refused and nothing is stored."""
+    api_client.force_authenticate(finance)
+    item = ReconItem.objects.get(journal_line__txn_id="M1")
+
+    response = api_client.post(
+        f"/api/v1/recon/items/{item.uid}/write-off/", {"reason": "x", "approver": "supervisor"}, format="json"
+    )
+
+    assert response.status_code == 400 and response.json()["code"] == "invalid"
+    item.refresh_from_db()
+    assert (item.state, item.resolution) == ("open", "")
+    assert not item.writeoff_requests.exists()
+
+
+def test_nobody_approves_their_own_write_off_through_the_api(api_client, world, supervisor):
+    api_client.force_authenticate(supervisor)
+    item = ReconItem.objects.get(journal_line__txn_id="M1")
+    url = f"/api/v1/recon/items/{item.uid}/write-off"
+    assert api_client.post(f"{url}/", {"reason": "小额"}, format="json").status_code == 202
+
+    own = api_client.post(f"{url}/approve/", {}, format="json")
+    own_reject = api_client.post(f"{url}/reject/", {"note": "算了"}, format="json")
+
+    assert own.status_code == 403 and own.json()["code"] == "permission_denied"
+    assert own_reject.status_code == 403
+    item.refresh_from_db()
+    assert item.state == "open" and item.writeoff_requests.get().state == "pending"
+    # The requester may take it back.
+    withdrawn = api_client.post(f"{url}/withdraw/", {}, format="json")
+    assert withdrawn.status_code == 200 and withdrawn.json()["writeoff"] is None
+
+
+def test_only_people_who_may_approve_write_offs_decide_them(api_client, world, finance, region):
+    item = ReconItem.objects.get(journal_line__txn_id="M1")
+    url = f"/api/v1/recon/items/{item.uid}/write-off"
+    other = UserFactory(username="fin2", role="finance_officer", regions=[region])
+    api_client.force_authenticate(other)
+    api_client.post(f"{url}/", {"reason": "小额"}, format="json")
+
+    api_client.force_authenticate(finance)
+    assert api_client.post(f"{url}/approve/", {}, format="json").status_code == 403
+    assert api_client.post(f"{url}/reject/", {"note": "不同意"}, format="json").status_code == 403
+    assert api_client.post(f"{url}/withdraw/", {}, format="json").status_code == 403
+    item.refresh_from_db()
+    assert item.state == "open" and item.writeoff_requests.get().state == "pending"
+
+
+def test_a_rejected_write_off_through_the_api_leaves_the_item_open(api_client, world, finance, supervisor):
+    item = ReconItem.objects.get(journal_line__txn_id="M1")
+    url = f"/api/v1/recon/items/{item.uid}/write-off"
+    api_client.force_authenticate(finance)
+    api_client.post(f"{url}/", {"reason": "小额"}, format="json")
+    api_client.force_authenticate(supervisor)
+
+    assert api_client.post(f"{url}/reject/", {"note": ""}, format="json").status_code == 400
+    rejected = api_client.post(f"{url}/reject/", {"note": "请先联系市民"}, format="json")
+
+    assert rejected.status_code == 200
+    assert (rejected.json()["state"], rejected.json()["writeoff"]) == ("open", None)
+    assert rejected.json()["actions"][-1]["action"] == "writeoff_rejected"
+    assert api_client.post(f"{url}/approve/", {}, format="json").status_code == 409
+
+
+def test_counter_staffs_contact_answer_carries_only_what_the_counter_may_read(api_client, world, region, finance):
+    item = ReconItem.objects.get(journal_line__txn_id="M1")
+    api_client.force_authenticate(finance)
+    api_client.post(f"/api/v1/recon/items/{item.uid}/assign/", {"assignee": "fin"}, format="json")
+    api_client.post(f"/api/v1/recon/items/{item.uid}/contact/", {"note": "财务内部备注"}, format="json")
+    clerk = UserFactory(username="counter", role="counter_staff", regions=[region])
+    api_client.force_authenticate(clerk)
+
+    assert api_client.get(f"/api/v1/recon/items/{item.uid}/").status_code == 403
+    response = api_client.post(f"/api/v1/recon/items/{item.uid}/contact/", {"note": "已告知市民"}, format="json")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert set(body) == {"uid", "business_date", "outcome", "state", "channel", "amount"}
+    assert "财务内部备注" not in response.content.decode() and "fin" not in response.content.decode()
 
 
 def test_a_manual_match_through_the_api_names_a_missing_ledger_entry(api_client, world, finance):
@@ -198,6 +290,25 @@ def test_the_daily_report_comes_as_json_csv_and_xlsx(api_client, world, supervis
     assert workbook.sheetnames == ["summary", "outcomes", "channels", "kiosks"]
     kiosks = {row[0]: row for row in workbook["kiosks"].iter_rows(min_row=2, values_only=True)}
     assert kiosks["KS-MINE"][4] == 2
+
+
+def test_the_api_report_is_scoped_like_the_consoles_for_a_district_user(api_client, client, world, finance):
+    """A user of one district reads their district's totals in the API's JSON and CSV, as on the console's page,
+    never the city's: the other district's kiosk and its unreconciled payment stay out."""
+    api_client.force_authenticate(finance)
+    url = "/api/v1/recon/reports/2026-11-18/"
+
+    body = api_client.get(url).json()
+    csv_text = api_client.get(url + "?export=csv").content.decode("utf-8-sig")
+    xlsx = load_workbook(io.BytesIO(api_client.get(url + "?export=xlsx").content))
+    client.force_login(finance)
+    console_csv = client.get("/reconciliation/reports/2026-11-18/report.csv").content.decode("utf-8-sig")
+
+    assert body["outcomes"]["missing_in_ledger"] == 1 and body["outcomes"]["amount_mismatch"] == 1
+    assert [row[0] for row in body["per_kiosk"][1:]] == ["KS-MINE"]
+    assert "KS-THEIRS" not in csv_text and "missing_in_ledger,1" in csv_text
+    assert csv_text == console_csv
+    assert [row[0] for row in xlsx["kiosks"].iter_rows(min_row=2, values_only=True)] == ["KS-MINE"]
 
 
 def test_starting_a_run_queues_it_on_the_worker(api_client, supervisor):

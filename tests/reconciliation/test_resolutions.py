@@ -4,10 +4,12 @@ from datetime import date
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from reconciliation import services
-from reconciliation.models import LedgerEntry, ReconAction, ReconItem
-from tests.factories import KioskFactory, UserFactory
+from reconciliation.models import LedgerEntry, ReconAction, ReconItem, WriteOffRequest
+from tests.factories import KioskFactory, RegionFactory, UserFactory
 from tests.reconciliation.conftest import at
 
 AFTER_WINDOW = date(2026, 11, 25)
@@ -94,21 +96,111 @@ def test_a_refund_cannot_be_recorded_before_it_is_requested(unmatched, officer):
     assert item.state == "open"
 
 
-def test_a_write_off_needs_a_second_person_who_may_approve(unmatched, officer, supervisor):
+def test_a_write_off_is_only_requested_and_the_item_stays_open_until_someone_else_approves(
+    unmatched, officer, supervisor
+):
     item = ReconItem.objects.get(journal_line__txn_id="M1")
 
-    with pytest.raises(ValidationError) as self_approved:
-        services.item_write_off(item=item, reason="金额小，无法追回", approver=officer, actor=officer)
-    with pytest.raises(ValidationError) as not_allowed:
-        services.item_write_off(
-            item=item, reason="金额小", approver=UserFactory(username="peer", role="finance_officer"), actor=officer
-        )
-    assert "approver" in self_approved.value.message_dict and "approver" in not_allowed.value.message_dict
-
-    services.item_write_off(item=item, reason="金额小，无法追回", approver=supervisor, actor=officer)
+    request = services.item_write_off_request(item=item, reason="金额小，无法追回", actor=officer)
     item.refresh_from_db()
+    assert (item.state, item.resolution, request.state) == ("open", "", "pending")
+
+    services.item_write_off_approve(item=item, actor=supervisor)
+    item.refresh_from_db()
+    request.refresh_from_db()
     assert (item.state, item.resolution) == ("resolved", "written_off")
-    assert item.actions.get(action="written_off").data == {"approver": "boss"}
+    assert (request.state, request.decided_by) == ("approved", supervisor)
+    requested, approved = item.actions.all()
+    assert (requested.action, requested.actor, requested.note) == ("writeoff_requested", officer, "金额小，无法追回")
+    assert (approved.action, approved.actor) == ("written_off", supervisor)
+    assert approved.data | {"request": None} == {"request": None, "requested_by": "finance", "approver": "boss"}
+
+
+def test_nobody_can_approve_or_reject_their_own_write_off_request(unmatched, supervisor):
+    item = ReconItem.objects.get(journal_line__txn_id="M1")
+    services.item_write_off_request(item=item, reason="小额", actor=supervisor)
+
+    with pytest.raises(services.NotAllowed):
+        services.item_write_off_approve(item=item, actor=supervisor)
+    with pytest.raises(services.NotAllowed):
+        services.item_write_off_reject(item=item, actor=supervisor, note="算了")
+
+    item.refresh_from_db()
+    assert item.state == "open"
+    assert list(item.actions.values_list("action", flat=True)) == ["writeoff_requested"]
+    assert WriteOffRequest.objects.get(item=item).state == "pending"
+
+
+def test_a_write_off_is_not_approved_by_someone_without_the_right_or_outside_the_items_region(
+    unmatched, officer, region
+):
+    item = ReconItem.objects.get(journal_line__txn_id="M1")
+    services.item_write_off_request(item=item, reason="小额", actor=officer)
+    peer = UserFactory(username="peer", role="finance_officer", regions="all")
+    elsewhere = UserFactory(
+        username="far", role="finance_supervisor", regions=[RegionFactory(code="chongming", name="崇明区")]
+    )
+
+    for person in (peer, elsewhere):
+        with pytest.raises(services.NotAllowed):
+            services.item_write_off_approve(item=item, actor=person)
+
+    item.refresh_from_db()
+    assert item.state == "open" and WriteOffRequest.objects.get(item=item).state == "pending"
+
+
+def test_a_rejected_write_off_leaves_the_item_open_with_the_reason_on_the_trail(unmatched, officer, supervisor):
+    item = ReconItem.objects.get(journal_line__txn_id="M1")
+    services.item_write_off_request(item=item, reason="小额", actor=officer)
+
+    with pytest.raises(ValidationError) as no_reason:
+        services.item_write_off_reject(item=item, actor=supervisor, note=" ")
+    assert "note" in no_reason.value.message_dict
+    services.item_write_off_reject(item=item, actor=supervisor, note="请先联系市民核实")
+
+    item.refresh_from_db()
+    assert item.state == "open"
+    assert WriteOffRequest.objects.get(item=item).state == "rejected"
+    rejected = item.actions.get(action="writeoff_rejected")
+    assert (rejected.actor, rejected.note) == (supervisor, "请先联系市民核实")
+    # A new request may follow the rejected one.
+    services.item_write_off_request(item=item, reason="已核实，无法追回", actor=officer)
+
+
+def test_the_requester_may_withdraw_a_write_off_but_nobody_else(unmatched, officer, supervisor):
+    item = ReconItem.objects.get(journal_line__txn_id="M1")
+    services.item_write_off_request(item=item, reason="小额", actor=officer)
+
+    with pytest.raises(services.NotAllowed):
+        services.item_write_off_withdraw(item=item, actor=supervisor)
+    services.item_write_off_withdraw(item=item, actor=officer)
+
+    assert WriteOffRequest.objects.get(item=item).state == "withdrawn"
+    with pytest.raises(services.ResolutionError):
+        services.item_write_off_approve(item=item, actor=supervisor)
+    item.refresh_from_db()
+    assert item.state == "open"
+    assert list(item.actions.values_list("action", flat=True)) == ["writeoff_requested", "writeoff_withdrawn"]
+
+
+def test_only_one_write_off_of_an_item_awaits_approval_at_a_time(unmatched, officer, supervisor):
+    item = ReconItem.objects.get(journal_line__txn_id="M1")
+    services.item_write_off_request(item=item, reason="小额", actor=officer)
+    with pytest.raises(services.ResolutionError):
+        services.item_write_off_request(item=item, reason="小额", actor=supervisor)
+    assert WriteOffRequest.objects.filter(item=item).count() == 1
+
+
+def test_the_database_refuses_a_write_off_decided_by_its_own_requester(unmatched, officer):
+    item = ReconItem.objects.get(journal_line__txn_id="M1")
+    request = services.item_write_off_request(item=item, reason="小额", actor=officer)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        WriteOffRequest.objects.filter(pk=request.pk).update(
+            state="approved", decided_by=officer, decided_at=timezone.now()
+        )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        WriteOffRequest.objects.create(item=item, reason="再来一次", requested_by=officer)
 
 
 def test_contacting_the_citizen_is_recorded_without_closing_the_item(unmatched, officer):
@@ -122,13 +214,19 @@ def test_contacting_the_citizen_is_recorded_without_closing_the_item(unmatched, 
 def test_assignment_and_reopening_are_audited(unmatched, officer, supervisor):
     item = ReconItem.objects.get(journal_line__txn_id="M1")
     services.item_assign(item=item, assignee=officer, actor=supervisor)
-    services.item_write_off(item=item, reason="小额", approver=supervisor, actor=officer)
+    services.item_write_off_request(item=item, reason="小额", actor=officer)
+    services.item_write_off_approve(item=item, actor=supervisor)
 
     services.item_reopen(item=item, reason="市民提供了凭证", actor=supervisor)
 
     item.refresh_from_db()
     assert (item.state, item.assigned_to) == ("open", officer)
-    assert list(item.actions.values_list("action", flat=True)) == ["assigned", "written_off", "reopened"]
+    assert list(item.actions.values_list("action", flat=True)) == [
+        "assigned",
+        "writeoff_requested",
+        "written_off",
+        "reopened",
+    ]
 
 
 def test_open_items_grow_more_severe_as_they_age(unmatched):

@@ -128,7 +128,7 @@ def test_a_user_who_may_only_read_sees_no_action_forms_and_is_refused_them(clien
     m1 = item("M1")
 
     page = page_of(client.get(reverse("reconciliation:item", args=[m1.uid])))
-    response = client.post(reverse("reconciliation:item-write-off", args=[m1.uid]), {"reason": "x", "approver": "sup"})
+    response = client.post(reverse("reconciliation:item-write-off", args=[m1.uid]), {"reason": "x"})
 
     assert 'id="write-off-form"' not in page and 'id="assign-form"' not in page and 'id="contact-form"' not in page
     assert response.status_code == 403
@@ -261,43 +261,101 @@ def test_a_payment_missing_in_the_ledger_says_so_on_the_ledger_side(officer_clie
     assert "A2026111800001" in page
 
 
-def test_a_write_off_needs_a_reason_and_another_approver_then_is_audited(client, officer, supervisor, world):
+def test_a_write_off_is_requested_by_one_person_and_approved_by_another_both_on_the_trail(
+    client, officer, supervisor, world
+):
     client.force_login(officer)
     m1 = item("M1")
-    url = reverse("reconciliation:item-write-off", args=[m1.uid])
 
-    no_reason = client.post(url, {"reason": "", "approver": "sup"})
-    self_approved = client.post(url, {"reason": "小额差异", "approver": "fin"})
-    m1.refresh_from_db()
-    assert (no_reason.status_code, self_approved.status_code) == (400, 400)
+    no_reason = client.post(reverse("reconciliation:item-write-off", args=[m1.uid]), {"reason": ""})
+    assert no_reason.status_code == 400
     assert 'id="id_writeoff_reason_errors"' in page_of(no_reason) and "请说明原因" in page_of(no_reason)
-    assert 'id="id_writeoff_approver_errors"' in page_of(self_approved)
-    assert m1.state == "open" and not m1.actions.exists()
+    assert not m1.writeoff_requests.exists()
 
-    done = client.post(url, {"reason": "小额差异，核实无误", "approver": "sup"}, follow=True)
+    requested = client.post(
+        reverse("reconciliation:item-write-off", args=[m1.uid]), {"reason": "小额差异，核实无误"}, follow=True
+    )
+    m1.refresh_from_db()
+    assert m1.state == "open"
+    page = page_of(requested)
+    assert 'id="writeoff-pending"' in page and "待审批" in page
+    assert 'id="write-off-approve-form"' not in page and 'id="write-off-withdraw-form"' in page
+    # The requester's own approval is refused even when posted by hand.
+    own = client.post(reverse("reconciliation:item-write-off-approve", args=[m1.uid]), {"note": ""})
+    assert own.status_code == 403
+    m1.refresh_from_db()
+    assert m1.state == "open"
+
+    client.force_login(supervisor)
+    page = page_of(client.get(reverse("reconciliation:item", args=[m1.uid])))
+    assert 'id="write-off-approve-form"' in page and 'id="write-off-reject-form"' in page
+    done = client.post(reverse("reconciliation:item-write-off-approve", args=[m1.uid]), {"note": ""}, follow=True)
 
     m1.refresh_from_db()
     assert (m1.state, m1.resolution) == ("resolved", "written_off")
-    action = m1.actions.get()
-    assert (action.action, action.actor, action.note, action.data) == (
-        "written_off",
+    requested_row, approved_row = m1.actions.all()
+    assert (requested_row.action, requested_row.actor, requested_row.note) == (
+        "writeoff_requested",
         officer,
         "小额差异，核实无误",
-        {"approver": "sup"},
     )
-    page = page_of(done)
-    assert "已核销" in page and "小额差异，核实无误" in page and "审批人 sup" in page
+    assert (approved_row.action, approved_row.actor) == ("written_off", supervisor)
+    trail = page_of(done).split('id="audit-trail"', 1)[1]
+    assert "已申请核销" in trail and "已核销" in trail and "申请人 fin，审批人 sup" in trail
 
 
-def test_the_approver_list_offers_supervisors_but_not_oneself(client, supervisor, world, region):
-    other_supervisor = UserFactory(username="sup2", role="finance_supervisor", regions=[region])
+def test_a_supervisor_cannot_approve_their_own_write_off_in_the_console(client, supervisor, world):
+    client.force_login(supervisor)
+    m1 = item("M1")
+    client.post(reverse("reconciliation:item-write-off", args=[m1.uid]), {"reason": "小额"})
+
+    page = page_of(client.get(reverse("reconciliation:item", args=[m1.uid])))
+    approve = client.post(reverse("reconciliation:item-write-off-approve", args=[m1.uid]), {"note": ""})
+    reject = client.post(reverse("reconciliation:item-write-off-reject", args=[m1.uid]), {"note": "不批"})
+
+    assert 'id="write-off-approve-form"' not in page
+    assert (approve.status_code, reject.status_code) == (403, 403)
+    assert "不能审批自己" in page_of(approve)
+    m1.refresh_from_db()
+    assert m1.state == "open" and m1.writeoff_requests.get().state == "pending"
+
+
+def test_a_finance_officer_may_not_approve_or_reject_a_write_off(client, officer, supervisor, world):
+    client.force_login(supervisor)
+    m1 = item("M1")
+    client.post(reverse("reconciliation:item-write-off", args=[m1.uid]), {"reason": "小额"})
+    client.force_login(officer)
+
+    page = page_of(client.get(reverse("reconciliation:item", args=[m1.uid])))
+    approve = client.post(reverse("reconciliation:item-write-off-approve", args=[m1.uid]), {"note": ""})
+
+    assert 'id="write-off-approve-form"' not in page and "等待有审批权限的人员处理" in page
+    assert approve.status_code == 403
+    m1.refresh_from_db()
+    assert m1.state == "open"
+
+
+def test_a_rejected_write_off_leaves_the_item_open_and_the_queue_lists_pending_ones(client, officer, supervisor, world):
+    client.force_login(officer)
+    m1, m2 = item("M1"), item("M2")
+    client.post(reverse("reconciliation:item-write-off", args=[m1.uid]), {"reason": "小额"})
+    client.post(reverse("reconciliation:item-write-off", args=[m2.uid]), {"reason": "银行已更正"})
     client.force_login(supervisor)
 
-    page = page_of(client.get(reverse("reconciliation:item", args=[item("M1").uid])))
+    queue = page_of(client.get(reverse("reconciliation:queue")))
+    awaiting = page_of(client.get(reverse("reconciliation:queue") + "?awaiting=on&state=open&outcome=any"))
+    assert 'id="writeoffs-awaiting"' in queue and "2 笔核销待您审批" in queue
+    assert f'id="item-{m1.uid}"' in awaiting and f'id="item-{m2.uid}"' in awaiting
+    assert f'id="item-{item("P1").uid}"' not in awaiting
 
-    approvers = page.split('id="id_writeoff_approver"', 1)[1].split("</select>", 1)[0]
-    assert f'value="{other_supervisor.username}"' in approvers and 'value="sup"' not in approvers
-    assert 'value="fin"' not in approvers  # an officer may not approve
+    no_reason = client.post(reverse("reconciliation:item-write-off-reject", args=[m1.uid]), {"note": ""})
+    assert no_reason.status_code == 400 and 'id="id_writeoff_reject_note_errors"' in page_of(no_reason)
+    client.post(reverse("reconciliation:item-write-off-reject", args=[m1.uid]), {"note": "请先联系市民核实"})
+
+    m1.refresh_from_db()
+    assert m1.state == "open" and m1.writeoff_requests.get().state == "rejected"
+    awaiting = page_of(client.get(reverse("reconciliation:queue") + "?awaiting=on&state=open&outcome=any"))
+    assert f'id="item-{m1.uid}"' not in awaiting and f'id="item-{m2.uid}"' in awaiting
 
 
 BAD_INPUT = [
@@ -397,7 +455,9 @@ def test_an_item_is_assigned_contacted_and_reopened_with_each_step_in_the_trail(
 
     client.post(reverse("reconciliation:item-assign", args=[m2.uid]), {"assignee": "sup"})
     client.post(reverse("reconciliation:item-contact", args=[m2.uid]), {"note": "电话告知市民正在核查"})
-    client.post(reverse("reconciliation:item-write-off", args=[m2.uid]), {"reason": "银行已更正", "approver": "sup"})
+    client.post(reverse("reconciliation:item-write-off", args=[m2.uid]), {"reason": "银行已更正"})
+    client.force_login(supervisor)
+    client.post(reverse("reconciliation:item-write-off-approve", args=[m2.uid]), {"note": ""})
     client.post(reverse("reconciliation:item-reopen", args=[m2.uid]), {"reason": "银行撤回更正"})
 
     m2.refresh_from_db()
