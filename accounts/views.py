@@ -1,8 +1,10 @@
 """Where a person lands after logging in: the screen their role works in."""
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 
 from accounts.roles import Role
 
@@ -28,3 +30,16 @@ def landing(request):
         if request.user.has_perm(perm):
             return redirect(page)
     raise PermissionDenied("This account has no role yet; ask an administrator to assign one.")
+
+
+def login_locked_out(request, original_response=None, credentials=None):
+    """What django-axes answers a locked-out login with: the login page again, saying why and what to do (429)."""
+    username = (credentials or {}).get("username") or request.POST.get("username", "")
+    form = AuthenticationForm(request, initial={"username": username})
+    context = {
+        "form": form,
+        "locked_out": True,
+        "cooloff_hours": settings.AXES_COOLOFF_TIME,
+        "next": request.POST.get("next") or request.GET.get("next", ""),
+    }
+    return render(request, "registration/login.html", context, status=429)

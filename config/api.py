@@ -1,10 +1,24 @@
-"""API-wide pieces: one error shape for every 4xx the API returns."""
+"""API-wide pieces: one error shape for every error the API returns, {"code", "detail"[, "errors"]}.
 
+DRF's errors come through `exception_handler` below; errors produced outside DRF under /api/ (Django's 404, a
+plain view's 405, a 500) are reshaped by core.http.ApiErrorShapeMiddleware."""
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from core import inputs
 
 
 def exception_handler(exc, context):
-    """DRF's handler, with every error body carrying a machine-readable `code` beside the detail."""
+    """DRF's handler, with every error body carrying a machine-readable `code` beside the detail.
+
+    A Django ValidationError or an input-policy error that escaped a view is the caller's bad input: a 400
+    naming the field, not a 500."""
+    if isinstance(exc, DjangoValidationError):
+        exc = ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
+    elif isinstance(exc, inputs.InputError):
+        exc = ValidationError(exc.as_errors())
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

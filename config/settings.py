@@ -5,6 +5,7 @@ DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis. See README.md, "Confi
 """
 
 from pathlib import Path
+import re
 from urllib.parse import urlparse
 
 import dj_database_url
@@ -41,6 +42,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "channels",
     "core",
+    "axes",
     "accounts",
     "fleet",
     "incidents",
@@ -50,6 +52,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Every error under /api/ in the API's JSON shape, whoever produced it (core/http.py).
+    "core.http.ApiErrorShapeMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -59,6 +63,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
+    # Last, as django-axes asks: it turns a locked-out login into the login page's lockout message.
+    "axes.middleware.AxesMiddleware",
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -216,6 +222,23 @@ USE_TZ = True
 
 # --- Static files ---------------------------------------------------------------------------------------
 STATIC_URL = "static/"
+# django-axes first: it refuses a locked-out username+address before the password is even checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# Login throttling (django-axes): after AXES_FAILURE_LIMIT failed logins for one username from one address, that
+# pair is locked out for the cool-off time (hours) or until an administrator unlocks it (admin: users → "unlock
+# login", or the Access attempts list). A successful login resets the count.
+AXES_FAILURE_LIMIT = env_int("KIOSKOPS_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env_int("KIOSKOPS_LOGIN_COOLOFF_HOURS", 1, minimum=0) or None  # 0: until unlocked
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
+# Behind a reverse proxy REMOTE_ADDR is the proxy's: KIOSKOPS_PROXY_COUNT trusted proxies append to
+# X-Forwarded-For, and the client's address is the one they received the request from.
+PROXY_COUNT = env_int("KIOSKOPS_PROXY_COUNT", 0, minimum=0)
+AXES_CLIENT_IP_CALLABLE = "core.http.client_ip"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -229,7 +252,6 @@ MEDIA_ROOT = VAR_DIR / "media"
 # --- REST framework -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -240,11 +262,18 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    # Every list: ?limit= clamped to 500, malformed limit/offset a 400 (core/pagination.py).
+    "DEFAULT_PAGINATION_CLASS": "core.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    # Token first: DRF takes the challenge of the first class, so a caller with no credentials gets 401 with
+    # `WWW-Authenticate: Token` (session authentication has no challenge and would make it a 403). A logged-in
+    # caller without the permission still gets 403.
+    # django-filter, with query values under the input policy (core/filters.py): NUL or a date outside the
+    # business window is a 400 naming the parameter.
+    "DEFAULT_FILTER_BACKENDS": ["core.filters.PolicyFilterBackend"],
     "EXCEPTION_HANDLER": "config.api.exception_handler",
 }
+        "rest_framework.authentication.SessionAuthentication",
 SPECTACULAR_SETTINGS = {
     "TITLE": "KioskOps API",
     "DESCRIPTION": "Device protocol for kiosks and staff API for the KioskOps console.",
@@ -264,6 +293,18 @@ KIOSKOPS = {
     "DEFAULT_GRACE_S": env_int("KIOSKOPS_DEFAULT_GRACE_S", 90, minimum=0),
     # A kiosk that changes status this many times within the window is flapping.
     "FLAP_THRESHOLD": env_int("KIOSKOPS_FLAP_THRESHOLD", 6, minimum=2),
+    # The whole schema (staff API included) is for logged-in users; the device protocol alone is public
+    # (config/urls.py, /api/device-schema/).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_AUTHENTICATION": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "KioskStatusEnum": "fleet.models.Kiosk.Status",
+        "CommandStatusEnum": "fleet.models.RemoteCommand.Status",
+        "ReconItemStateEnum": "reconciliation.models.ReconItem.State",
+    },
     "FLAP_WINDOW_S": env_int("KIOSKOPS_FLAP_WINDOW_S", 1800, minimum=60),
     "HEARTBEAT_RETENTION_DAYS": env_int("KIOSKOPS_HEARTBEAT_RETENTION_DAYS", 90, minimum=1),
     "COMMAND_DEFAULT_TTL_S": env_int("KIOSKOPS_COMMAND_DEFAULT_TTL_S", 900, minimum=30),
@@ -301,3 +342,23 @@ LOGGING = {
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# --- HTTP security ----------------------------------------------------------------------------------------
+# Off by default so the demo runs on plain http://127.0.0.1; production turns them on (README, "Running in
+# production"), and `manage.py check --deploy` is clean with that configuration.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
+# The load balancer's liveness probe speaks plain HTTP to the web server.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("DJANGO_CSRF_COOKIE_SECURE", False)
+# Opt-in, and only behind a proxy that sets the header itself (and strips it from clients): otherwise a client
+# could claim https. The value names the header as the proxy sends it, e.g. X-Forwarded-Proto.
+_proxy_ssl_header = env_str("DJANGO_SECURE_PROXY_SSL_HEADER")
+if _proxy_ssl_header:
+    if not re.fullmatch(r"[A-Za-z0-9-]+", _proxy_ssl_header):
+        raise ImproperlyConfigured(
+            "Environment variable DJANGO_SECURE_PROXY_SSL_HEADER must be a header name such as X-Forwarded-Proto."
+        )
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")

@@ -34,7 +34,7 @@ class KioskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
     serializer_class = KioskOut
     lookup_field = "serial"
-    lookup_value_regex = "[^/]+"
+    lookup_value_converter = "serial"
     filterset_class = KioskFilter
 
     def get_permissions(self):
@@ -121,7 +121,7 @@ class KioskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return Response(CommandStaffOut(command).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=CommandStaffOut)
-    @action(detail=True, methods=["post"], url_path=r"commands/(?P<command_id>[0-9a-f-]{36})/cancel")
+    @action(detail=True, methods=["post"], url_path="commands/<uuid:command_id>/cancel")
     def cancel_command(self, request, serial=None, command_id=None):
         kiosk = self.get_object()
         command = get_object_or_404(RemoteCommand, pk=command_id, kiosk=kiosk)

@@ -85,10 +85,6 @@ def test_the_api_accepts_drf_tokens(client, manager, fleet):
     assert response.status_code == 200
 
 
-def test_anonymous_callers_get_401_or_403(api_client, fleet):
-    assert api_client.get("/api/v1/kiosks/").status_code in {401, 403}
-
-
 def test_provisioning_returns_a_token_once_that_the_kiosk_can_use(api_client, manager, site, client):
     api_client.force_authenticate(manager)
     response = api_client.post("/api/v1/kiosks/", {"serial": "HP-NEW", "site": "hp-01", "model": "ZW-3000"})
@@ -177,8 +173,111 @@ def test_the_kiosk_list_runs_a_fixed_number_of_queries(
     assert response.json()["count"] == fleet_size
 
 
-def test_the_openapi_schema_documents_the_device_protocol(client):
+def test_the_openapi_schema_documents_the_device_protocol_and_the_staff_api_to_a_logged_in_user(client, manager):
+    client.force_login(manager)
     schema = client.get("/api/schema/").content.decode()
     assert "/api/v1/device/heartbeat" in schema
     assert "/api/v1/device/commands/{command_id}/result" in schema
     assert "/api/v1/device/journals/{business_date}" in schema
+    assert "/api/v1/kiosks/{serial}/" in schema
+
+
+def test_the_full_schema_and_its_docs_need_a_login(client, db):
+    schema = client.get("/api/schema/")
+    docs = client.get("/api/docs/")
+
+    assert schema.status_code == 401 and schema.json()["code"] == "not_authenticated"
+    assert docs.status_code == 302 and docs["Location"].startswith("/accounts/login/")
+
+
+def test_the_device_protocol_schema_is_public_and_holds_only_device_paths(client, db):
+    response = client.get("/api/device-schema/", HTTP_ACCEPT="application/json")
+    paths = response.json()["paths"]
+
+    assert response.status_code == 200
+    assert "/api/v1/device/heartbeat" in paths
+    assert all(p.startswith("/api/v1/device/") for p in paths)
+    assert client.get("/api/device-docs/").status_code == 200
+
+
+def test_anonymous_callers_get_401_with_a_challenge_and_the_api_error_shape(api_client, fleet):
+    response = api_client.get("/api/v1/kiosks/")
+
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+    assert response.json()["code"] == "not_authenticated"
+
+
+def test_a_logged_in_user_without_the_permission_gets_403(client, region, fleet):
+    client.force_login(UserFactory(username="counter", role="counter_staff", regions=[region]))
+    response = client.get("/api/v1/kiosks/")
+
+    assert response.status_code == 403
+    assert response.json()["code"] == "permission_denied"
+
+
+def test_a_page_holds_at_most_500_kiosks_whatever_limit_is_asked(api_client, manager, site):
+    KioskFactory.create_batch(501, site=site)
+    api_client.force_authenticate(manager)
+
+    for limit in ("501", "20000", "9223372036854775807"):
+        body = api_client.get(f"/api/v1/kiosks/?limit={limit}").json()
+        assert len(body["results"]) == 500 and body["next"] is not None
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["limit=10000000000000000001", "limit=0", "limit=-5", "limit=ten", "offset=-1", "offset=99999999999999999999"],
+)
+def test_a_limit_or_offset_that_is_not_a_whole_number_in_range_is_a_400_naming_it(api_client, manager, fleet, query):
+    api_client.force_authenticate(manager)
+    response = api_client.get(f"/api/v1/kiosks/?{query}")
+
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == [query.split("=")[0]]
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "code"),
+    [
+        ("/api/v1/kiosks/HP-1%00/", 400, "bad_request"),
+        ("/api/v1/kiosks/" + "X" * 65 + "/", 404, "not_found"),
+        ("/api/v1/kiosks/HP-1/commands/not-a-uuid/cancel/", 404, "not_found"),
+        ("/api/v1/kiosks/HP-1/commands/------------------------------------/cancel/", 404, "not_found"),
+        ("/api/v1/no-such-endpoint/", 404, "not_found"),
+    ],
+)
+def test_a_path_the_database_cannot_hold_is_a_json_4xx(api_client, manager, fleet, path, status, code):
+    api_client.force_authenticate(manager)
+    response = api_client.post(path) if "cancel" in path else api_client.get(path)
+
+    assert response.status_code == status
+    assert response.json()["code"] == code
+
+
+@pytest.mark.parametrize("query", ["site=hp%00", "region=%00", "status=online%00"])
+def test_a_filter_value_with_a_nul_character_is_a_400(api_client, manager, fleet, query):
+    api_client.force_authenticate(manager)
+    response = api_client.get(f"/api/v1/kiosks/?{query}")
+
+    assert response.status_code == 400
+    assert "NUL" in response.json()["detail"] or "errors" in response.json()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"kind": "restart", "params": {"a": "x\\u0000y"}}',
+        b'{"kind": "restart", "params": {"a": "\\ud800"}}',
+        b'{"kind": "restart", "params": {"n": 1e400}}',
+        b'{"kind": "restart", "params": {"n": ' + b"9" * 400 + b"}}",
+        b'{"kind": "restart", "params": ' + b'{"a": ' * 40 + b"1" + b"}" * 41,
+    ],
+)
+def test_a_command_whose_params_storage_would_refuse_is_a_400_and_nothing_is_queued(api_client, manager, fleet, body):
+    api_client.force_authenticate(manager)
+    response = api_client.post("/api/v1/kiosks/HP-1/commands/", body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+    assert fleet["mine_ok"].commands.count() == 0
