@@ -3,10 +3,14 @@
 The hot device endpoints (the heartbeat, the journal upload) are plain Django views rather than DRF views: DRF's
 per-request machinery (request wrapping, content negotiation, authentication and throttle objects) cost more than
 the work itself (docs/performance.md). They answer exactly as DRF would: `{"code", "detail"[, "errors"]}`
-(config/api.py), `WWW-Authenticate` on 401, `Retry-After` on 429. Their DRF twins only describe them in the
-OpenAPI schema (`plain_view`).
+(config/api.py), `WWW-Authenticate` on 401, `Retry-After` on 429 and 503. Their DRF twins only describe them in
+the OpenAPI schema (`plain_view`).
+
+When Redis (the rate-limit counters, the heartbeat buffer) cannot be reached, nothing is taken and the kiosk is
+answered 503 with Retry-After (`service_unavailable`), never an HTML 500: kiosks retry a 503 as they retry a 429.
 """
 
+import redis
 from django.http import JsonResponse
 from django.utils.translation import gettext as _
 
@@ -49,6 +53,21 @@ def throttled(wait_s: float) -> Rejected:
     )
 
 
+# Long enough for a Redis failover or restart, short enough that a kiosk's next beat is not held up for long.
+RETRY_AFTER_UNAVAILABLE_S = 15
+
+
+def service_unavailable() -> Rejected:
+    """Nothing was taken: a store the request needs (Redis) cannot be reached. The kiosk sends it again later."""
+    return Rejected(
+        503,
+        "service_unavailable",
+        _("The service cannot take this request right now; nothing was stored. Send it again in %(wait)d seconds.")
+        % {"wait": RETRY_AFTER_UNAVAILABLE_S},
+        headers={"Retry-After": str(RETRY_AFTER_UNAVAILABLE_S)},
+    )
+
+
 def method_not_allowed(method: str) -> Rejected:
     return Rejected(405, "method_not_allowed", _('Method "%(m)s" not allowed.') % {"m": method})
 
@@ -75,8 +94,12 @@ def authenticated_kiosk(request):
 
 
 def count_or_throttle(scope: str, kiosk_id: int) -> None:
-    """Count the request against the kiosk's per-minute limit for `scope`; 429 past it."""
-    allowed, wait_s = count_request(scope, kiosk_id)
+    """Count the request against the kiosk's per-minute limit for `scope`; 429 past it, 503 when the counter (Redis)
+    cannot be reached."""
+    try:
+        allowed, wait_s = count_request(scope, kiosk_id)
+    except redis.RedisError:
+        raise service_unavailable() from None
     if not allowed:
         raise throttled(wait_s)
 

@@ -1,16 +1,17 @@
 """The device protocol: what kiosks call. Documented in docs/device-protocol.md."""
 
+import redis
 from django.conf import settings
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import exceptions, status
-from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.parsers import PolicyJSONParser
 from fleet import services
 from fleet.api.device_auth import DeviceTokenAuthentication, IsKiosk, KioskRateThrottle
-from fleet.api.device_http import Rejected, check_body_size, plain_view
+from fleet.api.device_http import RETRY_AFTER_UNAVAILABLE_S, Rejected, check_body_size, plain_view, service_unavailable
 from fleet.api.heartbeat import heartbeat
 from fleet.api.serializers import CommandResultIn, CommandResultOut, HeartbeatIn, HeartbeatOut
 from fleet.models import RemoteCommand
@@ -21,16 +22,31 @@ class PayloadTooLarge(exceptions.APIException):
     default_code = "payload_too_large"
 
 
+class ServiceUnavailable(exceptions.APIException):
+    """Redis (the rate-limit counters) cannot be reached: nothing was taken; DRF adds Retry-After from `wait`."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "service_unavailable"
+    wait = RETRY_AFTER_UNAVAILABLE_S
+
+
 class DeviceAPIView(APIView):
     """Base of every device endpoint: token auth, per-kiosk rate limit, JSON only, bounded body size.
 
-    Checks run in that order (401, 429, 413, 400) and all of them before anything is written."""
+    Checks run in that order (401, 429, 413, 400) and all of them before anything is written. Bodies are decoded
+    under the input policy (core/inputs.py): NUL or an unpaired surrogate anywhere, a command result's `data`
+    included, is a 400 naming the field. A Redis that cannot be reached is a 503 with Retry-After, not a 500."""
 
     authentication_classes = [DeviceTokenAuthentication]
     permission_classes = [IsKiosk]
     throttle_classes = [KioskRateThrottle]
-    parser_classes = [JSONParser]
+    parser_classes = [PolicyJSONParser]
     throttle_scope_name = "device"
+
+    def handle_exception(self, exc):
+        if isinstance(exc, redis.RedisError):
+            exc = ServiceUnavailable(service_unavailable().detail)
+        return super().handle_exception(exc)
 
     def initial(self, request, *args, **kwargs):
         super().initial(request, *args, **kwargs)
@@ -62,6 +78,9 @@ class HeartbeatView(DeviceAPIView):
             401: OpenApiResponse(description="Unknown, rotated or revoked token."),
             413: OpenApiResponse(description="Body over the size limit."),
             429: OpenApiResponse(description="Too many requests from this kiosk; honour Retry-After."),
+            503: OpenApiResponse(
+                description="Nothing was taken (the buffer cannot be reached); send it again after Retry-After."
+            ),
         },
         summary="Report health; receive the heartbeat interval and pending commands",
         tags=["device"],

@@ -6,12 +6,19 @@ content negotiation, serializer fields deep-copied per call), which cost several
 (docs/performance.md). `fleet.api.device_views.HeartbeatView` describes it in the OpenAPI schema.
 
 Checks, all before anything is stored: 401 (token), 429 (rate), 413 (size), 415 (content type), 400 (body).
+The body is decoded under the one input policy (core/inputs.py: UTF-8 with a tolerated BOM, no NUL or unpaired
+surrogate anywhere, numbers and dates within the columns' ranges), in both ingestion modes, so what is answered
+200 can always be stored; the buffered consumer decodes the stored body with the same two functions.
+A heartbeat is answered 2xx only once it is written (direct) or appended to the Redis stream (buffered): when
+Redis cannot take it the kiosk gets a JSON 503 with Retry-After and sends it again.
 """
 
 import json
 import math
 import time
+from datetime import UTC
 
+import redis
 from django.conf import settings
 from django.http import HttpResponse, JsonResponse
 from django.utils import timezone
@@ -19,6 +26,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
+from core import inputs
 from fleet import ingest, services
 from fleet.api.device_auth import WINDOW_S, rate_window
 from fleet.api.device_http import (
@@ -28,6 +36,7 @@ from fleet.api.device_http import (
     kiosk_of_token_hash,
     method_not_allowed,
     require_content_type,
+    service_unavailable,
     throttled,
     token_hash_of,
     unknown_token,
@@ -64,6 +73,9 @@ def parse_heartbeat(data) -> services.HeartbeatInput:
     elif sent_at.tzinfo is None:
         sent_at = None
         wrong("sent_at", _("The timestamp must carry a UTC offset, e.g. 2026-01-01T09:00:00+08:00."))
+    elif problem := _timestamp_problem(sent_at):
+        sent_at = None
+        wrong("sent_at", problem)
 
     version = data.get("software_version", "")
     if version is None or not isinstance(version, str):
@@ -122,19 +134,37 @@ def parse_heartbeat(data) -> services.HeartbeatInput:
 def _parse_timestamp(raw: str):
     try:
         return parse_datetime(raw.strip())
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
+
+
+def _timestamp_problem(sent_at) -> str | None:
+    """Why sent_at is outside the one window for dates (core/inputs.py), judged in UTC; None when inside. A
+    clock decades away would also overflow the clock skew's column."""
+    try:
+        utc = sent_at.astimezone(UTC)
+    except (OverflowError, ValueError):  # 9999-12-31T23:59:59-14:00 has no UTC time within datetime's years
+        return inputs.date_problem(sent_at.replace(tzinfo=None))
+    return inputs.date_problem(utc)
+
+
+def decode_heartbeat(raw: bytes) -> services.HeartbeatInput:
+    """A heartbeat body as the kiosk sent it → the validated heartbeat, or Rejected(400). The device view and the
+    buffered consumer (fleet.services.heartbeats_drain) both decode with it, so they can never disagree."""
+    try:
+        data = inputs.loads(raw)
+    except inputs.InputError as exc:
+        if exc.field:
+            raise Rejected(400, "invalid", _("Invalid input."), errors=exc.as_errors()) from None
+        raise Rejected(400, "parse_error", exc.message) from None
+    return parse_heartbeat(data)
 
 
 def _read_body(request, conf) -> services.HeartbeatInput:
     """413, 415 or 400 as Rejected; else the validated heartbeat. The body is not read past the size limit."""
     check_body_size(request, conf["DEVICE_MAX_BODY_BYTES"])
     require_content_type(request, "application/json")
-    try:
-        data = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise Rejected(400, "parse_error", _("JSON parse error - %(error)s") % {"error": exc}) from None
-    return parse_heartbeat(data)
+    return decode_heartbeat(request.body)
 
 
 # --- The view -------------------------------------------------------------------------------------------
@@ -158,6 +188,10 @@ def heartbeat(request):
         return _direct(token_hash, beat, problem, received_at)
     except Rejected as rejected:
         return rejected.response()
+    except redis.RedisError:
+        # Not taken (buffered: not in the stream; direct: the rate limit could not be counted): say so, and when
+        # to try again, rather than a 500 page the kiosk cannot read.
+        return service_unavailable().response()
 
 
 def _answer(status: str, interval_s: int, skew: int | None, commands: list) -> HttpResponse:

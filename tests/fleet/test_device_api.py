@@ -356,3 +356,147 @@ def test_heartbeats_during_maintenance_keep_the_kiosk_in_maintenance(client, kio
     kiosk.refresh_from_db()
     assert kiosk.status == Kiosk.Status.MAINTENANCE
     assert kiosk.health_status == "degraded"
+
+
+# --- Admission accepts exactly what storage accepts (both modes give the same answer) ----------------------
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (beat(software_version="3.2\u0000x"), "software_version"),
+        (beat(software_version="3.2\ud800"), "software_version"),
+        (beat(error_codes=["E-PRN\u0000"]), "error_codes.0"),
+        (beat(error_codes=["\udfff"]), "error_codes.0"),
+        (beat(metrics={"cpu\u0000": 1}), "metrics.cpu\\u0000"),
+        (beat(components={"receipt_printer\u0000": "ok"}), "components.receipt_printer\\u0000"),
+        (beat(sent_at="0001-01-01T00:00:00+00:00"), "sent_at"),
+        (beat(sent_at="9999-12-31T23:59:59+00:00"), "sent_at"),
+        (beat(sent_at="9999-12-31T23:59:59-14:00"), "sent_at"),
+        (beat(sent_at="1970-01-01T08:00:00+08:00"), "sent_at"),
+        (beat(metrics={"paper_pct": 10**19}), "metrics.paper_pct"),
+        (beat(notes="\u0000"), "notes"),
+    ],
+)
+def test_a_value_the_database_would_refuse_gets_400_naming_the_field_and_nothing_is_stored(client, kiosk, body, field):
+    before = stored_state(kiosk)
+    response = post(client, kiosk.token, body)
+
+    assert response.status_code == 400
+    assert field in response.json()["errors"], response.json()
+    assert stored_state(kiosk) == before
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32", "latin-1"])
+def test_a_body_in_another_encoding_than_utf8_gets_400_and_nothing_is_stored(client, kiosk, encoding):
+    before = stored_state(kiosk)
+    response = post(
+        client, kiosk.token, json.dumps(beat(software_version="3.2.1-é"), ensure_ascii=False).encode(encoding)
+    )
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+    assert stored_state(kiosk) == before
+
+
+def test_a_utf8_body_with_a_byte_order_mark_is_accepted_and_stored(client, kiosk):
+    response = post(client, kiosk.token, b"\xef\xbb\xbf" + json.dumps(beat(software_version="3.2.9")).encode())
+
+    assert response.status_code == 200
+    kiosk.refresh_from_db()
+    assert kiosk.status == "online" and kiosk.software_version == "3.2.9"
+    assert Heartbeat.objects.filter(kiosk=kiosk).count() == 1
+
+
+def test_a_command_result_with_nul_or_an_unpaired_surrogate_in_its_data_gets_400_and_changes_nothing(client, kiosk):
+    command = services.command_enqueue(kiosk=kiosk, kind="self_test")
+    url = f"/api/v1/device/commands/{command.pk}/result"
+    auth = {"HTTP_AUTHORIZATION": f"Device {kiosk.token}", "content_type": "application/json"}
+
+    nul = client.post(url, json.dumps({"status": "succeeded", "data": {"log": "ok\u0000"}}), **auth)
+    surrogate = client.post(url, json.dumps({"status": "failed", "detail": "x", "data": {"\ud800": 1}}), **auth)
+    detail = client.post(url, json.dumps({"status": "failed", "detail": "printer\u0000"}), **auth)
+
+    assert [nul.status_code, surrogate.status_code, detail.status_code] == [400, 400, 400]
+    assert "data.log" in nul.json()["errors"]
+    command.refresh_from_db()
+    assert command.status == "queued" and command.result_data in (None, {})
+
+
+def test_a_command_with_nul_in_its_params_is_refused_before_it_can_reach_a_kiosk(api_client, kiosk, manager):
+    api_client.force_authenticate(manager)
+    response = api_client.post(
+        f"/api/v1/kiosks/{kiosk.serial}/commands/",
+        json.dumps({"kind": "restart", "params": {"reason": "x\u0000"}}),
+        content_type="application/json",
+    )
+
+    assert response.status_code == 400
+    assert "params.reason" in response.json()["errors"]
+    assert not RemoteCommand.objects.filter(kiosk=kiosk).exists()
+
+
+# --- Redis down: a JSON 503 with Retry-After, never an HTML 500 --------------------------------------------
+
+
+@pytest.fixture
+def redis_down(settings):
+    """Redis (the buffer, the rate-limit counters) at a port nobody listens on, for the test's duration only."""
+    saved = settings.REDIS_URL, settings.CACHES
+    closed = "redis://127.0.0.1:1/0"
+    settings.REDIS_URL = closed
+    if settings.CACHES["default"]["BACKEND"].endswith("RedisCache"):
+        settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": closed}}
+
+    def back_up():
+        settings.REDIS_URL, settings.CACHES = saved
+
+    yield back_up
+    back_up()
+
+
+def test_with_redis_down_a_heartbeat_gets_a_json_503_with_retry_after_and_nothing_is_stored(
+    client, kiosk, settings, request
+):
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis")
+    post(client, kiosk.token, beat())  # the kiosk is known (and its token cached) before Redis goes away
+    before = stored_state(kiosk)
+    back_up = request.getfixturevalue("redis_down")
+
+    response = client.post(
+        URL, json.dumps(beat()), content_type="application/json", HTTP_AUTHORIZATION=f"Device {kiosk.token}"
+    )
+    back_up()
+    drain()
+
+    assert response.status_code == 503
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["code"] == "service_unavailable"
+    assert int(response["Retry-After"]) > 0
+    assert stored_state(kiosk) == before
+
+
+def test_with_redis_down_a_command_result_and_a_journal_upload_get_a_json_503_with_retry_after(
+    client, kiosk, settings, request
+):
+    if not settings.REDIS_URL:
+        pytest.skip("needs Redis")
+    command = services.command_enqueue(kiosk=kiosk, kind="restart")
+    request.getfixturevalue("redis_down")
+    auth = {"HTTP_AUTHORIZATION": f"Device {kiosk.token}"}
+
+    result = client.post(
+        f"/api/v1/device/commands/{command.pk}/result",
+        json.dumps({"status": "succeeded"}),
+        content_type="application/json",
+        **auth,
+    )
+    journal = client.put("/api/v1/device/journals/2026-11-20", b"x", content_type="text/csv", **auth)
+
+    for response in (result, journal):
+        assert response.status_code == 503, response.content[:300]
+        assert response.json()["code"] == "service_unavailable"
+        assert int(response["Retry-After"]) > 0
+    command.refresh_from_db()
+    assert command.status == "queued"
