@@ -1,4 +1,5 @@
-"""WebSocket consumer of the live board: authenticate, join the user's region groups, relay."""
+"""WebSocket consumer of the live board: authenticate, check the board's permission, join the user's region
+groups, relay."""
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -14,6 +15,10 @@ class FleetConsumer(AsyncJsonWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
             await self.close(code=4401)
+            return
+        # The same permission as the board's page (fleet.views.view_fleet): whoever gets 403 there gets no updates.
+        if not await database_sync_to_async(user.has_perm)("fleet.view_kiosk"):
+            await self.close(code=4403)
             return
         region_ids = await database_sync_to_async(visible_region_ids)(user)
         self.groups_joined = [ALL_REGIONS_GROUP] if region_ids is None else [region_group(r) for r in region_ids]

@@ -4,7 +4,7 @@ import django_filters
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.exceptions import ValidationError
@@ -274,7 +274,12 @@ class RunView(APIView):
         return Response({"business_date": day, "queued": True}, status=status.HTTP_202_ACCEPTED)
 
 
-@extend_schema(responses=dict)
+@extend_schema(
+    parameters=[
+        OpenApiParameter("export", str, enum=["json", "csv", "xlsx"], required=False, description="download format")
+    ],
+    responses=dict,
+)
 @api_view(["GET"])
 @permission_classes([IsAuthenticated, has_perm("reconciliation.view_reconitem")])
 def report(request, business_date):
@@ -313,7 +318,10 @@ def report(request, business_date):
     )
 
 
-@extend_schema(responses=dict)
+@extend_schema(
+    parameters=[OpenApiParameter("q", str, required=True, description="application, receipt, order or ID number")],
+    responses=dict,
+)
 @api_view(["GET"])
 @permission_classes([IsAuthenticated, has_perm("reconciliation.lookup_payment")])
 def payment_lookup(request):
