@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from fleet import services
-from fleet.models import ErrorCode, Kiosk, Region, RemoteCommand, Site
+from fleet.models import ErrorCode, HeartbeatDeadLetter, Kiosk, Region, RemoteCommand, Site
 
 
 @admin.register(Region)
@@ -113,4 +113,31 @@ class RemoteCommandAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(HeartbeatDeadLetter)
+class HeartbeatDeadLetterAdmin(admin.ModelAdmin):
+    """Buffered heartbeats the consumer set aside (fleet.services.heartbeats_drain), with the error, read-only.
+    The list's count is the board's; deleting the ones looked into clears the board's warning."""
+
+    list_display = ["set_aside_at", "kiosk", "received_at", "short_error"]
+    list_select_related = ["kiosk"]
+    search_fields = ["kiosk__serial", "error", "entry_id"]
+    date_hierarchy = "set_aside_at"
+    fields = ["entry_id", "kiosk", "received_at", "set_aside_at", "error", "body_as_sent"]
+    readonly_fields = fields
+
+    @admin.display(description=_("error"))
+    def short_error(self, obj):
+        return obj.error if len(obj.error) <= 120 else f"{obj.error[:119]}…"
+
+    @admin.display(description=_("body as sent"))
+    def body_as_sent(self, obj):
+        return obj.body_text
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

@@ -25,20 +25,28 @@ What lives in Redis, and what happens when Redis loses it (a restart without per
   carries again). Entries are acknowledged and deleted after their batch commits: a consumer killed half-way
   leaves them pending and the next consumer claims them (at-least-once; a replayed beat older than the kiosk's
   last_seen_at changes no status).
+* ``deadletters`` — entries the consumer could not apply (fleet.services.heartbeats_drain splits a failing batch
+  until it finds them), with the error, capped at DEAD_LETTER_MAX; they are also kept in the database
+  (fleet.models.HeartbeatDeadLetter) for the admin and counted on the board. No entry can block the stream.
+
+Admission (fleet/api/heartbeat.py) accepts exactly what storage accepts, and the consumer decodes a stored body with
+the very same function, so a dead letter means a bug or a body that reached the stream some other way.
+
+Answered 200 means appended to the stream. Without Redis persistence (``appendonly no``) a Redis restart loses
+what waits in the stream: `unpersisted` lets the consumer and the board say so (README, "Running in production").
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import socket
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.conf import settings
-from django.utils.dateparse import parse_datetime
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +54,9 @@ DIRECT, BUFFERED = "direct", "buffered"
 TOKEN_TTL_S = 300
 TOMBSTONE_TTL_S = 3600
 GROUP = "apply"
+# Dead letters kept at most, in the Redis stream and in the database alike (the oldest go first).
+DEAD_LETTER_MAX = 10_000
+PERSISTENCE_CHECK_EVERY_S = 60
 
 _ADMIT = """
 local info = redis.call('GET', KEYS[1])
@@ -106,6 +117,10 @@ def _key(*parts) -> str:
 
 def stream_key() -> str:
     return _key("beats")
+
+
+def dead_letter_key() -> str:
+    return _key("deadletters")
 
 
 # --- The request side -----------------------------------------------------------------------------------
@@ -244,27 +259,25 @@ def statuses_changed(changes) -> None:
 # --- The consumer side ----------------------------------------------------------------------------------
 
 
-@dataclass
-class BufferedBeat:
-    entry_id: bytes
-    kiosk_id: int
-    received_at: datetime
-    body: dict
+class Undecodable(ValueError):
+    """A buffered body the device API's own decoding refuses (it should have been a 400 at admission)."""
 
 
-def decode(body):
-    """A buffered heartbeat (a fleet.services.HeartbeatInput): the request body exactly as the kiosk sent it, which the device API validated
-    (fleet.api.heartbeat.parse_heartbeat) before it was appended. Fields the protocol does not know are dropped."""
-    from fleet.services import HeartbeatInput
+def decode(body: bytes | str):
+    """A buffered heartbeat (a fleet.services.HeartbeatInput) from the request body exactly as the kiosk sent it,
+    decoded and validated by the device API's own function (fleet.api.heartbeat.decode_heartbeat: the input
+    policy, then the heartbeat's fields), so the consumer reads a body exactly as admission did, BOM included.
+    Fields the protocol does not know are dropped. Raises Undecodable with the reason."""
+    from fleet.api.device_http import Rejected
+    from fleet.api.heartbeat import decode_heartbeat
 
-    data = json.loads(body)
-    return HeartbeatInput(
-        sent_at=parse_datetime(data["sent_at"].strip()),
-        software_version=data.get("software_version", ""),
-        components=data.get("components", {}),
-        error_codes=data.get("error_codes", []),
-        metrics={name: float(value) for name, value in data.get("metrics", {}).items()},
-    )
+    try:
+        return decode_heartbeat(body)
+    except Rejected as rejected:
+        reasons = "; ".join(
+            f"{field}: {' '.join(map(str, messages))}" for field, messages in (rejected.errors or {}).items()
+        )
+        raise Undecodable(f"{rejected.detail} {reasons}".strip()) from None
 
 
 def consumer_name() -> str:
@@ -281,14 +294,35 @@ def ensure_group() -> None:
             raise
 
 
-def _beats(entries) -> list[tuple[bytes, int, datetime, str]]:
+def _beats(entries) -> list[tuple[bytes, int | None, datetime | None, bytes]]:
+    """(entry_id, kiosk_id, received_at, body) per entry. Whatever an entry holds, this does not fail: a field
+    that is missing or unreadable comes out as None (or an empty body), and the entry becomes a dead letter."""
     beats = []
     for entry_id, fields in entries:
         if not fields:  # deleted while pending
             continue
-        received_at = datetime.fromtimestamp(int(fields[b"t"]) / 1_000_000, tz=UTC)
-        beats.append((entry_id, int(fields[b"k"]), received_at, fields[b"b"].decode()))
+        beats.append((entry_id, _kiosk_id(fields.get(b"k")), _received_at(fields.get(b"t")), fields.get(b"b") or b""))
     return beats
+
+
+def _kiosk_id(raw) -> int | None:
+    try:
+        value = int(raw)
+    except (TypeError, ValueError):
+        return None
+    return value if 0 < value < 2**63 else None
+
+
+def _received_at(raw) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(raw) / 1_000_000, tz=UTC)
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _entry_time(entry_id: bytes) -> datetime:
+    """When Redis appended an entry, from its id ("<ms>-<seq>")."""
+    return datetime.fromtimestamp(int(entry_id.split(b"-")[0]) / 1000, tz=UTC)
 
 
 def read_batch(consumer: str, *, count: int, block_ms: int | None, recover: bool = True, claim_idle_ms: int = 30_000):
@@ -327,8 +361,66 @@ def oldest_waiting_at() -> datetime | None:
     first = _redis().xrange(stream_key(), count=1)
     if not first:
         return None
-    return datetime.fromtimestamp(int(first[0][1][b"t"]) / 1_000_000, tz=UTC)
+    entry_id, fields = first[0]
+    return _received_at(fields.get(b"t")) or _entry_time(entry_id)
 
 
 def backlog() -> int:
     return _redis().xlen(stream_key()) if is_buffered() else 0
+
+
+# --- Dead letters and persistence -------------------------------------------------------------------------
+
+
+def set_aside(letters) -> None:
+    """Append entries the consumer could not apply — (entry_id, kiosk_id, received_at, body, error) — to the
+    dead-letter stream, capped at about DEAD_LETTER_MAX. The caller acknowledges them afterwards."""
+    if not letters:
+        return
+    pipe = _redis().pipeline(transaction=False)
+    for entry_id, kiosk_id, received_at, body, error in letters:
+        fields = {
+            "id": entry_id,
+            "k": "" if kiosk_id is None else str(kiosk_id),
+            "t": "" if received_at is None else str(int(received_at.timestamp() * 1_000_000)),
+            "b": body,
+            "e": error.encode("utf-8", "backslashreplace"),
+        }
+        pipe.xadd(dead_letter_key(), fields, maxlen=DEAD_LETTER_MAX, approximate=True)
+    pipe.execute()
+
+
+def reachable() -> bool:
+    try:
+        return bool(_redis().ping())
+    except Exception:  # whatever a broken connection raises, the answer is no
+        return False
+
+
+_persistence: dict = {}
+
+
+def unpersisted() -> bool | None:
+    """True when Redis runs without an append-only file (`appendonly no`): heartbeats answered 200 and still
+    waiting in the stream are lost if Redis restarts. False when it is on; None when not buffered or when it cannot
+    be told (a Redis that forbids CONFIG, as managed ones often do, or no Redis at all). Asked at most once a
+    minute per process."""
+    import redis
+
+    if not is_buffered():
+        return None
+    cached = _persistence.get(settings.REDIS_URL)
+    if cached is not None and cached[1] > time.monotonic():
+        return cached[0]
+    try:
+        reply = _redis().config_get("appendonly")
+    except redis.ResponseError:  # CONFIG renamed or forbidden
+        answer = None
+    except redis.RedisError:
+        return None
+    else:
+        value = next(iter(reply.values()), None) if reply else None
+        value = value.decode() if isinstance(value, bytes) else value
+        answer = None if value is None else value.strip().lower() != "yes"
+    _persistence[settings.REDIS_URL] = (answer, time.monotonic() + PERSISTENCE_CHECK_EVERY_S)
+    return answer

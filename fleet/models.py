@@ -361,3 +361,46 @@ class RemoteCommand(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
+
+
+class HeartbeatDeadLetter(models.Model):
+    """A buffered heartbeat the consumer could not apply, set aside with its error so it cannot block the rest."""
+
+    # The Redis stream entry it came from: a consumer that dies after setting it aside records it only once.
+    entry_id = models.CharField(_("buffer entry"), max_length=64)
+    kiosk = models.ForeignKey(
+        Kiosk,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("kiosk"),
+        db_index=False,  # no query looks dead letters up by kiosk; the table stays small (ingest.DEAD_LETTER_MAX)
+    )
+    received_at = models.DateTimeField(_("received at"), null=True, blank=True)
+    set_aside_at = models.DateTimeField(_("set aside at"))
+    # The body exactly as the kiosk sent it: bytes, since it may hold what a text column refuses (that is often
+    # why it is here).
+    body = models.BinaryField(_("body"))
+    error = models.TextField(_("error"))
+
+    class Meta:
+        ordering = ["-set_aside_at", "-id"]
+        verbose_name = _("heartbeat that could not be applied")
+        verbose_name_plural = _("heartbeats that could not be applied")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["entry_id"],
+                name="heartbeat_dead_letter_one_per_entry",
+                violation_error_message=_("This buffer entry is already set aside."),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.entry_id
+
+    @property
+    def body_text(self) -> str:
+        """The body as readable text: bytes that are not UTF-8, NUL and unpaired surrogates shown escaped."""
+        text = bytes(self.body).decode("utf-8", "backslashreplace")
+        return text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")

@@ -254,3 +254,19 @@ def heartbeat_ingest_lag(*, now: datetime | None = None) -> IngestLag | None:
         return IngestLag(waiting=ingest.backlog(), since=oldest)
     except redis.RedisError:
         return None
+
+
+@dataclass
+class IngestProblems:
+    dead_letters: int  # buffered heartbeats set aside because they could not be applied (fleet/ingest.py)
+    unpersisted: bool  # buffered, on a Redis without an append-only file
+
+
+def heartbeat_ingest_problems() -> IngestProblems | None:
+    """What the board's ingest warning reports besides a lag: heartbeats set aside as dead letters (one count on a
+    table kept small), and a buffer on a Redis that loses it when restarting. None when there is neither."""
+    from fleet import ingest
+    from fleet.models import HeartbeatDeadLetter
+
+    problems = IngestProblems(dead_letters=HeartbeatDeadLetter.objects.count(), unpersisted=bool(ingest.unpersisted()))
+    return problems if problems.dead_letters or problems.unpersisted else None

@@ -6,10 +6,11 @@ import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.db.models import Count, F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -17,7 +18,16 @@ from django.utils.translation import gettext as _
 
 from fleet import events, ingest, sql
 from fleet.health import assess, flapping_has_ended, is_flapping
-from fleet.models import DeviceCredential, FlapEvent, Heartbeat, Kiosk, RemoteCommand, Site, StatusChange
+from fleet.models import (
+    DeviceCredential,
+    FlapEvent,
+    Heartbeat,
+    HeartbeatDeadLetter,
+    Kiosk,
+    RemoteCommand,
+    Site,
+    StatusChange,
+)
 
 logger = logging.getLogger(__name__)
 TOKEN_PREFIX = "kt_"
@@ -335,20 +345,124 @@ def heartbeats_apply(beats) -> int:
 
 def heartbeats_drain(*, consumer: str, batch: int, block_ms: int | None = None, recover: bool = True) -> int:
     """Apply the next batch of buffered heartbeats and acknowledge it (fleet/ingest.py). Returns how many
-    entries were taken; 0 when the buffer is empty. A batch that fails stays pending for this consumer and is
-    retried first next time; entries that cannot be decoded are logged and dropped."""
+    entries were taken; 0 when the buffer is empty.
+
+    No entry can block the stream: an entry that cannot be decoded, or whose heartbeat the database refuses, is
+    set aside as a dead letter with its error (heartbeat_dead_letters_record) and everything else is applied. A
+    failing batch is split in halves until the entries that fail alone are found. When the database or Redis
+    itself is unreachable nothing is set aside: the exception propagates, the batch stays pending for this
+    consumer and is retried first next time."""
     entries = ingest.read_batch(consumer, count=batch, block_ms=block_ms, recover=recover)
     if not entries:
         return 0
-    beats = []
-    for entry_id, kiosk_id, received_at, body in entries:
+    beats, dead = [], []
+    for entry in entries:
+        entry_id, kiosk_id, received_at, body = entry
         try:
-            beats.append((kiosk_id, received_at, ingest.decode(body)))
-        except (ValueError, TypeError, KeyError):
-            logger.error("dropping undecodable buffered heartbeat %s of kiosk %s", entry_id, kiosk_id)
-    heartbeats_apply(beats)
+            if kiosk_id is None or received_at is None:
+                raise ingest.Undecodable(_("The buffer entry has no readable kiosk or arrival time."))
+            beats.append((entry, ingest.decode(body)))
+        except ingest.Undecodable as exc:
+            dead.append((entry, str(exc)))
+    beats.sort(key=lambda item: item[0][2])
+    _apply_isolating(beats, dead)
+    if dead:
+        heartbeat_dead_letters_record(letters=[(*entry, error) for entry, error in dead])
     ingest.acknowledge([entry[0] for entry in entries])
     return len(entries)
+
+
+# A lone heartbeat that fails with a database error that may be passing (a deadlock, a serialization failure) is
+# tried this many times in all before it is set aside.
+_LONE_ATTEMPTS = 3
+
+
+def _apply_isolating(beats, dead) -> None:
+    """Apply [(entry, HeartbeatInput)] in order of arrival; entries that fail on their own go to `dead`.
+
+    One transaction when all is well. When it fails and both stores still answer, the batch is split in halves
+    (applied in order, so a kiosk's beats still fold oldest first), down to single entries: about 2·log2(n)
+    transactions for one bad entry among n. An exception raised after the commit (an on-commit hook) is not the
+    batch's fault: it is logged and the batch counts as applied."""
+    if not beats:
+        return
+    for attempt in range(1, _LONE_ATTEMPTS + 1):
+        committed = []
+        try:
+            with transaction.atomic():
+                transaction.on_commit(partial(committed.append, True))  # runs first of the batch's hooks
+                heartbeats_apply([(entry[1], entry[2], beat) for entry, beat in beats])
+            return
+        except Exception as exc:
+            if committed:
+                logger.exception("a hook after applying %d buffered heartbeats failed; they are stored", len(beats))
+                return
+            if not _stores_reachable():
+                raise
+            if len(beats) > 1:
+                break
+            if attempt < _LONE_ATTEMPTS and isinstance(exc, OperationalError):
+                continue
+            entry = beats[0][0]
+            logger.error("setting aside buffered heartbeat %s of kiosk %s: %r", entry[0], entry[1], exc)
+            dead.append((entry, f"{type(exc).__name__}: {exc}"))
+            return
+    middle = len(beats) // 2
+    _apply_isolating(beats[:middle], dead)
+    _apply_isolating(beats[middle:], dead)
+
+
+def _stores_reachable() -> bool:
+    """Whether the database and Redis both answer: if not, a failure is an outage, not the batch's content."""
+    try:
+        if not connection.in_atomic_block:
+            connection.close_if_unusable_or_obsolete()
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception:
+        return False
+    return ingest.reachable()
+
+
+def _printable(text: str, limit: int = 2000) -> str:
+    """Text any column accepts: NUL and unpaired surrogates escaped, at most `limit` characters."""
+    text = text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")
+    return text[:limit]
+
+
+def heartbeat_dead_letters_record(*, letters) -> int:
+    """Set aside buffered heartbeats that could not be applied — (entry_id, kiosk_id, received_at, body, error) —
+    in the dead-letter stream and in the database (for the admin and the board's count), keeping the newest
+    ingest.DEAD_LETTER_MAX. Recording the same entry twice (a consumer that died before acknowledging) keeps one.
+    Returns how many were new."""
+    letters = [
+        (entry_id, kiosk_id, received_at, bytes(body), _printable(str(error)))
+        for entry_id, kiosk_id, received_at, body, error in letters
+    ]
+    ingest.set_aside(letters)
+    now = timezone.now()
+    with transaction.atomic():
+        known = set(Kiosk.objects.filter(pk__in={k for _e, k, _r, _b, _x in letters if k}).values_list("pk", flat=True))
+        created = HeartbeatDeadLetter.objects.bulk_create(
+            [
+                HeartbeatDeadLetter(
+                    entry_id=_printable(entry_id.decode("ascii", "backslashreplace"), 64),
+                    kiosk_id=kiosk_id if kiosk_id in known else None,
+                    received_at=received_at,
+                    set_aside_at=now,
+                    body=body,
+                    error=error,
+                )
+                for entry_id, kiosk_id, received_at, body, error in letters
+            ],
+            ignore_conflicts=True,
+        )
+        oldest_kept = HeartbeatDeadLetter.objects.order_by("-id").values_list("id", flat=True)[
+            ingest.DEAD_LETTER_MAX - 1 : ingest.DEAD_LETTER_MAX
+        ]
+        if oldest_kept:
+            HeartbeatDeadLetter.objects.filter(id__lt=oldest_kept[0]).delete()
+    return len(created)
 
 
 def _reason_text(assessment) -> str:

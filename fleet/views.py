@@ -70,7 +70,10 @@ def _query_without(request, name: str) -> str:
 def board(request):
     form, filters = _board_filters(request)
     kiosks = selectors.board_kiosks(request.user, filters)
-    context = _board_context(request, form, filters, kiosks) | {"ingest_lag": selectors.heartbeat_ingest_lag()}
+    context = _board_context(request, form, filters, kiosks) | {
+        "ingest_lag": selectors.heartbeat_ingest_lag(),
+        "ingest_problems": selectors.heartbeat_ingest_problems(),
+    }
     return render(request, "fleet/board.html", context)
 
 

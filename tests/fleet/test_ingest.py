@@ -13,7 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from fleet import ingest, services
-from fleet.models import Heartbeat, Kiosk, RemoteCommand, StatusChange
+from fleet.models import Heartbeat, HeartbeatDeadLetter, Kiosk, RemoteCommand, StatusChange
 from tests.factories import KioskFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -238,3 +238,215 @@ def test_changing_the_interval_in_the_admin_reaches_the_kiosk_at_once(client, ad
     stored = Kiosk.objects.get(pk=kiosk.pk)
     assert (stored.heartbeat_interval_s, stored.grace_s) == (300, 60)
     assert post(client, kiosk).json()["interval_s"] == 300
+
+
+# --- No entry can block the stream -------------------------------------------------------------------------
+
+
+def buffer_raw(kiosk_id=None, body=b"", **fields):
+    """Append an entry to the buffer as it stands, without the device API's checks (as a bug, an older release
+    or a hand-made XADD could)."""
+    entry = {"k": str(kiosk_id), "t": str(int(timezone.now().timestamp() * 1_000_000)), "b": body, **fields}
+    return ingest._redis().xadd(ingest.stream_key(), {k: v for k, v in entry.items() if v is not None})
+
+
+def as_bytes(body: dict) -> bytes:
+    return json.dumps(body).encode()
+
+
+POISON = {
+    "nul in the software version": as_bytes({**beat(), "software_version": "3.2\u0000x"}),
+    "nul in an error code": as_bytes({**beat(), "error_codes": ["E\u0000"]}),
+    "nul in a metric name": as_bytes({**beat(), "metrics": {"cpu\u0000": 1}}),
+    "an unpaired surrogate": as_bytes({**beat(), "software_version": "\ud800"}),
+    "a clock in year 1": as_bytes({**beat(), "sent_at": "0001-01-01T00:00:00+00:00"}),
+    "a clock in year 9999": as_bytes({**beat(), "sent_at": "9999-12-31T23:59:59+00:00"}),
+    "a UTF-16 body": json.dumps(beat()).encode("utf-16"),
+    "bytes that are not UTF-8": b'{"sent_at": "\xff\xfe"}',
+    "not JSON": b"{",
+    "no sent_at": b"{}",
+}
+
+
+@pytest.mark.parametrize("poison", POISON.values(), ids=POISON.keys())
+def test_an_entry_that_cannot_be_applied_is_set_aside_and_every_other_heartbeat_is_applied(
+    client, site, buffered_ingest, poison
+):
+    before, bad, after = (KioskFactory(site=site) for _ in range(3))
+    post(client, before)
+    buffer_raw(bad.pk, poison)
+    post(client, after)
+
+    assert buffered_ingest() == 3
+
+    assert {Kiosk.objects.get(pk=k.pk).status for k in (before, after)} == {"online"}
+    assert Heartbeat.objects.filter(kiosk__in=[before, after]).count() == 2
+    assert not Heartbeat.objects.filter(kiosk=bad).exists()
+    letter = HeartbeatDeadLetter.objects.get()
+    assert letter.kiosk_id == bad.pk and bytes(letter.body) == poison and letter.error
+    assert ingest._redis().xlen(ingest.dead_letter_key()) == 1
+    assert ingest.backlog() == 0, "the entry left the buffer: it cannot block it again"
+    assert post(client, bad).status_code == 200 and buffered_ingest() == 1
+    assert Kiosk.objects.get(pk=bad.pk).status == "online"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"k": None}, {"t": None}, {"k": "kiosk"}, {"t": "soon"}, {"k": str(2**70)}, {"t": str(10**30)}, {"b": None}],
+    ids=[
+        "no kiosk",
+        "no time",
+        "a kiosk that is not a number",
+        "a time that is not a number",
+        "a huge kiosk id",
+        "a time beyond the calendar",
+        "no body",
+    ],
+)
+def test_an_entry_with_missing_or_unreadable_fields_is_set_aside(client, kiosk, buffered_ingest, fields):
+    buffer_raw(kiosk.pk, as_bytes(beat()), **fields)
+    post(client, kiosk)
+
+    assert buffered_ingest() == 2
+
+    assert HeartbeatDeadLetter.objects.count() == 1
+    assert Kiosk.objects.get(pk=kiosk.pk).status == "online"
+    assert ingest.backlog() == 0
+
+
+def test_a_utf8_body_with_a_byte_order_mark_in_the_buffer_is_applied(kiosk, buffered_ingest):
+    buffer_raw(kiosk.pk, b"\xef\xbb\xbf" + as_bytes(beat()))
+
+    assert buffered_ingest() == 1
+
+    assert Kiosk.objects.get(pk=kiosk.pk).status == "online"
+    assert not HeartbeatDeadLetter.objects.exists()
+
+
+def test_a_batch_the_database_refuses_is_split_until_the_heartbeat_it_refuses_is_found(
+    client, site, buffered_ingest, monkeypatch
+):
+    from django.db import DataError
+
+    from fleet import sql
+
+    insert_many = sql.heartbeats_insert_many
+
+    def refusing(rows):
+        if any(row[4] == "refused" for row in rows):
+            raise DataError("value out of range")
+        return insert_many(rows)
+
+    monkeypatch.setattr(sql, "heartbeats_insert_many", refusing)
+    kiosks = [KioskFactory(site=site) for _ in range(9)]
+    for index, kiosk in enumerate(kiosks):
+        post(client, kiosk, {**beat(), "software_version": "refused" if index == 4 else "3.2.1"})
+
+    assert buffered_ingest() == 9
+
+    assert Heartbeat.objects.count() == 8
+    assert [k.status for k in Kiosk.objects.filter(pk__in=[k.pk for k in kiosks]).order_by("pk")] == [
+        "provisioned" if index == 4 else "online" for index in range(9)
+    ]
+    letter = HeartbeatDeadLetter.objects.get()
+    assert letter.kiosk_id == kiosks[4].pk and "DataError" in letter.error
+    assert ingest.backlog() == 0
+
+
+def test_when_the_database_is_down_nothing_is_set_aside_and_the_batch_waits_for_it(
+    client, kiosk, buffered_ingest, monkeypatch
+):
+    from django.db import OperationalError
+
+    from fleet import sql
+
+    post(client, kiosk)
+
+    def down(rows):
+        raise OperationalError("connection refused")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(sql, "heartbeats_insert_many", down)
+        patch.setattr(services, "_stores_reachable", lambda: False)
+        with pytest.raises(OperationalError):
+            buffered_ingest()
+
+    assert not HeartbeatDeadLetter.objects.exists()
+    assert ingest.backlog() == 1, "still waiting"
+    assert buffered_ingest() == 1
+    assert Kiosk.objects.get(pk=kiosk.pk).status == "online"
+
+
+def test_the_consumer_and_the_sweep_keep_working_with_a_poison_entry_in_the_buffer(client, site, buffered_ingest):
+    silent, talking = KioskFactory(site=site), KioskFactory(site=site)
+    post(client, silent)
+    buffered_ingest()
+    buffer_raw(talking.pk, POISON["nul in the software version"])
+    post(client, talking)
+    overdue = timezone.now() + timedelta(seconds=silent.heartbeat_interval_s + silent.grace_s + 5)
+
+    call_command("ingest_heartbeats", "--once")
+
+    assert services.health_sweep(now=overdue).went_offline == 2
+    assert Kiosk.objects.get(pk=silent.pk).status == "offline"
+    assert HeartbeatDeadLetter.objects.count() == 1
+
+
+def test_a_dead_letter_is_kept_once_and_only_the_newest_are_kept(kiosk, buffered_ingest, monkeypatch):
+    monkeypatch.setattr(ingest, "DEAD_LETTER_MAX", 3)
+    letters = [(f"{n}-0".encode(), kiosk.pk, timezone.now(), b"{}", "refused") for n in range(1, 6)]
+
+    services.heartbeat_dead_letters_record(letters=letters[:1])
+    services.heartbeat_dead_letters_record(letters=letters[:1])  # a consumer that died before acknowledging
+    assert HeartbeatDeadLetter.objects.count() == 1
+
+    services.heartbeat_dead_letters_record(letters=letters[1:])
+    assert sorted(HeartbeatDeadLetter.objects.values_list("entry_id", flat=True)) == ["3-0", "4-0", "5-0"]
+
+
+def test_the_board_counts_the_heartbeats_set_aside_and_the_admin_shows_them_with_their_error(
+    client, admin_client, kiosk, manager, buffered_ingest, monkeypatch
+):
+    monkeypatch.setattr(ingest, "unpersisted", lambda: False)
+    buffer_raw(kiosk.pk, POISON["nul in the software version"])
+    buffer_raw(kiosk.pk, POISON["a clock in year 1"])
+    buffered_ingest()
+    client.force_login(manager)
+
+    board = client.get("/").content.decode()
+    listing = admin_client.get("/admin/fleet/heartbeatdeadletter/").content.decode()
+    letter = HeartbeatDeadLetter.objects.filter(body=POISON["nul in the software version"]).get()
+    detail = admin_client.get(f"/admin/fleet/heartbeatdeadletter/{letter.pk}/change/").content.decode()
+
+    assert 'id="ingest-dead-letters"' in board and "2" in board.split('id="ingest-dead-letters"')[1][:200]
+    assert kiosk.serial in listing and "sent_at" in listing
+    assert "3.2\\u0000x" in detail and "software_version" in detail
+
+    HeartbeatDeadLetter.objects.all().delete()  # looked into
+    assert 'id="ingest-dead-letters"' not in client.get("/").content.decode()
+
+
+# --- Persistence ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("appendonly", "warned"), [("no", True), ("yes", False), (None, False)])
+def test_the_board_and_the_consumer_warn_when_redis_would_lose_the_buffer_on_a_restart(
+    client, kiosk, manager, buffered_ingest, monkeypatch, caplog, appendonly, warned
+):
+    import redis
+
+    def config_get(pattern):
+        if appendonly is None:
+            raise redis.ResponseError("unknown command 'CONFIG'")  # a managed Redis that forbids it
+        return {"appendonly": appendonly}
+
+    monkeypatch.setattr(ingest._redis(), "config_get", config_get)
+    monkeypatch.setattr(ingest, "_persistence", {})
+    client.force_login(manager)
+
+    board = client.get("/").content.decode()
+    with caplog.at_level("INFO"):
+        call_command("ingest_heartbeats", "--once")
+
+    assert ('id="ingest-unpersisted"' in board) is warned
+    assert any("appendonly no" in record.getMessage() for record in caplog.records) is warned

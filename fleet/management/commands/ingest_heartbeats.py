@@ -37,6 +37,7 @@ class Command(BaseCommand):
             return
         consumer = ingest.consumer_name()
         self.stdout.write(f"Applying buffered heartbeats as {consumer}, up to {batch} per transaction.")
+        warn_if_unpersisted()
         applied, failures, recover_at = 0, 0, 0.0
         while not stop.is_set():
             close_old_connections()
@@ -66,3 +67,16 @@ class Command(BaseCommand):
                 # heartbeat, and the board is still at most LINGER_S behind.
                 stop.wait(LINGER_S)
         self.stdout.write(f"Applied {applied} heartbeats.")
+
+
+def warn_if_unpersisted() -> None:
+    """A Redis without an append-only file loses, when it restarts, the heartbeats that were answered 200 and still
+    wait in the stream: say so at start (README, "Running in production"). A Redis that forbids CONFIG is fine."""
+    persistence = ingest.unpersisted()
+    if persistence:
+        logger.warning(
+            "Redis runs without persistence (appendonly no): heartbeats already answered 200 and still waiting in "
+            "the buffer are lost if Redis restarts. Set 'appendonly yes' (README, Running in production)."
+        )
+    elif persistence is None:
+        logger.info("Redis persistence could not be checked (CONFIG GET appendonly refused); make sure it is on.")
