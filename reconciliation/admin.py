@@ -86,6 +86,8 @@ class JournalFileAdmin(ReadOnlyAdmin):
         "lines_total",
         "lines_accepted",
         "lines_rejected",
+        "parse_attempts",
+        "error",
         "received_at",
     ]
     list_filter = ["status", "business_date"]

@@ -1,7 +1,9 @@
 """The kiosk journal CSV format (docs/file-formats.md): parsing and validation, no I/O and no ORM.
 
-A file-level problem (not UTF-8, no header, a required column missing) rejects the whole file; a bad line is
-rejected on its own with its line number and reason while the other lines are kept."""
+A file-level problem (not UTF-8, no header, a required column missing, a business date outside the accepted
+window) rejects the whole file; a bad line is rejected on its own with its line number and reason while the other
+lines are kept. Whatever is accepted is storable: no text field holds what PostgreSQL refuses (NUL), every
+timestamp falls on the journal's business date, which lies in the window of core.inputs.date_problem."""
 
 import csv
 import io
@@ -12,6 +14,9 @@ from decimal import Decimal
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
+from django.utils.translation import gettext as _
+
+from core import inputs
 from reconciliation.privacy import protect_payer_ref
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -72,23 +77,39 @@ def business_date_of(moment: datetime) -> date:
     return moment.astimezone(SHANGHAI).date()
 
 
+# The text fields of a line, by position in COLUMNS: checked for what PostgreSQL refuses.
+_TEXT_FIELDS = tuple((i, name) for i, name in enumerate(COLUMNS) if name != "seq")
+
+
 def parse_journal(data: bytes, *, business_date: date) -> tuple[list[ParsedLine], list[Rejection]]:
+    problem = inputs.date_problem(business_date)
+    if problem:
+        raise JournalFormatError(
+            _("The business date %(day)s is not accepted: %(problem)s") % {"day": business_date, "problem": problem}
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise JournalFormatError(f"The file is not UTF-8 (byte {exc.start} cannot be decoded).") from None
+        raise JournalFormatError(
+            _("The file is not UTF-8 (byte %(offset)d cannot be decoded).") % {"offset": exc.start}
+        ) from None
+    # Only a file that holds a NUL somewhere has its fields looked at one by one (a day is a million lines).
+    check_text = "\x00" in text
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = next(reader)
     except StopIteration:
-        raise JournalFormatError("The file is empty: a header row is required.") from None
+        raise JournalFormatError(_("The file is empty: a header row is required.")) from None
     except csv.Error as exc:
-        raise JournalFormatError(f"Line 1: {exc}") from None
+        raise JournalFormatError(_("Line 1: %(error)s") % {"error": exc}) from None
+    if check_text and any("\x00" in h for h in header):
+        raise JournalFormatError(_("Line 1: the header holds a NUL character."))
     names = [h.strip().lower() for h in header]
     missing = [c for c in COLUMNS if c not in names]
     if missing:
         raise JournalFormatError(
-            f"Line 1: the header lacks column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}."
+            _("Line 1: the header lacks column(s) %(missing)s; expected %(expected)s.")
+            % {"missing": ", ".join(missing), "expected": ",".join(COLUMNS)}
         )
     # Columns may come in any order; unknown extra columns are ignored (and so never stored).
     index = [names.index(c) for c in COLUMNS]
@@ -113,12 +134,24 @@ def parse_journal(data: bytes, *, business_date: date) -> tuple[list[ParsedLine]
         if len(row) != width:
             rejections.append(Rejection(line_no, f"expected {width} fields, found {len(row)}"))
             continue
-        parsed = _parse_row([row[i].strip() for i in index], line_no, business_date, local_offset)
+        values = [row[i].strip() for i in index]
+        if check_text and (bad := _text_rejection(values, line_no)):
+            rejections.append(bad)
+            continue
+        parsed = _parse_row(values, line_no, business_date, local_offset)
         if type(parsed) is Rejection:
             rejections.append(parsed)
         else:
             lines.append(parsed)
     return lines, rejections
+
+
+def _text_rejection(values: list[str], line_no: int) -> Rejection | None:
+    for i, name in _TEXT_FIELDS:
+        problem = inputs.text_problem(values[i])
+        if problem:
+            return Rejection(line_no, f"{name}: {problem}")
+    return None
 
 
 def _fixed_offset_of(day: date) -> str | None:

@@ -40,7 +40,11 @@ class JournalFile(models.Model):
     class Status(models.TextChoices):
         RECEIVED = "received", _("Received")
         PARSED = "parsed", _("Parsed")
+        # The file as a whole is not a journal (not UTF-8, no header, a date outside the accepted window …).
         REJECTED = "rejected", _("Rejected")
+        # Reading it failed for a reason that trying again will not cure (the database refused a value, or the
+        # recovery task failed on it PARSE_ATTEMPTS times): kept, shown with its reason, and skipped from then on.
+        FAILED = "failed", _("Failed")
 
     kiosk = models.ForeignKey("fleet.Kiosk", on_delete=models.PROTECT, related_name="journal_files")
     business_date = models.DateField(_("business date"))
@@ -58,7 +62,11 @@ class JournalFile(models.Model):
     lines_rejected = models.PositiveIntegerField(default=0)
     # [{"line": 7, "reason": "amount: not a number with two decimals"}], capped; the raw file has the rest.
     rejections = models.JSONField(default=list, blank=True)
+    # Why the file was rejected or failed, in the words shown to the kiosk and in the console.
     error = models.TextField(blank=True)
+    # How many times the stalled-file recovery started reading this file; counted before it reads, so a file that
+    # kills the process that reads it is counted too, and given up (FAILED) instead of being tried for ever.
+    parse_attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
 
     class Meta:
         ordering = ["-received_at"]
@@ -67,7 +75,12 @@ class JournalFile(models.Model):
                 fields=["kiosk", "sha256"],
                 name="journal_file_unique_content",
                 violation_error_message=_("This kiosk already uploaded this exact file."),
-            )
+            ),
+            models.CheckConstraint(
+                name="journal_file_status_valid",
+                condition=Q(status__in=["received", "parsed", "rejected", "failed"]),
+                violation_error_message=_("Unknown journal file status."),
+            ),
         ]
         indexes = [
             # The run's "journal uploaded late" evidence and the console's file list: a kiosk's files for a day.

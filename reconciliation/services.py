@@ -8,8 +8,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, Min, OuterRef
+from django.db import DatabaseError, DataError, IntegrityError, OperationalError, connections, transaction
+from django.db.models import Exists, F, Min, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _t
 
@@ -133,20 +133,43 @@ class _ParsedElsewhere(Exception):
     """Another parse of the same file recorded its result first."""
 
 
+# The stalled-file recovery gives a file up (FAILED) after this many attempts that did not record a result.
+PARSE_ATTEMPTS = 3
+
+
+def _journal_file_close(journal_file: JournalFile, status: str, reason: str) -> JournalReport:
+    """Record that a file waiting to be read will never give lines (REJECTED or FAILED, with the reason), unless
+    another parse recorded a result first; the report of whichever result stands."""
+    still_unread = JournalFile.objects.filter(pk=journal_file.pk, status=JournalFile.Status.RECEIVED)
+    if not still_unread.update(status=status, error=reason):
+        return _report_of(JournalFile.objects.get(pk=journal_file.pk))
+    journal_file.status, journal_file.error = status, reason
+    return _report_of(journal_file)
+
+
 def journal_parse(*, journal_file: JournalFile) -> JournalReport:
     """Parse a stored journal file and add its lines.
 
     Safe to run again on the same file, also at the same time (a kiosk re-sending a file whose first parse died,
-    and the stalled-file recovery): only the first parse to commit records a result, the others answer with it."""
+    and the stalled-file recovery): only the first parse to commit records a result, the others answer with it.
+    A file that is not a journal is REJECTED with the reason; one whose lines the database refuses is FAILED with
+    it (the parser should have caught the value: nothing of the file is added, and no one tries it again)."""
     try:
         parsed, rejections = parse_journal(bytes(journal_file.content), business_date=journal_file.business_date)
     except JournalFormatError as exc:
-        still_unread = JournalFile.objects.filter(pk=journal_file.pk, status=JournalFile.Status.RECEIVED)
-        if not still_unread.update(status=JournalFile.Status.REJECTED, error=str(exc)):
-            return _report_of(JournalFile.objects.get(pk=journal_file.pk))
-        journal_file.status, journal_file.error = JournalFile.Status.REJECTED, str(exc)
-        return _report_of(journal_file)
+        return _journal_file_close(journal_file, JournalFile.Status.REJECTED, str(exc))
 
+    try:
+        return _journal_add(journal_file, parsed, rejections)
+    except DataError as exc:
+        logger.exception("The database refused a line of journal file %s; the file is marked failed.", journal_file.pk)
+        reason = _t("The database refused a value of this file, so none of its lines was added: %(detail)s") % {
+            "detail": str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        }
+        return _journal_file_close(journal_file, JournalFile.Status.FAILED, reason)
+
+
+def _journal_add(journal_file: JournalFile, parsed: list[ParsedLine], rejections: list[Rejection]) -> JournalReport:
     try:
         with transaction.atomic():
             accepted, duplicates, conflicts = _add_lines(journal_file, parsed)
@@ -179,23 +202,63 @@ def journal_parse(*, journal_file: JournalFile) -> JournalReport:
 
 def journal_files_parse_stalled(*, older_than: timedelta = timedelta(minutes=5), limit: int = 200) -> int:
     """Parse the files kept but never read: the process that stored one died before parsing it (a restart, a
-    database error), and the kiosk did not send it again. Returns how many were parsed."""
+    database error), and the kiosk did not send it again. Returns how many got a result (parsed, rejected or
+    failed).
+
+    Each file is tried on its own: one that fails does not stop the others behind it. Attempts are counted before
+    the file is read, so a file that kills the process reading it is counted as well; after PARSE_ATTEMPTS the
+    file is marked FAILED with the last reason and skipped from then on."""
     cutoff = timezone.now() - older_than
     stalled = list(
         JournalFile.objects.filter(status=JournalFile.Status.RECEIVED, received_at__lt=cutoff)
         .select_related("kiosk")
+        .defer("content")
         .order_by("received_at")[:limit]
     )
+    done = 0
     for journal_file in stalled:
-        logger.warning(
-            "Journal file %s of kiosk %s for %s was stored at %s but never parsed; parsing it now.",
-            journal_file.pk,
-            journal_file.kiosk.serial,
-            journal_file.business_date,
-            journal_file.received_at,
-        )
+        if _journal_file_recover(journal_file):
+            done += 1
+    return done
+
+
+def _journal_file_recover(journal_file: JournalFile) -> bool:
+    counted = JournalFile.objects.filter(pk=journal_file.pk, status=JournalFile.Status.RECEIVED).update(
+        parse_attempts=F("parse_attempts") + 1
+    )
+    if not counted:
+        return False  # read meanwhile (the kiosk sent it again)
+    attempt = journal_file.parse_attempts + 1
+    if attempt > PARSE_ATTEMPTS:
+        reason = _t("Reading this file failed %(n)d times; it is no longer tried. Last error: %(error)s") % {
+            "n": PARSE_ATTEMPTS,
+            "error": journal_file.error or _t("the process reading it stopped"),
+        }
+        logger.error("Journal file %s is given up after %d attempts: %s", journal_file.pk, PARSE_ATTEMPTS, reason)
+        _journal_file_close(journal_file, JournalFile.Status.FAILED, reason)
+        return True
+    logger.warning(
+        "Journal file %s of kiosk %s for %s was stored at %s but never parsed; parsing it now (attempt %d of %d).",
+        journal_file.pk,
+        journal_file.kiosk.serial,
+        journal_file.business_date,
+        journal_file.received_at,
+        attempt,
+        PARSE_ATTEMPTS,
+    )
+    try:
+        journal_file.refresh_from_db(fields=["content"])
         journal_parse(journal_file=journal_file)
-    return len(stalled)
+    except Exception as exc:  # one file's failure must not stop the recovery of the others
+        logger.exception("Reading journal file %s failed (attempt %d of %d).", journal_file.pk, attempt, PARSE_ATTEMPTS)
+        detail = f"{type(exc).__name__}: {exc}"[:500]
+        try:
+            JournalFile.objects.filter(pk=journal_file.pk, status=JournalFile.Status.RECEIVED).update(error=detail)
+        except DatabaseError:
+            if isinstance(exc, OperationalError):
+                raise  # the database itself is gone: the next sweep starts over
+        return False
+    return True
 
 
 def _add_lines(journal_file: JournalFile, parsed: list[ParsedLine]) -> tuple[int, int, list[Rejection]]:
@@ -341,7 +404,9 @@ def _report_of(
         file_sha256=journal_file.sha256,
         business_date=journal_file.business_date,
         duplicate_file=duplicate_file,
-        rejected_file=journal_file.error if journal_file.status == JournalFile.Status.REJECTED else "",
+        rejected_file=journal_file.error
+        if journal_file.status in (JournalFile.Status.REJECTED, JournalFile.Status.FAILED)
+        else "",
         lines=journal_file.lines_total,
         accepted=0 if duplicate_file else journal_file.lines_accepted,
         duplicate=journal_file.lines_total if duplicate_file else journal_file.lines_duplicate,

@@ -10,6 +10,7 @@ The live queue re-renders the same partials the page was built from; the browser
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -24,6 +25,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.scoping import scope_kiosks, scope_sites, user_sees_all_regions
+from core import inputs
 from fleet.forms import add_service_errors
 from fleet.models import Kiosk, Site
 from reconciliation import exports, lookup, selectors, services, tasks
@@ -710,6 +712,13 @@ def import_ledger(request):
 @require_POST
 def import_journal(request):
     form = JournalUploadForm(request.POST, request.FILES, kiosks=_scoped_kiosks(request.user))
+    if form.is_valid():
+        # The same limits as a kiosk's upload: the journal's size, and the one window for business dates.
+        limit = settings.KIOSKOPS["JOURNAL_MAX_BYTES"]
+        if form.cleaned_data["file"].size > limit:
+            form.add_error("file", _("The journal is over the %(limit)d-byte limit.") % {"limit": limit})
+        if problem := inputs.date_problem(form.cleaned_data["business_date"]):
+            form.add_error("business_date", problem)
     if not form.is_valid():
         return _render_imports(request, status=400, journal_form=form)
     report = services.journal_ingest(

@@ -5,13 +5,16 @@ A plain Django view, like the heartbeat (fleet/api/device_http.py): every kiosk 
 per-request machinery cost more than the rest of a small upload. `device_views.JournalUploadView` describes it in
 the OpenAPI schema.
 
-Checks, all before anything is stored: 401 (token), 429 (rate), 413 (size), 415 (content type), 400 (the date,
-then the gzip body); then the file is stored and its report answered: 201 new, 200 the same file again, 400 a file
-unreadable as a whole (stored anyway).
+Checks, all before anything is stored: 401 (token), 429 (rate), 413 (size as declared), 415 (content type), 400
+(the date), then the body is read as a stream: 413 past the limit as sent or once unzipped, 400 for a broken gzip
+body. Then the file is stored and its report answered: 201 new, 200 the same file again, 400 a file unreadable as a
+whole (stored anyway).
+
+The body is read from the request in chunks and un-gzipped as it comes, never past KIOSKOPS["JOURNAL_MAX_BYTES"]
+(32 MiB) of either form; Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MiB, for form bodies read whole through
+`request.body`) does not apply to it.
 """
 
-import gzip
-import io
 import json
 import zlib
 from datetime import date, timedelta
@@ -22,10 +25,10 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
+from core import inputs
 from fleet.api.device_http import (
     Rejected,
     authenticated_kiosk,
-    check_body_size,
     count_or_throttle,
     method_not_allowed,
     require_content_type,
@@ -33,39 +36,97 @@ from fleet.api.device_http import (
 from fleet.models import Kiosk
 from reconciliation import services
 
+CHUNK = 64 * 1024
 
-def decode_body(raw: bytes, content_encoding: str, limit: int) -> bytes:
-    """The body as the kiosk wrote it: un-gzipped if so declared, and never more than `limit` bytes."""
+
+def _too_big_as_sent(limit: int) -> Rejected:
+    return Rejected(413, "payload_too_large", _("Request body is over the %(limit)d-byte limit.") % {"limit": limit})
+
+
+def _too_big_unzipped(limit: int) -> Rejected:
+    return Rejected(
+        413, "payload_too_large", _("The journal is over the %(limit)d-byte limit once unzipped.") % {"limit": limit}
+    )
+
+
+def _not_gzip() -> Rejected:
+    return Rejected(400, "parse_error", _("The body is not valid gzip."))
+
+
+def check_declared_size(request, limit: int) -> None:
+    """413 when the body declares more than `limit` bytes: answered before any of it is read."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        raise _too_big_as_sent(limit)
+
+
+class _Gunzip:
+    """Incremental gzip decoding (several members one after another, as gzip allows), giving out at most a
+    caller's room at a time, so a small bomb never inflates in memory past the limit."""
+
+    def __init__(self):
+        self._inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        self.started = False
+
+    def feed(self, data: bytes, room: int) -> bytes:
+        """Decode `data`; returns at most room + 1 bytes (more than `room` means over the limit)."""
+        out = bytearray()
+        pending = data
+        while pending and len(out) <= room:
+            if self._inflater.eof:  # a member ended: what follows must be another member
+                self._inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            self.started = True
+            try:
+                out += self._inflater.decompress(pending, room + 1 - len(out))
+            except zlib.error:
+                raise _not_gzip() from None
+            pending = self._inflater.unused_data if self._inflater.eof else self._inflater.unconsumed_tail
+        return bytes(out)
+
+    def finished(self) -> bool:
+        return self.started and self._inflater.eof
+
+
+def read_body(request, content_encoding: str, limit: int) -> bytes:
+    """The body as the kiosk wrote it, read from the request in chunks: un-gzipped as it comes if so declared, and
+    never more than `limit` bytes as sent or once unzipped (413 at the first byte past it)."""
     encoding = (content_encoding or "").strip().lower()
-    if encoding in ("", "identity"):
-        return raw
-    if encoding != "gzip":
+    if encoding not in ("", "identity", "gzip"):
         raise Rejected(
             400, "parse_error", _("Content-Encoding %(enc)s is not supported; use gzip.") % {"enc": encoding}
         )
-    try:
-        # Read at most limit+1 bytes so a small bomb cannot inflate past the limit.
-        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
-            data = stream.read(limit + 1)
-    except (OSError, EOFError, zlib.error):
-        raise Rejected(400, "parse_error", _("The body is not valid gzip.")) from None
-    if len(data) > limit:
-        raise Rejected(
-            413,
-            "payload_too_large",
-            _("The journal is over the %(limit)d-byte limit once unzipped.") % {"limit": limit},
-        )
-    return data
+    gunzip = _Gunzip() if encoding == "gzip" else None
+    parts: list[bytes] = []
+    sent = kept = 0
+    while chunk := request.read(CHUNK):
+        sent += len(chunk)
+        if sent > limit:
+            raise _too_big_as_sent(limit)
+        if gunzip is not None:
+            chunk = gunzip.feed(chunk, limit - kept)
+            if kept + len(chunk) > limit:
+                raise _too_big_unzipped(limit)
+        kept += len(chunk)
+        parts.append(chunk)
+    if gunzip is not None and not gunzip.finished():
+        raise _not_gzip()  # empty or cut short
+    return b"".join(parts)
 
 
 def business_date_of_path(raw: str) -> date:
-    """The business date in the URL; 400 naming `business_date` when it is not a date or is after tomorrow."""
+    """The business date in the URL; 400 naming `business_date` when it is not a date, lies outside the accepted
+    window (core.inputs.date_problem) or is after tomorrow (a day that has not begun has no journal)."""
     try:
         day = date.fromisoformat(raw)
     except ValueError:
         day, problem = None, _("Use a date as YYYY-MM-DD.")
     else:
-        problem = _("The business date is in the future.") if day > timezone.localdate() + timedelta(days=1) else None
+        problem = inputs.date_problem(day) or (
+            _("The business date is in the future.") if day > timezone.localdate() + timedelta(days=1) else None
+        )
     if problem:
         raise Rejected(400, "invalid", _("Invalid input."), errors={"business_date": [problem]})
     return day
@@ -79,10 +140,10 @@ def journal_upload(request, business_date: str):
     try:
         kiosk = authenticated_kiosk(request)
         count_or_throttle("journal", kiosk.pk)
-        check_body_size(request, limit)
+        check_declared_size(request, limit)
         require_content_type(request, "text/csv")
         day = business_date_of_path(business_date)
-        data = decode_body(request.body, request.META.get("HTTP_CONTENT_ENCODING", ""), limit)
+        data = read_body(request, request.META.get("HTTP_CONTENT_ENCODING", ""), limit)
     except Rejected as rejected:
         return rejected.response()
     # The kiosk as a reference for the rows the upload writes, without loading it again.

@@ -373,3 +373,41 @@ def test_a_line_with_one_corrupted_field_is_rejected_naming_that_field(rows, dat
 
     assert [(r.line_no, r.reason.split(":")[0]) for r in rejections] == [(victim + 2, field)]
     assert [line.line_no for line in lines] == [i + 2 for i in range(len(rows)) if i != victim]
+
+
+# --- What storage would refuse, and the window for business dates --------------------------------------------
+
+
+@pytest.mark.parametrize("column", ["txn_id", "channel_ref", "payer_ref", "service_code"])
+def test_a_nul_character_in_a_field_rejects_that_line_naming_its_line_and_field(column):
+    index = COLUMNS.index(column)
+    values = GOOD.split(",")
+    values[index] = values[index][:3] + "\x00" + values[index][3:]
+    second = GOOD.replace("T1,", "T2,").replace("000121", "000122")
+
+    lines, rejections = parse_journal(journal(",".join(values), second), business_date=DAY)
+
+    assert [line.txn_id for line in lines] == ["T2"], "the other lines are kept"
+    (rejection,) = rejections
+    assert rejection.line_no == 2
+    assert rejection.reason.startswith(f"{column}: ") and "NUL" in rejection.reason
+
+
+def test_a_nul_character_in_the_header_rejects_the_whole_file():
+    with pytest.raises(JournalFormatError, match="NUL"):
+        parse_journal(journal(GOOD, header=HEADER.replace("status", "sta\x00tus")), business_date=DAY)
+
+
+@pytest.mark.parametrize("day", [date(1, 1, 1), date(1999, 12, 31), date(9999, 12, 31)])
+def test_a_journal_for_a_day_outside_the_accepted_window_is_rejected_whole(day):
+    line = GOOD.replace("2026-11-20T09:02:11+08:00", f"{day.isoformat()}T09:02:11+08:00")
+
+    with pytest.raises(JournalFormatError, match="2000-01-01"):
+        parse_journal(journal(line), business_date=day)
+
+
+def test_a_line_dated_in_year_one_is_rejected_as_not_on_the_journals_day():
+    line_no, reason = only_rejection(journal(GOOD.replace("2026-11-20T09:02:11", "0001-01-01T09:02:11")))
+
+    assert line_no == 2
+    assert reason.startswith("occurred_at:")

@@ -2,10 +2,12 @@
 only new lines, bad lines are rejected alone, gaps are reported."""
 
 import gzip
+import io
 from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 
 from reconciliation.models import JournalFile, JournalGap, JournalLine
 
@@ -340,3 +342,201 @@ def test_the_documenting_drf_view_answers_exactly_as_the_plain_view(kiosk):
 
     assert response.status_code == 201
     assert JournalLine.objects.count() == 1
+
+
+# --- Big bodies, streamed ------------------------------------------------------------------------------------
+
+
+def test_a_journal_over_djangos_form_limit_is_accepted_up_to_the_documented_one(client, kiosk, settings):
+    body = csv(*[line(i, payer=f"A{i:012d}", service="ID_CARD_REPLACEMENT_FEE") for i in range(1, 36_001)])
+    assert len(body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    response = upload(client, kiosk, body)
+
+    assert response.status_code == 201
+    assert response.json()["accepted"] == 36_000
+    assert bytes(JournalFile.objects.get().content) == body
+
+
+def test_a_gzipped_journal_over_djangos_form_limit_once_unzipped_is_accepted(client, kiosk, settings):
+    body = csv(*[line(i, payer=f"A{i:012d}", service="ID_CARD_REPLACEMENT_FEE") for i in range(1, 36_001)])
+    assert len(body) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+
+    response = upload(client, kiosk, gzip.compress(body), HTTP_CONTENT_ENCODING="gzip")
+
+    assert response.status_code == 201
+    assert bytes(JournalFile.objects.get().content) == body
+
+
+def test_a_gzip_bomb_stops_at_the_limit_with_a_413_in_the_api_shape(client, kiosk, settings):
+    settings.KIOSKOPS = {**settings.KIOSKOPS, "JOURNAL_MAX_BYTES": 1024 * 1024}
+    bomb = gzip.compress(HEADER.encode() + b"\n" + b"0" * (64 * 1024 * 1024))
+    assert len(bomb) < 1024 * 1024
+
+    response = upload(client, kiosk, bomb, HTTP_CONTENT_ENCODING="gzip")
+
+    assert response.status_code == 413
+    assert response.json()["code"] == "payload_too_large"
+    assert JournalFile.objects.count() == 0
+
+
+def test_a_journal_gzipped_in_several_members_is_read_whole(client, kiosk):
+    body = csv(line(1), line(2), line(3))
+    half = len(body) // 2
+
+    response = upload(
+        client, kiosk, gzip.compress(body[:half]) + gzip.compress(body[half:]), HTTP_CONTENT_ENCODING="gzip"
+    )
+
+    assert response.status_code == 201
+    assert bytes(JournalFile.objects.get().content) == body
+
+
+@pytest.mark.parametrize("keep", [5, 0.5, -1])
+def test_a_cut_short_gzip_body_gets_400_and_stores_nothing(client, kiosk, keep):
+    body = gzip.compress(csv(line(1), line(2)))
+    sent = body[: int(len(body) * keep) if isinstance(keep, float) else keep]
+
+    response = upload(client, kiosk, sent, HTTP_CONTENT_ENCODING="gzip")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+    assert JournalFile.objects.count() == 0
+
+
+def test_a_body_longer_than_the_limit_without_a_declared_length_gets_413(rf, kiosk, settings):
+    from reconciliation.api.journal_upload import journal_upload
+
+    settings.KIOSKOPS = {**settings.KIOSKOPS, "JOURNAL_MAX_BYTES": 2048}
+    body = csv(*[line(i) for i in range(1, 200)])
+    request = rf.generic("PUT", URL, body, content_type="text/csv", HTTP_AUTHORIZATION=f"Device {kiosk.token}")
+    del request.META["CONTENT_LENGTH"]  # a chunked body: its length is known only once read
+    request._stream = io.BytesIO(body)
+
+    response = journal_upload(request, "2026-11-20")
+
+    assert response.status_code == 413
+    assert JournalFile.objects.count() == 0
+
+
+# --- Dates and what storage would refuse ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "1999-12-31", "9999-12-31"])
+def test_a_journal_for_a_day_outside_the_accepted_window_gets_400_naming_the_date(client, kiosk, day):
+    response = upload(client, kiosk, csv(line(1)), url=f"/api/v1/device/journals/{day}", HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == 400
+    assert response.json()["errors"]["business_date"] == [
+        f"Dates must lie between 2000-01-01 and {(timezone.localdate() + timedelta(days=366)).isoformat()}."
+    ]
+    assert JournalFile.objects.count() == 0
+
+
+def test_a_nul_character_in_a_field_rejects_its_line_and_keeps_the_rest(client, kiosk):
+    response = upload(client, kiosk, csv(line(1), line(2, payer="A20261\x00120"), line(3)), HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == 201
+    report = response.json()
+    assert (report["accepted"], report["rejected"]) == (2, 1)
+    assert report["rejections"] == [
+        {"line": 3, "reason": "payer_ref: Text must not contain the NUL character (\\u0000)."}
+    ]
+    assert sorted(JournalLine.objects.values_list("seq", flat=True)) == [1, 3]
+
+
+# --- Files that cannot be read -------------------------------------------------------------------------------
+
+
+def test_a_file_whose_lines_the_database_refuses_is_marked_failed_with_the_reason(client, kiosk, monkeypatch):
+    from django.db import DataError
+
+    from reconciliation import services
+
+    def refuse(*args, **kwargs):
+        raise DataError("value out of range")
+
+    monkeypatch.setattr(services, "_add_lines", refuse)
+
+    response = upload(client, kiosk, csv(line(1)), HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == 400
+    assert "value out of range" in response.json()["rejected_file"]
+    stored = JournalFile.objects.get()
+    assert stored.status == JournalFile.Status.FAILED
+    assert "value out of range" in stored.error
+    assert JournalLine.objects.count() == 0
+
+
+def _stalled(kiosk, *bodies):
+    files = [_kept_but_never_parsed(kiosk, body) for body in bodies]
+    JournalFile.objects.update(received_at=timezone.now() - timedelta(minutes=10))
+    return files
+
+
+def test_a_file_that_fails_to_parse_does_not_stop_the_recovery_of_the_files_behind_it(kiosk, monkeypatch):
+    from reconciliation import services, tasks
+
+    poison, good = _stalled(kiosk, csv(line(1)), csv(line(2), line(3)))
+    real_parse = services.journal_parse
+
+    def parse(*, journal_file):
+        if journal_file.pk == poison.pk:
+            raise RuntimeError("boom")
+        return real_parse(journal_file=journal_file)
+
+    monkeypatch.setattr(services, "journal_parse", parse)
+
+    assert tasks.parse_stalled_journals() == 1
+
+    assert JournalFile.objects.get(pk=good.pk).status == JournalFile.Status.PARSED
+    left = JournalFile.objects.get(pk=poison.pk)
+    assert (left.status, left.parse_attempts) == (JournalFile.Status.RECEIVED, 1)
+    assert "boom" in left.error
+
+
+def test_a_file_that_keeps_failing_is_given_up_with_its_reason_and_skipped_from_then_on(kiosk, monkeypatch):
+    from reconciliation import services, tasks
+
+    (poison,) = _stalled(kiosk, csv(line(1)))
+
+    def parse(*, journal_file):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(services, "journal_parse", parse)
+
+    for _attempt in range(services.PARSE_ATTEMPTS):
+        tasks.parse_stalled_journals()
+    assert JournalFile.objects.get(pk=poison.pk).status == JournalFile.Status.RECEIVED
+
+    assert tasks.parse_stalled_journals() == 1
+
+    failed = JournalFile.objects.get(pk=poison.pk)
+    assert failed.status == JournalFile.Status.FAILED
+    assert "boom" in failed.error
+    assert tasks.parse_stalled_journals() == 0, "a failed file is not tried again"
+
+
+def test_a_file_that_killed_the_process_reading_it_counts_as_an_attempt(kiosk):
+    from reconciliation import services
+
+    (poison,) = _stalled(kiosk, csv(line(1)))
+    JournalFile.objects.filter(pk=poison.pk).update(parse_attempts=services.PARSE_ATTEMPTS)
+
+    assert services.journal_files_parse_stalled() == 1
+
+    failed = JournalFile.objects.get(pk=poison.pk)
+    assert failed.status == JournalFile.Status.FAILED
+    assert JournalLine.objects.count() == 0
+
+
+def test_a_failed_file_sent_again_is_answered_with_its_reason(client, kiosk):
+    body = csv(line(1))
+    (stored,) = _stalled(kiosk, body)
+    JournalFile.objects.filter(pk=stored.pk).update(status=JournalFile.Status.FAILED, error="the reason")
+
+    response = upload(client, kiosk, body)
+
+    assert response.status_code == 400
+    assert response.json()["rejected_file"] == "the reason"
+    assert JournalLine.objects.count() == 0
