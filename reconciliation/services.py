@@ -824,7 +824,15 @@ def _locked(item: ReconItem) -> ReconItem:
 
 
 def _notify(item: ReconItem) -> None:
-    transaction.on_commit(lambda: events.recon_items_changed.send(sender=ReconItem, business_date=item.business_date))
+    """Tell the open queues of the item's region (and city-wide users), once the change is committed."""
+    region_ids = (
+        [] if item.kiosk_id is None else [Kiosk.objects.values_list("site__region_id", flat=True).get(pk=item.kiosk_id)]
+    )
+    transaction.on_commit(
+        lambda: events.recon_items_changed.send(
+            sender=ReconItem, business_date=item.business_date, region_ids=region_ids
+        )
+    )
 
 
 @transaction.atomic

@@ -316,3 +316,27 @@ async def test_counter_staff_cannot_subscribe_to_the_live_board():
     communicator, connected = await _connect(clerk, "/ws/fleet/")
 
     assert not connected
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_the_queue_socket_tells_a_district_user_of_changes_in_their_district_only():
+    world = await sync_to_async(build_world)()
+    officer = world["users"][Role.FINANCE_OFFICER]
+    city = await sync_to_async(UserFactory)(username="walk-city", role="finance_officer", regions="all")
+    district_socket, connected = await _connect(officer, "/ws/reconciliation/")
+    city_socket, city_connected = await _connect(city, "/ws/reconciliation/")
+    assert connected and city_connected
+
+    await sync_to_async(recon_services.item_record_contact)(
+        item=world["theirs"]["items"][1], note="已告知市民", actor=city
+    )
+
+    assert await city_socket.receive_json_from(timeout=2) == {"business_date": DAY.isoformat()}
+    assert await district_socket.receive_nothing(timeout=0.5)
+    await sync_to_async(recon_services.item_record_contact)(
+        item=world["mine"]["items"][1], note="已告知市民", actor=officer
+    )
+    assert await district_socket.receive_json_from(timeout=2) == {"business_date": DAY.isoformat()}
+    await district_socket.disconnect()
+    await city_socket.disconnect()
