@@ -320,3 +320,20 @@ def test_starting_a_run_queues_it_on_the_worker(api_client, supervisor):
     assert response.status_code == 202
     delay.assert_called_once_with("2026-11-18", trigger="api:sup")
     assert api_client.post("/api/v1/recon/runs/", {"business_date": "soon"}, format="json").status_code == 400
+
+
+def test_the_api_schema_documents_the_write_off_request_and_its_decision():
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    paths = schema["paths"]
+
+    for action in ("approve", "reject", "withdraw"):
+        assert "post" in paths[f"/api/v1/recon/items/{{uid}}/write-off/{action}/"]
+    request_body = paths["/api/v1/recon/items/{uid}/write-off/"]["post"]["requestBody"]
+    body_schema = request_body["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert set(schema["components"]["schemas"][body_schema]["properties"]) == {"reason"}
+    assert "202" in paths["/api/v1/recon/items/{uid}/write-off/"]["post"]["responses"]
+    contact = paths["/api/v1/recon/items/{uid}/contact/"]["post"]["responses"]["200"]["content"]
+    contact_schema = contact["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert "causes" not in schema["components"]["schemas"][contact_schema]["properties"]
