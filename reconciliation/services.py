@@ -652,7 +652,19 @@ class LedgerImportReport:
 def ledger_import(*, data: bytes, fmt: str, original_name: str = "", actor=None) -> LedgerImportReport:
     """Import a channel bill or bank statement. All or nothing: a file that does not parse raises
     LedgerFormatError naming the line and field, and nothing is stored. The same bytes twice is a no-op; an entry
-    already in the ledger (same channel and order number) is counted, not added again."""
+    already in the ledger (same channel and order number) is counted, not added again. Should the database still
+    refuse a value the parser let through, that is a LedgerFormatError too (naming the file), never a traceback."""
+    try:
+        return _ledger_import(data=data, fmt=fmt, original_name=original_name, actor=actor)
+    except DataError as exc:
+        logger.exception("The database refused a value of a %s ledger file the parser accepted.", fmt)
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ledger_formats.LedgerFormatError(
+            0, "file", _t("the database refused a value of this file: %(detail)s") % {"detail": detail}
+        ) from None
+
+
+def _ledger_import(*, data: bytes, fmt: str, original_name: str, actor) -> LedgerImportReport:
     sha = hashlib.sha256(data).hexdigest()
     known_file = LedgerFile.objects.filter(sha256=sha).first()
     if known_file is not None:

@@ -1,13 +1,19 @@
 """Checks shared by the ledger parsers, so every format validates a field the same way and says so the same way.
 
 Every helper raises LedgerFormatError naming the line and the field as the file calls it (a WeChat column keeps
-its Chinese name), because that is what the person holding the file will search for."""
+its Chinese name), because that is what the person holding the file will search for.
+
+What a helper returns is storable: timestamps and value dates lie in the one window for business dates
+(core.inputs.date_problem), amounts fit the ledger's DECIMAL(12, 2), text holds nothing PostgreSQL refuses (NUL)."""
 
 import re
 from datetime import date, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from django.utils.translation import gettext as _
+
+from core import inputs
 from reconciliation.ledger_formats.base import LedgerFormatError, LedgerRow
 from reconciliation.privacy import protect_payer_ref
 
@@ -25,6 +31,22 @@ _LOCAL_TIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$", re.ASCII)
 
 MAX_REF = 64
 MAX_SERVICE = 32
+# DECIMAL(12, 2): below ten thousand million yuan.
+AMOUNT_LIMIT = Decimal(10) ** 10
+
+
+def in_window(moment: date, line_no: int, field: str, shown: str = "") -> None:
+    """A date or timestamp outside the window every business date must lie in (a broken clock, a typo)."""
+    problem = inputs.date_problem(moment)
+    if problem:
+        raise LedgerFormatError(line_no, field, f"{shown or moment.isoformat()!r}: {problem}")
+
+
+def text_value(value: str, line_no: int, field: str) -> str:
+    problem = inputs.text_problem(value)
+    if problem:
+        raise LedgerFormatError(line_no, field, problem)
+    return value
 
 
 def amount_strict(value: str, line_no: int, field: str) -> Decimal:
@@ -47,6 +69,16 @@ def amount_loose(value: str, line_no: int, field: str) -> Decimal:
 def positive(amount: Decimal, line_no: int, field: str) -> Decimal:
     if amount <= 0:
         raise LedgerFormatError(line_no, field, f"{amount} must be more than zero for a payment")
+    return within_limit(amount, line_no, field)
+
+
+def within_limit(amount: Decimal, line_no: int, field: str) -> Decimal:
+    if abs(amount) >= AMOUNT_LIMIT:
+        raise LedgerFormatError(
+            line_no,
+            field,
+            _("%(amount)s is too large: at most 10 digits before the decimal point") % {"amount": amount},
+        )
     return amount
 
 
@@ -60,10 +92,16 @@ def aware_timestamp(value: str, line_no: int, field: str) -> datetime:
         ) from None
     if moment.tzinfo is None:
         raise LedgerFormatError(line_no, field, f"{value!r} must carry a UTC offset, e.g. +08:00")
+    return aware_moment(moment, value, line_no, field)
+
+
+def aware_moment(moment: datetime, value: str, line_no: int, field: str) -> datetime:
+    """A timezone-aware moment whose business day exists and lies in the window."""
     try:
-        moment.astimezone(SHANGHAI)  # its business day must exist (not year 0 or 10000 once shifted)
+        local = moment.astimezone(SHANGHAI)  # its business day must exist (not year 0 or 10000 once shifted)
     except OverflowError:
-        raise LedgerFormatError(line_no, field, f"{value!r} is out of range") from None
+        local = date.min  # outside the window whatever it is
+    in_window(local, line_no, field, value)
     return moment
 
 
@@ -72,15 +110,22 @@ def shanghai_local_time(value: str, line_no: int, field: str) -> datetime:
     if not _LOCAL_TIME.match(value):
         raise LedgerFormatError(line_no, field, f"{value!r} is not a time like 2026-11-20 09:30:00")
     try:
-        return datetime.fromisoformat(value).replace(tzinfo=SHANGHAI)
+        moment = datetime.fromisoformat(value).replace(tzinfo=SHANGHAI)
     except ValueError:
         raise LedgerFormatError(line_no, field, f"{value!r} is not a real date and time") from None
+    return aware_moment(moment, value, line_no, field)
 
 
 def shanghai_midnight(day: date) -> datetime:
     """Bank statements give a value date without a time: the start of that day in Asia/Shanghai, so the
     payment's business day is the value date itself."""
     return datetime.combine(day, time.min, tzinfo=SHANGHAI)
+
+
+def value_date(day: date, line_no: int, field: str) -> datetime:
+    """A bank's value date as the moment it stands for (shanghai_midnight), once it is known to lie in the window."""
+    in_window(day, line_no, field)
+    return shanghai_midnight(day)
 
 
 def bounded(value: str, line_no: int, field: str, limit: int, *, required: bool = False) -> str:
@@ -127,9 +172,10 @@ def compact_shanghai_time(value: str, line_no: int, field: str) -> datetime:
     if not _COMPACT_TIME.match(value):
         raise LedgerFormatError(line_no, field, f"{value!r} is not a time like 20261120093105")
     try:
-        return datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=SHANGHAI)
+        moment = datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=SHANGHAI)
     except ValueError:
         raise LedgerFormatError(line_no, field, f"{value!r} is not a real date and time") from None
+    return aware_moment(moment, value, line_no, field)
 
 
 def make_row(
@@ -145,16 +191,28 @@ def make_row(
     service_code: str = "",
     fields: dict[str, str],
 ) -> LedgerRow:
-    """Check the lengths the ledger can store and protect the payer reference. `fields` maps each LedgerRow
-    field to the source's name for it, for the error message."""
+    """Check what the ledger can store — lengths, text PostgreSQL accepts, amounts within DECIMAL(12, 2), times
+    in the window — and protect the payer reference. `fields` maps each LedgerRow field to the source's name for
+    it, for the error message (the parsers check their times where they read them; this is the last guard)."""
     if channel not in LEDGER_CHANNELS:
         raise LedgerFormatError(line_no, fields["channel"], f"{channel!r} is not one of {', '.join(LEDGER_CHANNELS)}")
+    for name, moment in (("settled_at", settled_at), ("paid_at", paid_at)):
+        if moment is not None:
+            aware_moment(moment, moment.isoformat(), line_no, fields.get(name, name))
+    texts = {
+        "channel_ref": channel_ref,
+        "kiosk_serial": kiosk_serial,
+        "payer_ref": payer_ref,
+        "service_code": service_code,
+    }
+    for name, value in texts.items():
+        text_value(value, line_no, fields[name])
     return LedgerRow(
         line_no=line_no,
         channel=channel,
         channel_ref=bounded(channel_ref, line_no, fields["channel_ref"], MAX_REF, required=True),
         settled_at=settled_at,
-        amount=amount,
+        amount=within_limit(amount, line_no, fields.get("amount", "amount")),
         paid_at=paid_at,
         kiosk_serial=bounded(kiosk_serial, line_no, fields["kiosk_serial"], MAX_REF),
         # ID numbers typed into payer_ref must never be stored in clear; the 64 limit applies before masking.

@@ -28,11 +28,12 @@ from reconciliation.ledger_formats._common import (
     CURRENCY,
     SHANGHAI,
     SeenRefs,
+    aware_moment,
     compact_shanghai_time,
     make_row,
     positive,
-    shanghai_midnight,
     slash_fields,
+    value_date,
 )
 from reconciliation.ledger_formats.base import LedgerFormatError, LedgerRow
 
@@ -220,9 +221,10 @@ def _settled_at(entry: _Element) -> datetime:
             if not _DATE.match(day):
                 raise LedgerFormatError(element.line_no, f"{path}/Dt", f"{day!r} is not a date like 2026-11-21")
             try:
-                return shanghai_midnight(datetime.fromisoformat(day).date())
+                parsed = datetime.fromisoformat(day).date()
             except ValueError:
                 raise LedgerFormatError(element.line_no, f"{path}/Dt", f"{day!r} is not a real date") from None
+            return value_date(parsed, element.line_no, f"{path}/Dt")
         if moment := element.text_of("DtTm"):
             return _date_time(moment, element, f"{path}/DtTm")
     raise LedgerFormatError(entry.line_no, "ValDt", "a booked entry needs its value date (ValDt) or booking date")
@@ -234,7 +236,8 @@ def _date_time(value: str, element: _Element, path: str) -> datetime:
     except ValueError:
         raise LedgerFormatError(element.line_no, path, f"{value!r} is not a time like 2026-11-20T09:31:05") from None
     # ISO 20022 allows a time without offset; the bank's local time is Asia/Shanghai.
-    return moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
+    return aware_moment(moment, value, element.line_no, path)
 
 
 def _payment(tx: _Element, amount: Decimal, settled_at: datetime) -> LedgerRow:

@@ -26,8 +26,8 @@ from reconciliation.ledger_formats._common import (
     decode_error,
     make_row,
     positive,
-    shanghai_midnight,
     slash_fields,
+    value_date,
 )
 from reconciliation.ledger_formats.base import LedgerFormatError, LedgerRow
 
@@ -225,7 +225,7 @@ def _payment(data: dict, line_no: int, amount: Decimal) -> LedgerRow:
         channel="card",
         channel_ref=channel_ref,
         # The value date: the day the acquirer's money is on the account. No time is given.
-        settled_at=shanghai_midnight(data["date"]),
+        settled_at=value_date(data["date"], line_no, ":61:"),
         amount=positive(amount, line_no, ":61:"),
         paid_at=paid_at,
         kiosk_serial=fields.get("KIOSK", ""),

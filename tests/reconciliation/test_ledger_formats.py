@@ -392,7 +392,12 @@ _FREE = st.text(
     alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc", "Zs", "Zl", "Zp")), max_size=32
 ).filter(lambda s: s == s.strip())
 _OFFSETS = st.integers(min_value=-12 * 4, max_value=14 * 4).map(lambda q: timezone(timedelta(minutes=15 * q)))
-_MOMENTS = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2099, 12, 31), timezones=_OFFSETS)
+# Inside the window every business date must lie in (core.inputs.date_problem), a day's margin for the offsets.
+_MOMENTS = st.datetimes(
+    min_value=datetime(2000, 1, 2),
+    max_value=datetime.now(UTC).replace(tzinfo=None) + timedelta(days=364),
+    timezones=_OFFSETS,
+)
 _AMOUNTS = st.integers(min_value=1, max_value=10**12 - 1).map(lambda fen: Decimal(fen) / 100)
 
 
