@@ -1,10 +1,11 @@
 """People working the exception queue: every action is audited, bad actions are refused and change nothing."""
 
+import threading
 from datetime import date
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from reconciliation import services
@@ -237,3 +238,32 @@ def test_open_items_grow_more_severe_as_they_age(unmatched):
 
     item.refresh_from_db()
     assert item.severity == "high", "past five working days an open discrepancy is urgent whatever its amount"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_supervisors_approving_at_once_write_the_item_off_exactly_once(unmatched, officer, supervisor):
+    other = UserFactory(username="boss2", role="finance_supervisor", regions="all")
+    item = ReconItem.objects.get(journal_line__txn_id="M1")
+    services.item_write_off_request(item=item, reason="小额", actor=officer)
+    barrier = threading.Barrier(2)
+    done, refused = [], []
+
+    def approve(person):
+        try:
+            barrier.wait()
+            services.item_write_off_approve(item=item, actor=person)
+            done.append(person)
+        except services.ResolutionError:
+            refused.append(person)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=approve, args=(p,)) for p in (supervisor, other)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert (len(done), len(refused)) == (1, 1)
+    assert item.actions.filter(action="written_off").count() == 1
+    assert WriteOffRequest.objects.get(item=item).decided_by == done[0]
