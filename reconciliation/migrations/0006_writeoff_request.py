@@ -24,7 +24,7 @@ class Migration(migrations.Migration):
                         choices=[
                             ("pending", "Awaiting approval"),
                             ("approved", "Approved"),
-                            ("rejected", "Rejected"),
+                            ("rejected", "Not approved"),
                             ("withdrawn", "Withdrawn"),
                         ],
                         default="pending",
