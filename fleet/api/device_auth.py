@@ -60,8 +60,7 @@ class DeviceTokenAuthentication(authentication.BaseAuthentication):
 
     def authenticate(self, request):
         try:
-            header = authentication.get_authorization_header(request).decode("latin-1")
-            token_hash = parse_device_authorization(header)
+            token_hash = parse_device_authorization(request.META.get("HTTP_AUTHORIZATION", ""))
         except DeviceAuthError as exc:
             error = exceptions.NotAuthenticated if exc.code == "not_authenticated" else exceptions.AuthenticationFailed
             raise error(exc.detail) from None
