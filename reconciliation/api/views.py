@@ -41,6 +41,9 @@ class ItemFilter(django_filters.FilterSet):
     amount_max = django_filters.NumberFilter(field_name="amount", lookup_expr="lte")
     assigned_to = django_filters.CharFilter(field_name="assigned_to__username")
     problems_only = django_filters.BooleanFilter(method="filter_problems", label="exclude matched and pending")
+    awaiting_my_approval = django_filters.BooleanFilter(
+        method="filter_awaiting", label="only items whose write-off awaits the caller's approval"
+    )
 
     class Meta:
         model = ReconItem
@@ -48,6 +51,11 @@ class ItemFilter(django_filters.FilterSet):
 
     def filter_problems(self, queryset, name, value):
         return queryset.exclude(outcome__in=["matched", "pending_settlement"]) if value else queryset
+
+    def filter_awaiting(self, queryset, name, value):
+        if not value:
+            return queryset
+        return queryset.filter(pk__in=selectors.writeoffs_awaiting(self.request.user).values("item_id"))
 
 
 class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

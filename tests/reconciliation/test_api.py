@@ -337,3 +337,16 @@ def test_the_api_schema_documents_the_write_off_request_and_its_decision():
     contact = paths["/api/v1/recon/items/{uid}/contact/"]["post"]["responses"]["200"]["content"]
     contact_schema = contact["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
     assert "causes" not in schema["components"]["schemas"][contact_schema]["properties"]
+
+
+def test_an_approver_lists_the_write_offs_awaiting_their_approval(api_client, world, finance, supervisor):
+    m1 = ReconItem.objects.get(journal_line__txn_id="M1")
+    api_client.force_authenticate(finance)
+    api_client.post(f"/api/v1/recon/items/{m1.uid}/write-off/", {"reason": "小额"}, format="json")
+
+    mine = api_client.get("/api/v1/recon/items/?awaiting_my_approval=true").json()["results"]
+    api_client.force_authenticate(supervisor)
+    theirs = api_client.get("/api/v1/recon/items/?awaiting_my_approval=true").json()["results"]
+
+    assert mine == []  # the requester is not the one to approve it
+    assert [r["uid"] for r in theirs] == [str(m1.uid)]
