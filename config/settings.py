@@ -162,10 +162,27 @@ else:
     }
 
 # --- Celery ---------------------------------------------------------------------------------------------
+# Work that dies half-way is finished (docs/file-formats.md, "When a worker dies"):
+# - A reconcile run carries a lease (ReconciliationRun.lease_expires_at) that the worker renews every third of
+#   RECON_RUN_LEASE_S while the run lasts. The beat task reconcile_expired_runs, every RECON_LEASE_SWEEP_EVERY_S,
+#   marks a run past its lease failed and queues its day again: a run whose worker was killed is re-run within
+#   lease + sweep (2.5 minutes by default), whatever the broker does with the task's message.
+# - Tasks are acknowledged after they ran (acks_late) and given back to the queue when the pool process running
+#   them dies (reject_on_worker_lost); every task is safe to run twice.
+# - On Redis, a message whose worker vanished without acknowledging it is delivered again after the visibility
+#   timeout. It must exceed the longest task, or a task still running is handed to a second worker: the longest
+#   is reconcile_recent_days, seven day runs of 6–13 s each for a million-line day on the bench
+#   (docs/performance.md), so at most about a minute and a half; 15 minutes leaves room for days ten times larger.
+#   Tasks sent with a countdown also count against it (reconcile_soon's is 5 s).
+RECON_RUN_LEASE_S = env_int("KIOSKOPS_RECON_RUN_LEASE_S", 120, minimum=2)
+RECON_LEASE_SWEEP_EVERY_S = env_int("KIOSKOPS_RECON_LEASE_SWEEP_EVERY_S", 30, minimum=1)
+BROKER_VISIBILITY_TIMEOUT_S = env_int("KIOSKOPS_CELERY_VISIBILITY_TIMEOUT_S", 15 * 60, minimum=10)
 CELERY_TASK_ALWAYS_EAGER = False
+# The queue tasks go to and workers take from: set it apart for deployments (or tests) sharing one broker.
+CELERY_TASK_DEFAULT_QUEUE = env_str("KIOSKOPS_CELERY_QUEUE", "celery")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT_S}
 else:
     # A real broker with no server: kombu's filesystem transport, a folder of message files.
     _broker_dir = VAR_DIR / "broker"
@@ -182,6 +199,7 @@ else:
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TIMEZONE = "Asia/Shanghai"
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 
@@ -190,6 +208,10 @@ CELERY_BEAT_SCHEDULE = {
     "fleet-health-sweep": {"task": "fleet.tasks.sweep_health", "schedule": float(HEALTH_SWEEP_EVERY_S)},
     "fleet-expire-commands": {"task": "fleet.tasks.expire_commands", "schedule": 60.0},
     "fleet-heartbeat-retention": {"task": "fleet.tasks.purge_old_heartbeats", "schedule": 3600.0},
+    "reconcile-expired-runs": {
+        "task": "reconciliation.tasks.reconcile_expired_runs",
+        "schedule": float(RECON_LEASE_SWEEP_EVERY_S),
+    },
     "reconcile-parse-stalled-journals": {
         "task": "reconciliation.tasks.parse_stalled_journals",
         "schedule": 300.0,

@@ -354,12 +354,25 @@ class ReconciliationRun(models.Model):
     outcomes = models.JSONField(default=dict)
     summary = models.JSONField(default=dict)
     error = models.TextField(blank=True)
+    # Until when the worker doing the run vouches for it. It renews the lease while it works; a running run past
+    # its lease belongs to a worker that died, and services.reconcile_runs_expire marks it failed and runs the day
+    # again. Null for runs recorded before leases existed.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
+        constraints = [
+            models.CheckConstraint(
+                name="recon_run_status_valid",
+                condition=Q(status__in=["running", "completed", "failed"]),
+                violation_error_message=_("Unknown reconcile run status."),
+            ),
+        ]
         indexes = [
             # The daily report: a date's latest run.
             models.Index(fields=["business_date", "-started_at"], name="recon_run_day_idx"),
+            # The lease sweep (every minute): the few running runs, never the whole history of finished ones.
+            models.Index(fields=["lease_expires_at"], condition=Q(status="running"), name="recon_run_lease_idx"),
         ]
 
     def __str__(self) -> str:

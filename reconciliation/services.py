@@ -2,11 +2,13 @@
 
 import hashlib
 import logging
+import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, DataError, IntegrityError, OperationalError, connections, transaction
 from django.db.models import Exists, F, Min, OuterRef, Q
@@ -15,6 +17,7 @@ from django.utils.translation import gettext as _t
 
 from accounts.scoping import visible_region_ids
 from config import cache as fast_cache
+from core import inputs
 from fleet.models import Kiosk
 from reconciliation import causes, events, ledger_formats, matching, selectors, sql
 from reconciliation.journal_format import (
@@ -443,16 +446,61 @@ def _deadline_function(calendar, windows):
     return settlement_deadline
 
 
+class _LeaseKeeper:
+    """Renews a run's lease while the run works, from a thread of its own: its own database connection, outside
+    the run's transaction, so the renewal is seen at once. If the process dies, the renewals stop with it and the
+    lease runs out (reconcile_runs_expire)."""
+
+    def __init__(self, run_id: int, lease: timedelta):
+        self.run_id, self.lease = run_id, lease
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name=f"recon-run-{run_id}-lease", daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        self._stop.set()
+        self._thread.join()
+
+    def _renew(self) -> None:
+        try:
+            while not self._stop.wait(self.lease.total_seconds() / 3):
+                try:
+                    ReconciliationRun.objects.filter(pk=self.run_id, status=ReconciliationRun.Status.RUNNING).update(
+                        lease_expires_at=timezone.now() + self.lease
+                    )
+                except DatabaseError:
+                    logger.warning("Could not renew the lease of reconcile run %s.", self.run_id, exc_info=True)
+        finally:
+            connections.close_all()  # this thread's connections only
+
+
+def _run_lease() -> timedelta:
+    return timedelta(seconds=settings.RECON_RUN_LEASE_S)
+
+
 def reconcile_run(*, business_date: date, today: date | None = None, trigger: str = "manual") -> ReconciliationRun:
     """Reconcile one business day and store the verdicts.
 
     Idempotent: a second run over unchanged data changes nothing. Runs for one day are serialised by locking the
     day's row, and everything a run writes is one transaction, so a worker killed half-way leaves the previous
-    state, which the next run completes."""
+    state, which the next run completes: the run carries a lease its worker renews, and a run past its lease is
+    marked failed and its day run again (reconcile_runs_expire).
+
+    A day outside the accepted window (core.inputs.date_problem) is refused with a ValidationError naming
+    business_date, before anything is recorded."""
     today = today or timezone.localdate()
-    run = ReconciliationRun.objects.create(business_date=business_date, trigger=trigger)
+    problem = inputs.date_problem(business_date, today=today)
+    if problem:
+        raise ValidationError({"business_date": problem})
+    lease = _run_lease()
+    run = ReconciliationRun.objects.create(
+        business_date=business_date, trigger=trigger, lease_expires_at=timezone.now() + lease
+    )
     try:
-        with transaction.atomic():
+        with _LeaseKeeper(run.pk, lease), transaction.atomic():
             ReconciliationDay.objects.get_or_create(business_date=business_date)
             day = ReconciliationDay.objects.select_for_update().get(business_date=business_date)
             calendar = selectors.business_calendar()
@@ -487,7 +535,8 @@ def reconcile_run(*, business_date: date, today: date | None = None, trigger: st
                 "unknown_calendar_years": sorted(calendar.unknown_years),
                 **changes,
             }
-            run.save(update_fields=["status", "finished_at", "outcomes", "summary"])
+            run.error = ""  # a sweep that took this run for dead while it was only slow is contradicted
+            run.save(update_fields=["status", "finished_at", "outcomes", "summary", "error"])
             day.last_run = run
             day.save(update_fields=["last_run"])
     except Exception as exc:
@@ -497,6 +546,66 @@ def reconcile_run(*, business_date: date, today: date | None = None, trigger: st
         raise
     transaction.on_commit(lambda: events.recon_items_changed.send(sender=ReconItem, business_date=business_date))
     return run
+
+
+LEASE_EXPIRED = "lease_expired"
+# A day whose runs ran out of their lease this many times within a day is not queued again automatically: a run
+# that kills its worker every time would otherwise do so for ever. The failed runs say why; a person re-runs it.
+LEASE_EXPIRIES_BEFORE_GIVING_UP = 3
+
+
+def reconcile_runs_expire(*, now=None) -> list[date]:
+    """Mark failed the running runs past their lease (their worker died: killed, out of memory, the machine
+    restarted) and queue their days again. Safe to run concurrently and twice: each run is taken by a
+    compare-and-swap on its status. Returns the days queued again."""
+    now = now or timezone.now()
+    lease = _run_lease()
+    expired = list(
+        ReconciliationRun.objects.filter(status=ReconciliationRun.Status.RUNNING)
+        .filter(
+            Q(lease_expires_at__lt=now)
+            # runs recorded before leases existed: as if they had taken a lease when they started
+            | Q(lease_expires_at__isnull=True, started_at__lt=now - lease)
+        )
+        .values_list("pk", "business_date", "lease_expires_at")
+    )
+    requeue: set[date] = set()
+    for pk, day, expired_at in expired:
+        reason = _t("The worker running it stopped: its lease ran out at %(at)s. The day is run again.") % {
+            "at": timezone.localtime(expired_at).isoformat(timespec="seconds") if expired_at else "?"
+        }
+        taken = ReconciliationRun.objects.filter(pk=pk, status=ReconciliationRun.Status.RUNNING).update(
+            status=ReconciliationRun.Status.FAILED, finished_at=now, error=reason
+        )
+        if not taken:
+            continue  # it finished meanwhile, or another sweep took it
+        recent_expiries = ReconciliationRun.objects.filter(
+            business_date=day,
+            status=ReconciliationRun.Status.FAILED,
+            finished_at__gt=F("lease_expires_at"),  # failed by running out of its lease, not by an error of its own
+            started_at__gte=now - timedelta(days=1),
+        ).count()
+        if recent_expiries >= LEASE_EXPIRIES_BEFORE_GIVING_UP:
+            logger.error(
+                "Reconcile run %s of %s ran out of its lease; the day's runs did so %d times within a day, so it is "
+                "not queued again. Run it by hand once the cause is found.",
+                pk,
+                day,
+                recent_expiries,
+            )
+            continue
+        logger.warning("Reconcile run %s of %s ran out of its lease (its worker died); running the day again.", pk, day)
+        requeue.add(day)
+    if requeue:
+        from reconciliation import tasks
+
+        for day in sorted(requeue):
+            transaction.on_commit(
+                lambda day=day: tasks.reconcile_date.apply_async(
+                    args=[day.isoformat()], kwargs={"trigger": LEASE_EXPIRED}
+                )
+            )
+    return sorted(requeue)
 
 
 def _severity(amount: Decimal, outcome: str, age_working_days: int) -> str:

@@ -1,4 +1,4 @@
-"""Thin Celery tasks for reconciliation; each safe to run twice."""
+"""Thin Celery tasks for reconciliation; each safe to run twice, or again after a worker died half-way."""
 
 from datetime import date, timedelta
 
@@ -9,7 +9,7 @@ from django.utils import timezone
 from reconciliation import services
 
 
-@shared_task(ignore_result=True, acks_late=True)
+@shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def reconcile_date(business_date: str, trigger: str = "new_file") -> dict:
     # Clear the coalescing flag first: a file arriving during this run schedules another.
     cache.delete(f"reconcile:pending:{business_date}")
@@ -27,6 +27,12 @@ def reconcile_recent_days(days: int = 7) -> None:
 
 
 @shared_task(ignore_result=True)
+def reconcile_expired_runs() -> int:
+    """Every half minute: runs whose worker died (past their lease) are marked failed and their days run again."""
+    return len(services.reconcile_runs_expire())
+
+
+@shared_task(ignore_result=True)
 def parse_stalled_journals() -> int:
-    """Every few minutes: read the journal files that were kept but never parsed."""
+    """Every few minutes: read the journal files that were kept but never parsed, each on its own."""
     return services.journal_files_parse_stalled()

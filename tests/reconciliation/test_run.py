@@ -294,3 +294,153 @@ def test_the_migration_marks_the_repeats_already_in_the_ledger(books):
 
     flags = dict(LedgerEntry.objects.values_list("channel_ref", "settles_again"))
     assert flags == {"M-1": True, "M-2": False, "M-3": False}
+
+
+# --- Runs whose worker dies: the lease -----------------------------------------------------------------------
+
+
+def test_a_run_for_a_day_outside_the_accepted_window_is_refused_and_records_nothing(db):
+    from django.core.exceptions import ValidationError
+
+    from reconciliation import services
+    from reconciliation.models import ReconciliationRun
+
+    for day in (date(1, 1, 1), date(9999, 12, 31)):
+        with pytest.raises(ValidationError) as refused:
+            services.reconcile_run(business_date=day)
+        assert "business_date" in refused.value.message_dict
+    assert ReconciliationRun.objects.count() == 0
+
+
+def test_the_reconcile_command_refuses_year_one_with_a_message(db):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="2000-01-01"):
+        call_command("reconcile", "0001-01-01")
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """The days the lease sweep queues again, once its transaction commits."""
+    from reconciliation import tasks
+
+    days = []
+    monkeypatch.setattr(
+        tasks.reconcile_date, "apply_async", lambda args, kwargs=None, **options: days.append((args[0], kwargs))
+    )
+    return days
+
+
+def _running(day: date, *, lease_left: timedelta | None, started_ago: timedelta = timedelta(minutes=5)):
+    from django.utils import timezone
+
+    from reconciliation.models import ReconciliationRun
+
+    now = timezone.now()
+    run = ReconciliationRun.objects.create(
+        business_date=day, trigger="test", lease_expires_at=None if lease_left is None else now + lease_left
+    )
+    ReconciliationRun.objects.filter(pk=run.pk).update(started_at=now - started_ago)
+    return run
+
+
+def test_a_running_run_past_its_lease_is_marked_failed_and_its_day_run_again(
+    db, queued, django_capture_on_commit_callbacks
+):
+    from reconciliation import tasks
+    from reconciliation.models import ReconciliationRun
+
+    dead = _running(date(2026, 11, 20), lease_left=timedelta(seconds=-1))
+    alive = _running(date(2026, 11, 21), lease_left=timedelta(seconds=60))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.reconcile_expired_runs() == 1
+
+    dead.refresh_from_db()
+    assert dead.status == ReconciliationRun.Status.FAILED
+    assert dead.error and dead.finished_at
+    assert ReconciliationRun.objects.get(pk=alive.pk).status == ReconciliationRun.Status.RUNNING
+    assert queued == [("2026-11-20", {"trigger": "lease_expired"})]
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert tasks.reconcile_expired_runs() == 0, "a run is taken once"
+    assert len(queued) == 1
+
+
+def test_a_run_recorded_before_leases_existed_is_taken_for_dead_once_a_lease_has_passed(
+    db, queued, settings, django_capture_on_commit_callbacks
+):
+    from reconciliation import services
+    from reconciliation.models import ReconciliationRun
+
+    settings.RECON_RUN_LEASE_S = 120
+    old = _running(date(2026, 11, 20), lease_left=None, started_ago=timedelta(minutes=3))
+    recent = _running(date(2026, 11, 21), lease_left=None, started_ago=timedelta(seconds=30))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.reconcile_runs_expire() == [date(2026, 11, 20)]
+
+    assert ReconciliationRun.objects.get(pk=old.pk).status == ReconciliationRun.Status.FAILED
+    assert ReconciliationRun.objects.get(pk=recent.pk).status == ReconciliationRun.Status.RUNNING
+
+
+def test_a_day_whose_runs_keep_dying_is_not_queued_again_after_the_third_time(
+    db, queued, django_capture_on_commit_callbacks
+):
+    from reconciliation import services
+
+    for _death in range(services.LEASE_EXPIRIES_BEFORE_GIVING_UP):
+        _running(date(2026, 11, 20), lease_left=timedelta(seconds=-1))
+        with django_capture_on_commit_callbacks(execute=True):
+            services.reconcile_runs_expire()
+
+    assert len(queued) == services.LEASE_EXPIRIES_BEFORE_GIVING_UP - 1
+
+
+def test_a_slow_run_that_the_sweep_took_for_dead_still_ends_completed(
+    db, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.utils import timezone
+
+    from reconciliation import matching, services
+    from reconciliation.models import ReconciliationRun
+
+    real = matching.reconcile_day
+
+    def slow(**kwargs):
+        services.reconcile_runs_expire(now=timezone.now() + timedelta(hours=1))  # as if the lease had run out
+        return real(**kwargs)
+
+    monkeypatch.setattr(matching, "reconcile_day", slow)
+    monkeypatch.setattr("reconciliation.tasks.reconcile_date.apply_async", lambda *a, **k: None)
+
+    run = services.reconcile_run(business_date=date(2026, 11, 20), today=AFTER_WINDOW)
+
+    stored = ReconciliationRun.objects.get(pk=run.pk)
+    assert (stored.status, stored.error) == (ReconciliationRun.Status.COMPLETED, "")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_renews_its_lease_while_it_works(settings, monkeypatch):
+    import time
+
+    from reconciliation import matching, services
+    from reconciliation.models import ReconciliationRun
+
+    settings.RECON_RUN_LEASE_S = 0.6  # renewed every 0.2 s
+    real = matching.reconcile_day
+    seen = []
+
+    def slow(**kwargs):
+        first = ReconciliationRun.objects.get(status="running").lease_expires_at
+        time.sleep(1.0)
+        seen.append((first, ReconciliationRun.objects.get(status="running").lease_expires_at))
+        return real(**kwargs)
+
+    monkeypatch.setattr(matching, "reconcile_day", slow)
+
+    run = services.reconcile_run(business_date=date(2026, 11, 20), today=AFTER_WINDOW)
+
+    ((first, later),) = seen
+    assert later - first >= timedelta(seconds=0.5), "renewed from outside the run's transaction while it worked"
+    assert ReconciliationRun.objects.get(pk=run.pk).status == ReconciliationRun.Status.COMPLETED

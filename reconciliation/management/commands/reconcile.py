@@ -1,6 +1,7 @@
 import json
 from datetime import date
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from reconciliation import services
@@ -20,7 +21,10 @@ class Command(BaseCommand):
             today = date.fromisoformat(options["today"]) if options["today"] else None
         except ValueError as exc:
             raise CommandError(f"Dates are YYYY-MM-DD: {exc}") from None
-        run = services.reconcile_run(business_date=day, today=today, trigger="command")
+        try:
+            run = services.reconcile_run(business_date=day, today=today, trigger="command")
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from None
         if options["json"]:
             self.stdout.write(
                 json.dumps(
