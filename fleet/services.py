@@ -430,39 +430,48 @@ def _printable(text: str, limit: int = 2000) -> str:
     return text[:limit]
 
 
-def heartbeat_dead_letters_record(*, letters) -> int:
+def heartbeat_dead_letters_record(*, letters) -> None:
     """Set aside buffered heartbeats that could not be applied — (entry_id, kiosk_id, received_at, body, error) —
-    in the dead-letter stream and in the database (for the admin and the board's count), keeping the newest
-    ingest.DEAD_LETTER_MAX. Recording the same entry twice (a consumer that died before acknowledging) keeps one.
-    Returns how many were new."""
+    in the database (for the admin and the board's count) and in the dead-letter stream, keeping the newest
+    ingest.DEAD_LETTER_MAX of each. Recording the same entry twice (a consumer that died before acknowledging)
+    keeps one row. Should the database refuse even the dead letter while it answers, the stream still has it:
+    nothing a kiosk sent may stop the consumer."""
     letters = [
         (entry_id, kiosk_id, received_at, bytes(body), _printable(str(error)))
         for entry_id, kiosk_id, received_at, body, error in letters
     ]
+    try:
+        _dead_letters_store(letters)
+    except Exception:
+        if not _stores_reachable():
+            raise
+        logger.exception("%d dead letters could not be stored in the database; see the Redis stream", len(letters))
     ingest.set_aside(letters)
-    now = timezone.now()
-    with transaction.atomic():
-        known = set(Kiosk.objects.filter(pk__in={k for _e, k, _r, _b, _x in letters if k}).values_list("pk", flat=True))
-        created = HeartbeatDeadLetter.objects.bulk_create(
-            [
-                HeartbeatDeadLetter(
-                    entry_id=_printable(entry_id.decode("ascii", "backslashreplace"), 64),
-                    kiosk_id=kiosk_id if kiosk_id in known else None,
-                    received_at=received_at,
-                    set_aside_at=now,
-                    body=body,
-                    error=error,
-                )
-                for entry_id, kiosk_id, received_at, body, error in letters
-            ],
-            ignore_conflicts=True,
-        )
-        oldest_kept = HeartbeatDeadLetter.objects.order_by("-id").values_list("id", flat=True)[
-            ingest.DEAD_LETTER_MAX - 1 : ingest.DEAD_LETTER_MAX
-        ]
-        if oldest_kept:
-            HeartbeatDeadLetter.objects.filter(id__lt=oldest_kept[0]).delete()
-    return len(created)
+
+
+@transaction.atomic
+def _dead_letters_store(letters) -> None:
+    known = set(Kiosk.objects.filter(pk__in={k for _e, k, _r, _b, _x in letters if k}).values_list("pk", flat=True))
+    HeartbeatDeadLetter.objects.bulk_create(
+        [
+            HeartbeatDeadLetter(
+                entry_id=_printable(entry_id.decode("ascii", "backslashreplace"), 64),
+                kiosk_id=kiosk_id if kiosk_id in known else None,
+                received_at=received_at,
+                set_aside_at=timezone.now(),
+                body=body,
+                error=error,
+            )
+            for entry_id, kiosk_id, received_at, body, error in letters
+        ],
+        ignore_conflicts=True,
+    )
+    # Bounded: only the newest DEAD_LETTER_MAX are kept (the table stays small enough to count on every board).
+    oldest_kept = HeartbeatDeadLetter.objects.order_by("-id").values_list("id", flat=True)[
+        ingest.DEAD_LETTER_MAX - 1 : ingest.DEAD_LETTER_MAX
+    ]
+    if oldest_kept:
+        HeartbeatDeadLetter.objects.filter(id__lt=oldest_kept[0]).delete()
 
 
 def _reason_text(assessment) -> str:

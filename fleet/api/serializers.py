@@ -10,10 +10,12 @@ from fleet.vocabulary import Component, ComponentState
 # For the OpenAPI schema only: fleet.api.heartbeat.parse_heartbeat validates heartbeats (the hot path does not go
 # through DRF), with the limits named here.
 class HeartbeatIn(serializers.Serializer):
-    """What a kiosk reports in each heartbeat. Unknown fields are ignored."""
+    """What a kiosk reports in each heartbeat. Unknown fields are ignored. The body is UTF-8 (a BOM is ignored); no
+    text in it may hold NUL or an unpaired surrogate (400 naming the field)."""
 
     sent_at = serializers.DateTimeField(
-        help_text="When the kiosk sent the heartbeat, ISO 8601 with a UTC offset. Recorded as clock skew, not trusted."
+        help_text="When the kiosk sent the heartbeat, ISO 8601 with a UTC offset, dated from 2000-01-01 to a year "
+        "ahead. Recorded as clock skew, not trusted."
     )
     software_version = serializers.CharField(max_length=heartbeat.MAX_VERSION, required=False, allow_blank=True)
     components = serializers.DictField(

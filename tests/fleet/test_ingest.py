@@ -392,6 +392,25 @@ def test_the_consumer_and_the_sweep_keep_working_with_a_poison_entry_in_the_buff
     assert HeartbeatDeadLetter.objects.count() == 1
 
 
+def test_a_poison_entry_leaves_the_buffer_even_when_the_database_refuses_its_dead_letter(
+    client, kiosk, buffered_ingest, monkeypatch
+):
+    from django.db import DataError
+
+    def refuse(letters):
+        raise DataError("refused")
+
+    monkeypatch.setattr(services, "_dead_letters_store", refuse)
+    buffer_raw(kiosk.pk, POISON["not JSON"])
+    post(client, kiosk)
+
+    assert buffered_ingest() == 2
+
+    assert ingest.backlog() == 0
+    assert ingest._redis().xlen(ingest.dead_letter_key()) == 1, "the stream keeps it"
+    assert Kiosk.objects.get(pk=kiosk.pk).status == "online"
+
+
 def test_a_dead_letter_is_kept_once_and_only_the_newest_are_kept(kiosk, buffered_ingest, monkeypatch):
     monkeypatch.setattr(ingest, "DEAD_LETTER_MAX", 3)
     letters = [(f"{n}-0".encode(), kiosk.pk, timezone.now(), b"{}", "refused") for n in range(1, 6)]
