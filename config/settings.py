@@ -280,8 +280,8 @@ REST_FRAMEWORK = {
     # Every JSON body under one input policy (core/inputs.py): a 400 naming the field, never a 500 later.
     "DEFAULT_PARSER_CLASSES": [
         "core.parsers.PolicyJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
+        "core.form_parsers.PolicyFormParser",
+        "core.form_parsers.PolicyMultiPartParser",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # Every list: ?limit= clamped to 500, malformed limit/offset a 400 (core/pagination.py).

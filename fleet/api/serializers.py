@@ -1,7 +1,10 @@
 """Input and output shapes of the fleet APIs (device protocol and staff API). Inputs and outputs are separate."""
 
+from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from core import inputs
+from core.converters import SERIAL_MAX, SerialConverter
 from fleet.api import heartbeat
 from fleet.models import Kiosk, RemoteCommand, StatusChange
 from fleet.vocabulary import Component, ComponentState
@@ -134,9 +137,19 @@ class MaintenanceIn(serializers.Serializer):
     reason = serializers.CharField(max_length=200)
     until = serializers.DateTimeField(required=False, allow_null=True)
 
+    def validate_until(self, value):
+        if value is not None and (problem := inputs.date_problem(value)):
+            raise serializers.ValidationError(problem)
+        return value
+
 
 class KioskRegisterIn(serializers.Serializer):
-    serial = serializers.CharField(max_length=64)
+    # What a kiosk's URL can name (core.converters.SerialConverter): no "/" and no control characters.
+    serial = serializers.RegexField(
+        rf"^{SerialConverter.regex}\Z",
+        max_length=SERIAL_MAX,
+        error_messages={"invalid": _("A serial may not contain '/' or control characters.")},
+    )
     site = serializers.SlugField(max_length=32, help_text="Site code")
     model = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
     asset_tag = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")

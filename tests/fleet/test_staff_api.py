@@ -281,3 +281,35 @@ def test_a_command_whose_params_storage_would_refuse_is_a_400_and_nothing_is_que
     assert response.status_code == 400
     assert response.json()["code"] == "invalid"
     assert fleet["mine_ok"].commands.count() == 0
+
+
+def test_a_form_encoded_command_with_a_nul_in_its_params_is_a_400_and_nothing_is_queued(api_client, manager, fleet):
+    api_client.force_authenticate(manager)
+    response = api_client.post(
+        "/api/v1/kiosks/HP-1/commands/",
+        "kind=restart&params.a=x%00y",
+        content_type="application/x-www-form-urlencoded",
+    )
+
+    assert response.status_code == 400
+    assert "params.a" in response.json()["errors"]
+    assert fleet["mine_ok"].commands.count() == 0
+
+
+def test_maintenance_until_outside_the_business_window_is_refused(api_client, manager, fleet):
+    api_client.force_authenticate(manager)
+    response = api_client.post(
+        "/api/v1/kiosks/HP-1/maintenance/", {"reason": "换屏", "until": "9999-12-31T00:00:00Z"}, format="json"
+    )
+
+    assert response.status_code == 400 and "until" in response.json()["errors"]
+    assert Kiosk.objects.get(serial="HP-1").status == "online"
+
+
+@pytest.mark.parametrize("serial", ["HP/9", "HP-\u0001", "X" * 65])
+def test_a_serial_no_url_could_name_is_refused_at_provisioning(api_client, manager, site, serial):
+    api_client.force_authenticate(manager)
+    response = api_client.post("/api/v1/kiosks/", {"serial": serial, "site": "hp-01"}, format="json")
+
+    assert response.status_code == 400 and "serial" in response.json()["errors"]
+    assert not Kiosk.objects.filter(serial=serial).exists()
