@@ -43,7 +43,16 @@ class JournalUploadView(DeviceAPIView):
         responses={
             201: JournalReportOut,
             200: OpenApiResponse(JournalReportOut, description="The same file again: nothing changed."),
-            400: OpenApiResponse(JournalReportOut, description="The file as a whole is unreadable (stored anyway)."),
+            400: OpenApiResponse(
+                JournalReportOut,
+                description="The file as a whole is unreadable (stored anyway, `rejected_file` says why); or, in the "
+                "API's error shape and with nothing stored, a business date outside 2000-01-01 … today + 366 days "
+                "or after tomorrow, or a gzip body cut short.",
+            ),
+            413: OpenApiResponse(
+                description="Over KIOSKOPS_JOURNAL_MAX_BYTES (32 MiB) as sent or once unzipped; the body is read as a "
+                "stream and refused at the first byte past the limit."
+            ),
         },
         summary="Upload the kiosk's transaction journal for one business day",
         tags=["device"],

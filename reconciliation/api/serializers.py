@@ -143,14 +143,39 @@ class LedgerImportIn(serializers.Serializer):
     format = serializers.ChoiceField(choices=FORMATS)
 
 
+def _business_date_in_window(value):
+    """The one window for business dates (core.inputs.date_problem), as a 400 naming business_date."""
+    from core import inputs
+
+    problem = inputs.date_problem(value)
+    if problem:
+        raise serializers.ValidationError(problem)
+    return value
+
+
 class RunIn(serializers.Serializer):
     business_date = serializers.DateField()
+
+    def validate_business_date(self, value):
+        return _business_date_in_window(value)
 
 
 class JournalStaffUploadIn(serializers.Serializer):
     kiosk = serializers.CharField(max_length=64, help_text="kiosk serial")
     business_date = serializers.DateField()
     file = serializers.FileField()
+
+    def validate_business_date(self, value):
+        return _business_date_in_window(value)
+
+    def validate_file(self, value):
+        from django.conf import settings
+        from django.utils.translation import gettext as _
+
+        limit = settings.KIOSKOPS["JOURNAL_MAX_BYTES"]  # as for a kiosk's upload (413 there)
+        if value.size > limit:
+            raise serializers.ValidationError(_("The journal is over the %(limit)d-byte limit.") % {"limit": limit})
+        return value
 
 
 OUTCOME_CHOICES = Outcome.choices

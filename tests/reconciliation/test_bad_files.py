@@ -11,7 +11,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from reconciliation.models import JournalFile, JournalLine, LedgerEntry, LedgerFile
-from tests.factories import UserFactory
+from tests.factories import KioskFactory, UserFactory
 
 BAD = Path(__file__).resolve().parent / "bad_files"
 
@@ -144,3 +144,65 @@ def test_a_rejected_journal_shows_on_the_imports_screen_with_its_reason_in_chine
 
     assert "已拒收" in page
     assert "文件不是 UTF-8 编码" in page
+
+
+# --- The staff API: the same dates and size ------------------------------------------------------------------
+
+
+def test_the_staff_api_refuses_a_journal_or_a_run_for_year_one_naming_the_date(api_client, site, region, settings):
+    from unittest import mock
+
+    KioskFactory(site=site, serial="KS-00001")
+    api_client.force_authenticate(UserFactory(username="sup", role="finance_supervisor", regions="all"))
+    body = (BAD.parent.parent.parent / "docs" / "samples" / "journal-KS-00001-2026-11-20.csv").read_bytes()
+
+    journal = api_client.post(
+        "/api/v1/journals/",
+        {"kiosk": "KS-00001", "business_date": "0001-01-01", "file": io.BytesIO(body)},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    with mock.patch("reconciliation.tasks.reconcile_date.delay") as delay:
+        run = api_client.post("/api/v1/recon/runs/", {"business_date": "0001-01-01"}, format="json")
+
+    assert journal.status_code == 400
+    assert journal.json()["errors"]["business_date"][0].startswith("Dates must lie between 2000-01-01")
+    assert run.status_code == 400 and "business_date" in run.json()["errors"]
+    delay.assert_not_called()
+    assert JournalFile.objects.count() == 0
+
+
+def test_the_staff_api_refuses_a_journal_over_the_limit_and_stores_nothing(api_client, site, settings):
+    settings.KIOSKOPS = {**settings.KIOSKOPS, "JOURNAL_MAX_BYTES": 1024}
+    KioskFactory(site=site, serial="KS-00001")
+    api_client.force_authenticate(UserFactory(username="sup", role="finance_supervisor", regions="all"))
+    body = (BAD.parent.parent.parent / "docs" / "samples" / "journal-KS-00001-2026-11-20.csv").read_bytes()
+    assert len(body) > 1024
+
+    response = api_client.post(
+        "/api/v1/journals/", {"kiosk": "KS-00001", "business_date": "2026-11-20", "file": io.BytesIO(body)}
+    )
+
+    assert response.status_code == 400 and "file" in response.json()["errors"]
+    assert JournalFile.objects.count() == 0
+
+
+def test_the_console_refuses_a_journal_for_year_one_or_over_the_limit(client, site, region, settings):
+    settings.KIOSKOPS = {**settings.KIOSKOPS, "JOURNAL_MAX_BYTES": 1024}
+    KioskFactory(site=site, serial="KS-00001")
+    client.force_login(UserFactory(username="fin", role="finance_officer", regions=[region]))
+    body = (BAD.parent.parent.parent / "docs" / "samples" / "journal-KS-00001-2026-11-20.csv").read_bytes()
+
+    def upload(day):
+        file = io.BytesIO(body)
+        file.name = "journal.csv"
+        return client.post(
+            reverse("reconciliation:import-journal"),
+            {"kiosk": "KS-00001", "business_date": day, "file": file},
+            HTTP_ACCEPT_LANGUAGE="en",
+        )
+
+    too_big, year_one = upload("2026-11-20"), upload("0001-01-01")
+
+    assert too_big.status_code == 400 and "over the 1024-byte limit" in too_big.content.decode()
+    assert year_one.status_code == 400 and "Dates must lie between 2000-01-01" in year_one.content.decode()
+    assert JournalFile.objects.count() == 0
