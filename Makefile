@@ -4,9 +4,11 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 # `make run` is a local demo: debug on, embedded defaults unless DATABASE_URL / REDIS_URL are set.
 RUN_ENV := DJANGO_DEBUG=$${DJANGO_DEBUG:-1}
+# Starts the embedded PostgreSQL (without DATABASE_URL) before its command and stops it after; one at a time.
+LAUNCH  := $(PY) -m config.embedded_postgres run --
 TEST_ENV := DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-test-secret-key-that-is-long-enough-for-django} DJANGO_DEBUG=0
 
-.PHONY: install run setup test lint bench messages clean
+.PHONY: install run serve setup test lint bench messages clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit("KioskOps needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -17,13 +19,16 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 
 install: $(VENV)/.installed
 
-setup: install  ## migrate and load the demo fleet and its reconciliation data (idempotent)
+setup: install  ## migrate and load the demo fleet and its reconciliation data (idempotent; run by `make run`)
 	$(RUN_ENV) $(PY) manage.py migrate_all -v 0
 	$(RUN_ENV) $(PY) manage.py collectstatic --noinput -v 0
 	$(RUN_ENV) $(PY) manage.py seed_demo
 	$(RUN_ENV) $(PY) manage.py seed_recon_demo
 
-run: setup  ## web server, Celery worker and beat, and the kiosk simulator, until Ctrl-C
+run: install  ## the database, then setup, web server, Celery worker and beat, the kiosk simulator, until Ctrl-C
+	$(RUN_ENV) $(LAUNCH) $(MAKE) --no-print-directory serve
+
+serve: setup  # inside `make run`, once the database is up
 	$(RUN_ENV) $(VENV)/bin/honcho start -f Procfile
 
 lint: install
@@ -42,5 +47,6 @@ messages: install  ## refresh locale/zh_Hans/LC_MESSAGES/django.po from the code
 	$(TEST_ENV) $(PY) manage.py makemessages -l zh_Hans --add-location=file --ignore=tests --ignore=var --ignore=bench
 	$(TEST_ENV) $(PY) manage.py compilemessages -l zh_Hans --ignore=.venv
 
-clean:
+clean:  ## remove var/ (the embedded cluster, broker, cache); refused while `make run` runs
+	if [ -x $(PY) ]; then $(PY) -m config.embedded_postgres stop; fi
 	rm -rf var

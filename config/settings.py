@@ -1,7 +1,8 @@
 """KioskOps settings: one module, driven by environment variables, loud on bad values.
 
-Nothing set gives the embedded stack (SQLite, a SQLite-backed channel layer, a filesystem Celery broker);
-DATABASE_URL and REDIS_URL switch to PostgreSQL and Redis. See README.md, "Configuration".
+Nothing set gives the embedded stack (PostgreSQL from a wheel, its cluster under var/postgres; a channel layer
+through that PostgreSQL; a filesystem Celery broker); DATABASE_URL and REDIS_URL switch to servers of your own.
+See README.md, "Configuration".
 """
 
 from pathlib import Path
@@ -87,32 +88,26 @@ TEMPLATES = [
 ]
 
 # --- Database -------------------------------------------------------------------------------------------
+# PostgreSQL only: DATABASE_URL, or without it the embedded server whose cluster lives in var/postgres
+# (config/embedded_postgres.py; `make run` and the test session start it).
 DATABASE_URL = env_str("DATABASE_URL")
+# 0 (a connection per request) by default: under ASGI each request runs in its own thread, and kept connections
+# pile up until PostgreSQL refuses more. WSGI workers (gunicorn) should set 60.
+_conn_max_age = env_int("DATABASE_CONN_MAX_AGE", 0, minimum=0)
 if DATABASE_URL:
     try:
-        # 0 (a connection per request) by default: under ASGI each request runs in its own thread, and kept
-        # connections pile up until PostgreSQL refuses more. WSGI workers (gunicorn) should set 60.
-        _default_db = dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0))
+        _default_db = dj_database_url.parse(DATABASE_URL, conn_max_age=_conn_max_age)
     except Exception as exc:  # dj-database-url raises several types for malformed URLs
         raise ImproperlyConfigured(f"Environment variable DATABASE_URL is not a valid database URL: {exc}") from exc
-    if _default_db.get("ENGINE") not in {"django.db.backends.postgresql", "django.db.backends.sqlite3"}:
-        raise ImproperlyConfigured(
-            "Environment variable DATABASE_URL must point at PostgreSQL (postgres://…) or SQLite (sqlite:///…)."
-        )
-    _default_db["CONN_HEALTH_CHECKS"] = True
+    if _default_db.get("ENGINE") != "django.db.backends.postgresql":
+        raise ImproperlyConfigured("Environment variable DATABASE_URL must point at PostgreSQL (postgres://…).")
+    EMBEDDED_POSTGRES = None
 else:
-    _default_db = {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "kioskops.sqlite3"}
+    from config.embedded_postgres import EmbeddedPostgres
 
-if _default_db["ENGINE"] == "django.db.backends.sqlite3":
-    # IMMEDIATE makes every transaction take SQLite's write lock up front, so two concurrent sweeps serialise
-    # instead of both reading the same stale rows; WAL lets readers run beside the one writer.
-    _default_db["OPTIONS"] = {
-        "transaction_mode": "IMMEDIATE",
-        "timeout": 20,
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-    }
-    # A file, not memory, for the test database: concurrency tests and the browser tests' server share it.
-    _default_db["TEST"] = {"NAME": str(VAR_DIR / "test-kioskops.sqlite3")}
+    EMBEDDED_POSTGRES = EmbeddedPostgres(VAR_DIR / "postgres")
+    _default_db = {**EMBEDDED_POSTGRES.database_settings(), "CONN_MAX_AGE": _conn_max_age}
+_default_db["CONN_HEALTH_CHECKS"] = True
 
 DATABASES = {"default": _default_db}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -137,20 +132,19 @@ if REDIS_URL:
         }
     }
 else:
-    # Without Redis the web server and the Celery worker still need to talk: a SQLite-backed channel layer in
-    # its own database file carries the events between processes.
-    INSTALLED_APPS.append("channels_lite")
-    DATABASES["channels"] = {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": VAR_DIR / "channels.sqlite3",
-        "OPTIONS": {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL;"},
-        "TEST": {"NAME": VAR_DIR / "test-channels.sqlite3"},
-    }
-    DATABASE_ROUTERS = ["config.routers.ChannelLayerRouter"]
+    # Without Redis the web server and the Celery worker still need to talk: channels_postgres carries the events
+    # through the same PostgreSQL (a message table whose trigger NOTIFYs the listening web server).
+    INSTALLED_APPS.append("channels_postgres")
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_lite.layers.core.SQLiteChannelLayer",
-            "CONFIG": {"database": "channels", "polling_interval": 0.2},
+            "BACKEND": "core.channel_layers.PostgresLayer",
+            "CONFIG": {
+                **{k: v for k, v in _default_db.items() if k in {"ENGINE", "NAME", "USER", "PASSWORD", "HOST", "PORT"}},
+                "TIME_ZONE": None,  # read by the Django connection wrapper the layer builds its parameters with
+                "prefix": env_str("KIOSKOPS_CHANNEL_PREFIX", "kioskops"),
+                # A small pool per process: the web server and the worker each keep a few connections.
+                "PSYCOPG_OPTIONS": {"min_size": 1, "max_size": 4},
+            },
         }
     }
     # The cache holds rate-limit counters and must be shared by all processes of the web server.

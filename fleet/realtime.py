@@ -66,11 +66,10 @@ def send_to_groups(messages: list[tuple[str, dict]]) -> None:
         for group, message in messages:
             await layer.group_send(group, message)
 
-    if isinstance(layer, RedisChannelLayer):
+    if isinstance(layer, RedisChannelLayer) or getattr(layer, "send_from_process_loop", False):
         _sender.submit(send_all())
     else:
-        # The in-memory layer's queues belong to the consumers' own event loop (tests), and the embedded SQLite
-        # layer works through the ORM: both send from the caller, synchronously.
+        # The in-memory layer's queues belong to the consumers' own event loop (tests): send from the caller.
         async_to_sync(send_all)()
 
 

@@ -1,16 +1,65 @@
+import os
+
 import pytest
 from rest_framework.test import APIClient
 
 from tests.factories import KioskFactory, RegionFactory, SiteFactory, UserFactory
 
 
+def pytest_configure(config):
+    """Without DATABASE_URL the session runs on the embedded PostgreSQL (var/postgres), on a throwaway test database
+    beside the demo's: started here if it is not running, stopped at the end unless `make run` still uses it. With
+    DATABASE_URL that server is used, and a URL that cannot be reached stops the run with a message naming it."""
+    from django.conf import settings
+
+    if settings.EMBEDDED_POSTGRES is None:
+        from config.embedded_postgres import check_database_url
+
+        problem = check_database_url(os.environ["DATABASE_URL"])
+        if problem:
+            raise pytest.UsageError(problem)
+        return
+    from config.embedded_postgres import EmbeddedPostgresError
+
+    cluster = settings.EMBEDDED_POSTGRES
+    try:
+        cluster.acquire(create_database=None)
+    except EmbeddedPostgresError as exc:
+        raise pytest.UsageError(f"Embedded PostgreSQL: {exc}") from exc
+    config.add_cleanup(cluster.release)
+
+
 @pytest.fixture(autouse=True)
 def _channel_layer(request, settings):
     """Without Redis, unit tests use the in-process channel layer; browser tests (marked `browser`) keep the
     configured cross-process one because their server runs apart from the test."""
-    if not settings.REDIS_URL and request.node.get_closest_marker("browser") is None:
-        settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    if not settings.REDIS_URL:
+        if request.node.get_closest_marker("browser") is None:
+            settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+        else:
+            # The PostgreSQL layer keeps its messages in the test database, where the migrations put its tables.
+            from django.db import connection
+
+            request.getfixturevalue("_channel_layer_connections_closed")
+            layer = settings.CHANNEL_LAYERS["default"]
+            layer = {**layer, "CONFIG": {**layer["CONFIG"], "NAME": connection.settings_dict["NAME"]}}
+            settings.CHANNEL_LAYERS = {"default": layer}
     yield
+
+
+@pytest.fixture(scope="session")
+def _channel_layer_connections_closed(django_db_setup, django_db_blocker):
+    """The PostgreSQL channel layer keeps connections to the test database (its pools and its listener); they are
+    ended before pytest-django drops that database, which it cannot do while they are open."""
+    yield
+    with django_db_blocker.unblock():
+        from django.db import connection
+
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
 
 
 @pytest.fixture(autouse=True)
