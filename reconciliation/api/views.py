@@ -8,12 +8,12 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.scoping import scope_kiosks
+from core.form_parsers import PolicyFormParser, PolicyMultiPartParser
 from fleet.api.permissions import has_perm
 from fleet.models import Kiosk
 from reconciliation import exports, lookup, selectors, services, tasks
@@ -219,7 +219,7 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
 
 class LedgerImportView(APIView):
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [PolicyMultiPartParser, PolicyFormParser]
 
     def get_permissions(self):
         return [IsAuthenticated(), has_perm("reconciliation.import_ledger")()]
@@ -246,7 +246,7 @@ class LedgerImportView(APIView):
 class JournalStaffUploadView(APIView):
     """A journal uploaded by staff for a kiosk (e.g. copied off a kiosk that cannot reach the network)."""
 
-    parser_classes = [MultiPartParser, FormParser]
+    parser_classes = [PolicyMultiPartParser, PolicyFormParser]
 
     def get_permissions(self):
         return [IsAuthenticated(), has_perm("reconciliation.add_journalfile")()]
