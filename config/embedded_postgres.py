@@ -372,6 +372,10 @@ def check_database_url(url: str) -> str | None:
 
 
 # --- the launcher ----------------------------------------------------------------------------------------------
+# Set for the command a run starts, so that a run inside it only runs its own command.
+_LAUNCHED = "KIOSKOPS_EMBEDDED_RUN"
+
+
 def _run_lock(var_dir: Path) -> tuple[fasteners.InterProcessLock, Path]:
     return fasteners.InterProcessLock(str(var_dir / "run.lock")), var_dir / "run.pid"
 
@@ -385,6 +389,9 @@ def _read(pid_file: Path) -> str:
 
 def run(command: list[str]) -> int:
     """Start the embedded server (without DATABASE_URL), run the command, stop the server when it ends."""
+    if os.environ.get(_LAUNCHED) == "1":
+        # Inside a run already (`make setup` as part of `make run`): the server is up, the lock is held.
+        return subprocess.call(command)
     cluster = default_cluster()
     var_dir = cluster.data_dir.parent
     lock, pid_file = _run_lock(var_dir)
@@ -416,15 +423,17 @@ def run(command: list[str]) -> int:
             return 128 + signals.received
         return signals.run(command)
     finally:
-        if embedded:
-            try:
-                if cluster.release():
-                    print(f"Embedded PostgreSQL stopped: {cluster.data_dir}", flush=True)
-            except EmbeddedPostgresError as exc:
-                print(f"Embedded PostgreSQL: {exc}", file=sys.stderr)
-        pid_file.unlink(missing_ok=True)
-        lock.release()
-        signals.restore()
+        try:
+            if embedded:
+                try:
+                    if cluster.release():
+                        print(f"Embedded PostgreSQL stopped: {cluster.data_dir}", flush=True)
+                except EmbeddedPostgresError as exc:
+                    print(f"Embedded PostgreSQL: {exc}", file=sys.stderr)
+        finally:  # even when the terminal is gone and printing fails
+            pid_file.unlink(missing_ok=True)
+            lock.release()
+            signals.restore()
 
 
 class _Signals:
@@ -449,7 +458,7 @@ class _Signals:
             self.child.send_signal(signum)
 
     def run(self, command: list[str]) -> int:
-        self.child = subprocess.Popen(command)
+        self.child = subprocess.Popen(command, env={**os.environ, _LAUNCHED: "1"})
         return self.child.wait()
 
     def restore(self) -> None:

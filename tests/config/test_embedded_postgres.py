@@ -186,3 +186,14 @@ def test_run_with_an_unreachable_database_url_runs_nothing_and_names_the_variabl
     assert result.returncode == 1
     assert "DATABASE_URL" in result.stderr
     assert "ran" not in result.stdout
+
+
+def test_a_run_inside_a_run_only_runs_its_command(tmp_path):
+    """`make run` runs `make setup`, which is wrapped in a run of its own so that it also works alone."""
+    inner = [sys.executable, "-m", "config.embedded_postgres", "run", "--", sys.executable, "-c", "print('inner')"]
+    outer = launcher(tmp_path, "run", "--", *inner)
+    out, err = outer.communicate(timeout=60)
+
+    assert outer.returncode == 0, err
+    assert "inner" in out
+    assert "already running" not in err
