@@ -1,7 +1,6 @@
 """Staff API of reconciliation: the exception queue and its actions, runs, imports, reports, the lookup."""
 
 import django_filters
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -105,9 +104,13 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         def call(item, data):
             assignee = None
             if data["assignee"]:
-                assignee = get_user_model().objects.filter(username=data["assignee"]).first()
+                # As in the console: only someone who works items and sees this one's region.
+                people = selectors.people_with_permission_for_item("reconciliation.resolve_reconitem", item)
+                assignee = people.filter(username=data["assignee"]).first()
                 if assignee is None:
-                    raise DjangoValidationError({"assignee": "No such user."})
+                    raise DjangoValidationError(
+                        {"assignee": "No such user who works reconciliation items in this item's region."}
+                    )
             return services.item_assign(item=item, assignee=assignee, actor=request.user)
 
         return self._do(request, s.AssignIn, call)

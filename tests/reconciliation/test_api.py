@@ -350,3 +350,17 @@ def test_an_approver_lists_the_write_offs_awaiting_their_approval(api_client, wo
 
     assert mine == []  # the requester is not the one to approve it
     assert [r["uid"] for r in theirs] == [str(m1.uid)]
+
+
+def test_an_item_is_assigned_only_to_someone_who_works_items_in_its_region(api_client, world, finance, region):
+    UserFactory(username="far", role="finance_officer", regions=[RegionFactory(code="xuhui")])
+    UserFactory(username="counter", role="counter_staff", regions=[region])
+    item = ReconItem.objects.get(journal_line__txn_id="M1")
+    api_client.force_authenticate(finance)
+    url = f"/api/v1/recon/items/{item.uid}/assign/"
+
+    for username in ("far", "counter", "nobody"):
+        response = api_client.post(url, {"assignee": username}, format="json")
+        assert response.status_code == 400 and "assignee" in response.json()["errors"]
+    assert api_client.post(url, {"assignee": "fin"}, format="json").json()["assigned_to"] == "fin"
+    assert list(item.actions.values_list("action", flat=True)) == ["assigned"]
