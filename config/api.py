@@ -4,7 +4,8 @@ DRF's errors come through `exception_handler` below; errors produced outside DRF
 plain view's 405, a 500) are reshaped by core.http.ApiErrorShapeMiddleware."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework.exceptions import ValidationError
+from django.http import Http404
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from core import inputs
@@ -15,7 +16,10 @@ def exception_handler(exc, context):
 
     A Django ValidationError or an input-policy error that escaped a view is the caller's bad input: a 400
     naming the field, not a 500."""
-    if isinstance(exc, DjangoValidationError):
+    if isinstance(exc, Http404):
+        # Django's message names the model ("No ReconItem matches the given query."): internals, and English.
+        exc = NotFound()
+    elif isinstance(exc, DjangoValidationError):
         exc = ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages})
     elif isinstance(exc, inputs.InputError):
         exc = ValidationError(exc.as_errors())

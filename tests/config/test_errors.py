@@ -90,3 +90,12 @@ def test_a_filter_date_outside_the_business_window_is_a_400_naming_it(api_client
 
     body = assert_api_error(response, 400, "invalid")
     assert list(body["errors"]) == ["date_from"]
+
+
+def test_a_404_names_no_model_and_speaks_the_users_language(api_client, manager):
+    api_client.force_authenticate(manager)
+    response = api_client.get("/api/v1/kiosks/NO-SUCH-KIOSK/")
+
+    body = assert_api_error(response, 404, "not_found")
+    assert "Kiosk" not in body["detail"]
+    assert body["detail"] == "未找到。"
