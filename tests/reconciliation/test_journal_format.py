@@ -27,6 +27,15 @@ HEADER = ",".join(COLUMNS)
 GOOD = "1,T1,2026-11-20T09:02:11+08:00,20.00,wechat,K20261120KS00001000121,A202611200121,ID_CARD,success"
 
 
+@pytest.fixture(autouse=True)
+def _in_english():
+    """The reasons are asserted in English here; the console and the kiosks read them in Chinese by default."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 def journal(*lines: str, header: str = HEADER) -> bytes:
     return "\n".join([header, *lines]).encode() + b"\n"
 

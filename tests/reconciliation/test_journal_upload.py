@@ -125,7 +125,9 @@ def test_bad_lines_are_rejected_alone_with_line_number_and_reason(client, kiosk)
 
 
 def test_a_file_without_the_header_is_rejected_whole_but_kept(client, kiosk):
-    response = upload(client, kiosk, b"1,T1,2026-11-20T10:00:00+08:00,20.00,wechat,O,P,S,success\n")
+    response = upload(
+        client, kiosk, b"1,T1,2026-11-20T10:00:00+08:00,20.00,wechat,O,P,S,success\n", HTTP_ACCEPT_LANGUAGE="en"
+    )
 
     assert response.status_code == 400
     assert "header" in response.json()["rejected_file"]
