@@ -1164,6 +1164,15 @@ def item_reopen(*, item: ReconItem, reason: str, actor) -> ReconItem:
         raise ResolutionError(_t("The item is already open."))
     item.state, item.resolution, item.closed_at = ReconItem.State.OPEN, "", None
     item.save(update_fields=["state", "resolution", "closed_at", "updated_at"])
+    # A write-off still pending when the item was closed another way (a match, a refund, a later run) was never
+    # decided; it must not come back for approval with the reopened item. Closed as withdrawn, which is what
+    # the constraint allows without a second person; a new request starts afresh.
+    WriteOffRequest.objects.filter(item=item, state=WriteOffRequest.State.PENDING).update(
+        state=WriteOffRequest.State.WITHDRAWN,
+        decided_by=F("requested_by"),
+        decided_at=timezone.now(),
+        decision_note="the item was closed before the write-off was decided",
+    )
     _act(item, actor, "reopened", reason)
     _notify(item)
     return item

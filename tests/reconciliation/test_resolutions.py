@@ -267,3 +267,22 @@ def test_two_supervisors_approving_at_once_write_the_item_off_exactly_once(unmat
     assert (len(done), len(refused)) == (1, 1)
     assert item.actions.filter(action="written_off").count() == 1
     assert WriteOffRequest.objects.get(item=item).decided_by == done[0]
+
+
+def test_a_write_off_left_pending_when_the_item_was_closed_otherwise_does_not_come_back_on_reopening(
+    unmatched, officer, supervisor
+):
+    item = ReconItem.objects.get(journal_line__txn_id="M1")
+    services.item_request_refund(item=item, note="市民要求退款", actor=officer)
+    services.item_write_off_request(item=item, reason="小额", actor=officer)
+    services.item_mark_refunded(item=item, reference="RF1", actor=supervisor)
+
+    services.item_reopen(item=item, reason="退款被银行退回", actor=supervisor)
+
+    with pytest.raises(services.ResolutionError):
+        services.item_write_off_approve(item=item, actor=supervisor)
+    assert WriteOffRequest.objects.get(item=item).state == "withdrawn"
+    services.item_write_off_request(item=item, reason="无法退款，小额核销", actor=officer)
+    services.item_write_off_approve(item=item, actor=supervisor)
+    item.refresh_from_db()
+    assert item.resolution == "written_off"
