@@ -98,6 +98,9 @@ class CommandResultView(DeviceAPIView):
             200: CommandResultOut,
             404: OpenApiResponse(description="No such command for this kiosk."),
             409: OpenApiResponse(description="The command already finished with a different result."),
+            503: OpenApiResponse(
+                description="Nothing was taken (Redis cannot be reached); send it again after Retry-After."
+            ),
         },
         summary="Report the outcome of a remote command",
         tags=["device"],
