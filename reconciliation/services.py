@@ -554,6 +554,23 @@ LEASE_EXPIRED = "lease_expired"
 LEASE_EXPIRIES_BEFORE_GIVING_UP = 3
 
 
+def _lease_deaths(business_date: date, now) -> int:
+    """How many runs of the day died within the last day: failed by running out of their lease, or still running
+    past it (not yet taken by the sweep)."""
+    return ReconciliationRun.objects.filter(
+        Q(status=ReconciliationRun.Status.FAILED, finished_at__gt=F("lease_expires_at"))
+        | Q(status=ReconciliationRun.Status.RUNNING, lease_expires_at__lt=now),
+        business_date=business_date,
+        started_at__gte=now - timedelta(days=1),
+    ).count()
+
+
+def reconcile_day_keeps_dying(*, business_date: date, now=None) -> bool:
+    """True when the day's runs killed their worker LEASE_EXPIRIES_BEFORE_GIVING_UP times within a day: a message
+    given back to the queue when its worker died (reject_on_worker_lost) must not start it once more."""
+    return _lease_deaths(business_date, now or timezone.now()) >= LEASE_EXPIRIES_BEFORE_GIVING_UP
+
+
 def reconcile_runs_expire(*, now=None) -> list[date]:
     """Mark failed the running runs past their lease (their worker died: killed, out of memory, the machine
     restarted) and queue their days again. Safe to run concurrently and twice: each run is taken by a
@@ -579,12 +596,7 @@ def reconcile_runs_expire(*, now=None) -> list[date]:
         )
         if not taken:
             continue  # it finished meanwhile, or another sweep took it
-        recent_expiries = ReconciliationRun.objects.filter(
-            business_date=day,
-            status=ReconciliationRun.Status.FAILED,
-            finished_at__gt=F("lease_expires_at"),  # failed by running out of its lease, not by an error of its own
-            started_at__gte=now - timedelta(days=1),
-        ).count()
+        recent_expiries = _lease_deaths(day, now)
         if recent_expiries >= LEASE_EXPIRIES_BEFORE_GIVING_UP:
             logger.error(
                 "Reconcile run %s of %s ran out of its lease; the day's runs did so %d times within a day, so it is "

@@ -1,5 +1,6 @@
 """Thin Celery tasks for reconciliation; each safe to run twice, or again after a worker died half-way."""
 
+import logging
 from datetime import date, timedelta
 
 from celery import shared_task
@@ -8,12 +9,22 @@ from django.utils import timezone
 
 from reconciliation import services
 
+logger = logging.getLogger(__name__)
+
 
 @shared_task(ignore_result=True, acks_late=True, reject_on_worker_lost=True)
 def reconcile_date(business_date: str, trigger: str = "new_file") -> dict:
     # Clear the coalescing flag first: a file arriving during this run schedules another.
     cache.delete(f"reconcile:pending:{business_date}")
-    run = services.reconcile_run(business_date=date.fromisoformat(business_date), trigger=trigger)
+    day = date.fromisoformat(business_date)
+    if services.reconcile_day_keeps_dying(business_date=day):
+        logger.error(
+            "Not running %s again: its runs killed their worker %d times within a day.",
+            business_date,
+            services.LEASE_EXPIRIES_BEFORE_GIVING_UP,
+        )
+        return {}
+    run = services.reconcile_run(business_date=day, trigger=trigger)
     return run.outcomes
 
 

@@ -444,3 +444,19 @@ def test_a_run_renews_its_lease_while_it_works(settings, monkeypatch):
     ((first, later),) = seen
     assert later - first >= timedelta(seconds=0.5), "renewed from outside the run's transaction while it worked"
     assert ReconciliationRun.objects.get(pk=run.pk).status == ReconciliationRun.Status.COMPLETED
+
+
+def test_a_day_whose_runs_keep_killing_their_worker_is_not_started_again_by_a_returned_message(db, caplog):
+    from reconciliation import services, tasks
+    from reconciliation.models import ReconciliationRun
+
+    for _death in range(services.LEASE_EXPIRIES_BEFORE_GIVING_UP - 1):
+        _running(date(2026, 11, 20), lease_left=timedelta(seconds=-1))
+    tasks.reconcile_date("2026-11-20")
+    assert ReconciliationRun.objects.filter(status="completed").count() == 1, "two deaths: still tried"
+
+    _running(date(2026, 11, 20), lease_left=timedelta(seconds=-1))
+    assert tasks.reconcile_date("2026-11-20") == {}
+
+    assert ReconciliationRun.objects.filter(status="completed").count() == 1
+    assert "killed their worker" in caplog.text

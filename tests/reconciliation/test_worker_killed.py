@@ -92,6 +92,19 @@ def _stop(process: subprocess.Popen, sig=signal.SIGTERM) -> None:
         pass
 
 
+def _forget_queue(queue: str) -> None:
+    """Leave nothing of the test's queue in Redis: its list, and the killed worker's message still waiting for an
+    acknowledgement (which a worker would otherwise put back after the visibility timeout)."""
+    import redis
+
+    client = redis.Redis.from_url(os.environ["REDIS_URL"])
+    client.delete(queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}")
+    for tag, message in client.hgetall("unacked").items():
+        if queue.encode() in message:
+            client.hdel("unacked", tag)
+            client.zrem("unacked_index", tag)
+
+
 def _wait_for(what: str, check, timeout: float, tmp_path):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -142,6 +155,7 @@ def test_a_run_whose_worker_is_killed_half_way_is_run_again_and_completed_by_ano
         _stop(doomed, signal.SIGKILL)
         if rescuer is not None:
             _stop(rescuer)
+        _forget_queue(queue)
 
     first.refresh_from_db()
     assert first.status == "failed" and first.error, "the dead run is marked failed, with the reason"
