@@ -403,9 +403,7 @@ def _apply_isolating(beats, dead) -> None:
                 break
             if attempt < _LONE_ATTEMPTS and isinstance(exc, OperationalError):
                 continue
-            entry = beats[0][0]
-            logger.error("setting aside buffered heartbeat %s of kiosk %s: %r", entry[0], entry[1], exc)
-            dead.append((entry, f"{type(exc).__name__}: {exc}"))
+            dead.append((beats[0][0], f"{type(exc).__name__}: {exc}"))
             return
     middle = len(beats) // 2
     _apply_isolating(beats[:middle], dead)
@@ -440,6 +438,8 @@ def heartbeat_dead_letters_record(*, letters) -> None:
         (entry_id, kiosk_id, received_at, bytes(body), _printable(str(error)))
         for entry_id, kiosk_id, received_at, body, error in letters
     ]
+    for entry_id, kiosk_id, _received_at, _body, error in letters:
+        logger.error("setting aside buffered heartbeat %s of kiosk %s: %s", entry_id, kiosk_id, error)
     try:
         _dead_letters_store(letters)
     except Exception:

@@ -79,4 +79,7 @@ def warn_if_unpersisted() -> None:
             "the buffer are lost if Redis restarts. Set 'appendonly yes' (README, Running in production)."
         )
     elif persistence is None:
-        logger.info("Redis persistence could not be checked (CONFIG GET appendonly refused); make sure it is on.")
+        logger.info(
+            "Redis persistence could not be checked (CONFIG GET appendonly refused, or Redis unreachable); make sure "
+            "appendonly is on."
+        )
