@@ -437,7 +437,8 @@ def test_the_board_counts_the_heartbeats_set_aside_and_the_admin_shows_them_with
     letter = HeartbeatDeadLetter.objects.filter(body=POISON["nul in the software version"]).get()
     detail = admin_client.get(f"/admin/fleet/heartbeatdeadletter/{letter.pk}/change/").content.decode()
 
-    assert 'id="ingest-dead-letters"' in board and "2" in board.split('id="ingest-dead-letters"')[1][:200]
+    banner = board.split('id="ingest-dead-letters"')[1].split("</div>")[0]
+    assert "2 条心跳无法入库" in banner, banner
     assert kiosk.serial in listing and "sent_at" in listing
     assert "3.2\\u0000x" in detail and "software_version" in detail
 
@@ -468,4 +469,5 @@ def test_the_board_and_the_consumer_warn_when_redis_would_lose_the_buffer_on_a_r
         call_command("ingest_heartbeats", "--once")
 
     assert ('id="ingest-unpersisted"' in board) is warned
+    assert ("Redis 未开启持久化" in board) is warned
     assert any("appendonly no" in record.getMessage() for record in caplog.records) is warned
