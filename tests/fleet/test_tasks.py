@@ -6,6 +6,7 @@ import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from django.conf import settings
@@ -66,10 +67,8 @@ def test_expiring_commands_twice_expires_each_once(kiosk):
 def _worker_env():
     env = dict(os.environ)
     db = connection.settings_dict
-    if connection.vendor == "sqlite":
-        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
-    else:
-        env["DATABASE_URL"] = f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+    # The host may be a socket folder (the embedded PostgreSQL): a path, quoted inside a URL.
+    env["DATABASE_URL"] = f"postgres://{db['USER']}@{quote(db['HOST'], safe='')}:{db['PORT']}/{db['NAME']}"
     if settings.REDIS_URL:
         env["REDIS_URL"] = settings.REDIS_URL
     env["DJANGO_SECRET_KEY"] = settings.SECRET_KEY

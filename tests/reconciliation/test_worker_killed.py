@@ -54,7 +54,7 @@ def _database_url() -> str:
     auth = quote(db["USER"] or "")
     if db["PASSWORD"]:
         auth += ":" + quote(db["PASSWORD"])
-    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return f"postgres://{auth}@{quote(db['HOST'] or '127.0.0.1', safe='')}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def _start_worker(tmp_path, name: str, queue: str, *extra: str, hang: bool = False) -> subprocess.Popen:
