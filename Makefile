@@ -32,7 +32,7 @@ serve: setup  # inside `make run`, once the database is up
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
+	$(TEST_ENV) $(PY) -m config.embedded_postgres use -- $(PY) manage.py makemigrations --check --dry-run
 
 test: lint  ## the whole suite (PostgreSQL and Redis when DATABASE_URL / REDIS_URL are set)
 	$(TEST_ENV) $(VENV)/bin/pytest

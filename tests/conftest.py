@@ -40,7 +40,7 @@ def _channel_layer(request, settings):
             # The PostgreSQL layer keeps its messages in the test database, where the migrations put its tables.
             from django.db import connection
 
-            request.getfixturevalue("_channel_layer_connections_closed")
+            request.getfixturevalue("django_db_setup")
             layer = settings.CHANNEL_LAYERS["default"]
             layer = {**layer, "CONFIG": {**layer["CONFIG"], "NAME": connection.settings_dict["NAME"]}}
             settings.CHANNEL_LAYERS = {"default": layer}
@@ -48,9 +48,10 @@ def _channel_layer(request, settings):
 
 
 @pytest.fixture(scope="session")
-def _channel_layer_connections_closed(django_db_setup, django_db_blocker):
-    """The PostgreSQL channel layer keeps connections to the test database (its pools and its listener); they are
-    ended before pytest-django drops that database, which it cannot do while they are open."""
+def django_db_setup(django_db_setup, django_db_blocker):
+    """pytest-django's, and at the end the connections other threads left open to the test database (the channel
+    layer's pools and listener, threads of concurrency tests) are ended, so that it can be dropped: a database left
+    behind would be on the embedded server until the next run."""
     yield
     with django_db_blocker.unblock():
         from django.db import connection

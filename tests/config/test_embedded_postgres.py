@@ -14,6 +14,7 @@ import pytest
 from django.db import connection
 
 from config.embedded_postgres import EmbeddedPostgres, EmbeddedPostgresError, check_database_url
+from tests.config.test_settings import start_django
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -197,3 +198,31 @@ def test_a_run_inside_a_run_only_runs_its_command(tmp_path):
     assert outer.returncode == 0, err
     assert "inner" in out
     assert "already running" not in err
+
+
+def test_a_sqlite_database_url_stops_the_start_naming_the_variable(tmp_path):
+    result = start_django(
+        tmp_path,
+        DATABASE_URL="sqlite:///var/kioskops.sqlite3",
+        DJANGO_SECRET_KEY="a-secret-key-long-enough-for-this-test",
+    )
+
+    assert result.returncode != 0
+    assert "DATABASE_URL must point at PostgreSQL" in result.stderr
+
+
+def test_without_database_url_the_settings_point_at_the_embedded_cluster_in_the_var_folder(tmp_path):
+    env = {"KIOSKOPS_VAR_DIR": str(tmp_path), "DJANGO_DEBUG": "1", "DJANGO_SECRET_KEY": ""}
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); from django.conf import settings; "
+         "d = settings.DATABASES['default']; print(d['ENGINE'], d['HOST'], d['NAME'])"],
+        cwd=ROOT,
+        env={**{k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}, **env,
+             "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["django.db.backends.postgresql", str(tmp_path / "postgres"), "kioskops"]
