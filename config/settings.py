@@ -5,8 +5,8 @@ through that PostgreSQL; a filesystem Celery broker); DATABASE_URL and REDIS_URL
 See README.md, "Configuration".
 """
 
-from pathlib import Path
 import re
+from pathlib import Path
 from urllib.parse import urlparse
 
 import dj_database_url
@@ -42,8 +42,8 @@ INSTALLED_APPS = [
     "django_filters",
     "django_htmx",
     "channels",
-    "core",
     "axes",
+    "core",
     "accounts",
     "fleet",
     "incidents",
@@ -52,9 +52,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     # Every error under /api/ in the API's JSON shape, whoever produced it (core/http.py).
     "core.http.ApiErrorShapeMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -63,9 +63,9 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-]
     # Last, as django-axes asks: it turns a locked-out login into the login page's lockout message.
     "axes.middleware.AxesMiddleware",
+]
 
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
@@ -224,20 +224,6 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "landing"  # the first screen the user's role can use
-LOGOUT_REDIRECT_URL = "login"
-
-# --- Language and time ----------------------------------------------------------------------------------
-LANGUAGE_CODE = "zh-hans"
-LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
-LOCALE_PATHS = [BASE_DIR / "locale"]
-TIME_ZONE = "Asia/Shanghai"
-USE_I18N = True
-USE_TZ = True
-
-# --- Static files ---------------------------------------------------------------------------------------
-STATIC_URL = "static/"
 # django-axes first: it refuses a locked-out username+address before the password is even checked.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
@@ -255,6 +241,20 @@ AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
 # X-Forwarded-For, and the client's address is the one they received the request from.
 PROXY_COUNT = env_int("KIOSKOPS_PROXY_COUNT", 0, minimum=0)
 AXES_CLIENT_IP_CALLABLE = "core.http.client_ip"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "landing"  # the first screen the user's role can use
+LOGOUT_REDIRECT_URL = "login"
+
+# --- Language and time ----------------------------------------------------------------------------------
+LANGUAGE_CODE = "zh-hans"
+LANGUAGES = [("zh-hans", "简体中文"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "Asia/Shanghai"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files ---------------------------------------------------------------------------------------
+STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -267,8 +267,12 @@ MEDIA_ROOT = VAR_DIR / "media"
 
 # --- REST framework -------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first: DRF takes the challenge of the first class, so a caller with no credentials gets 401 with
+    # `WWW-Authenticate: Token` (session authentication has no challenge and would make it a 403). A logged-in
+    # caller without the permission still gets 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     # Every JSON body under one input policy (core/inputs.py): a 400 naming the field, never a 500 later.
@@ -281,20 +285,33 @@ REST_FRAMEWORK = {
     # Every list: ?limit= clamped to 500, malformed limit/offset a 400 (core/pagination.py).
     "DEFAULT_PAGINATION_CLASS": "core.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
-    # Token first: DRF takes the challenge of the first class, so a caller with no credentials gets 401 with
-    # `WWW-Authenticate: Token` (session authentication has no challenge and would make it a 403). A logged-in
-    # caller without the permission still gets 403.
     # django-filter, with query values under the input policy (core/filters.py): NUL or a date outside the
     # business window is a 400 naming the parameter.
     "DEFAULT_FILTER_BACKENDS": ["core.filters.PolicyFilterBackend"],
     "EXCEPTION_HANDLER": "config.api.exception_handler",
 }
-        "rest_framework.authentication.SessionAuthentication",
 SPECTACULAR_SETTINGS = {
     "TITLE": "KioskOps API",
     "DESCRIPTION": "Device protocol for kiosks and staff API for the KioskOps console.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The whole schema (staff API included) is for logged-in users; the device protocol alone is public
+    # (config/urls.py, /api/device-schema/).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    "SERVE_AUTHENTICATION": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    # Every operation documents the API's error shape for its 4xx (core/schema.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.schema.add_error_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "KioskStatusEnum": "fleet.models.Kiosk.Status",
+        "CommandStatusEnum": "fleet.models.RemoteCommand.Status",
+        "ReconItemStateEnum": "reconciliation.models.ReconItem.State",
+    },
 }
 
 # --- KioskOps domain settings ---------------------------------------------------------------------------
@@ -309,18 +326,6 @@ KIOSKOPS = {
     "DEFAULT_GRACE_S": env_int("KIOSKOPS_DEFAULT_GRACE_S", 90, minimum=0),
     # A kiosk that changes status this many times within the window is flapping.
     "FLAP_THRESHOLD": env_int("KIOSKOPS_FLAP_THRESHOLD", 6, minimum=2),
-    # The whole schema (staff API included) is for logged-in users; the device protocol alone is public
-    # (config/urls.py, /api/device-schema/).
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
-    "SERVE_AUTHENTICATION": [
-        "rest_framework.authentication.TokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
-    ],
-    "ENUM_NAME_OVERRIDES": {
-        "KioskStatusEnum": "fleet.models.Kiosk.Status",
-        "CommandStatusEnum": "fleet.models.RemoteCommand.Status",
-        "ReconItemStateEnum": "reconciliation.models.ReconItem.State",
-    },
     "FLAP_WINDOW_S": env_int("KIOSKOPS_FLAP_WINDOW_S", 1800, minimum=60),
     "HEARTBEAT_RETENTION_DAYS": env_int("KIOSKOPS_HEARTBEAT_RETENTION_DAYS", 90, minimum=1),
     "COMMAND_DEFAULT_TTL_S": env_int("KIOSKOPS_COMMAND_DEFAULT_TTL_S", 900, minimum=30),
@@ -355,12 +360,12 @@ LOGGING = {
     },
 }
 
-SESSION_COOKIE_HTTPONLY = True
-SECURE_CONTENT_TYPE_NOSNIFF = True
-X_FRAME_OPTIONS = "DENY"
 # --- HTTP security ----------------------------------------------------------------------------------------
 # Off by default so the demo runs on plain http://127.0.0.1; production turns them on (README, "Running in
 # production"), and `manage.py check --deploy` is clean with that configuration.
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", False)
 # The load balancer's liveness probe speaks plain HTTP to the web server.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]

@@ -99,3 +99,19 @@ def test_a_404_names_no_model_and_speaks_the_users_language(api_client, manager)
     body = assert_api_error(response, 404, "not_found")
     assert "Kiosk" not in body["detail"]
     assert body["detail"] == "未找到。"
+
+
+def test_the_schema_documents_the_error_shape_for_every_operations_4xx(client, manager):
+    client.force_login(manager)
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+
+    assert schema["components"]["schemas"]["ApiError"]["required"] == ["code", "detail"]
+    ref = {"$ref": "#/components/schemas/ApiError"}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for status in ("401", "403"):
+                assert status in operation["responses"], f"{method.upper()} {path} {status}"
+    heartbeat_401 = schema["paths"]["/api/v1/device/heartbeat"]["post"]["responses"]["401"]
+    assert heartbeat_401["content"]["application/json"]["schema"] == ref
+    kiosk_404 = schema["paths"]["/api/v1/kiosks/{serial}/"]["get"]["responses"]["404"]
+    assert kiosk_404["content"]["application/json"]["schema"] == ref
