@@ -37,14 +37,21 @@ class InputError(ValueError):
         return {self.field or "non_field_errors": [self.message]}
 
 
-def _parse_int(digits: str) -> int:
+class _Refused:
+    """A number the decoder met that storage cannot hold; `check_value` reports it under its field's path."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+
+def _parse_int(digits: str):
     if len(digits.lstrip("-")) > _MAX_INT_DIGITS:
-        raise InputError("", _("A number is out of range (at most 19 digits)."))
+        return _Refused(_("A number is out of range (at most 19 digits)."))
     return int(digits)
 
 
 def _parse_constant(name: str):
-    raise InputError("", _("%(name)s is not a number JSON allows.") % {"name": name})
+    return _Refused(_("%(name)s is not a number JSON allows.") % {"name": name})
 
 
 def decode_text(raw: bytes) -> str:
@@ -79,6 +86,8 @@ def check_value(data, field: str = "") -> None:
         value, path, depth = stack.pop()
         if isinstance(value, str):
             check_text(value, path)
+        elif isinstance(value, _Refused):
+            raise InputError(_printable(path), value.message)
         elif isinstance(value, bool) or value is None:
             continue
         elif isinstance(value, int):

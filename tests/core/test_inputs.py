@@ -18,6 +18,8 @@ from core import inputs
         (b'{"n": 99999999999999999999}', "n"),
         (b'{"n": -9223372036854775809}', "n"),
         (b'{"x": 1e400}', "x"),
+        (b'{"a": {"b": 1' + b"9" * 400 + b"}}", "a.b"),
+        (b'{"c": [NaN]}', "c.0"),
     ],
 )
 def test_a_value_storage_would_refuse_is_refused_naming_its_field(body, field):
