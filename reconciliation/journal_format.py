@@ -126,13 +126,17 @@ def parse_journal(data: bytes, *, business_date: date) -> tuple[list[ParsedLine]
             break
         except csv.Error as exc:
             line_no = reader.line_num
-            rejections.append(Rejection(line_no, f"unreadable CSV: {exc}"))
+            rejections.append(Rejection(line_no, _("unreadable CSV: %(error)s") % {"error": exc}))
             continue
         line_no = reader.line_num
         if not row or (len(row) == 1 and not row[0].strip()):
             continue  # blank line
         if len(row) != width:
-            rejections.append(Rejection(line_no, f"expected {width} fields, found {len(row)}"))
+            rejections.append(
+                Rejection(
+                    line_no, _("expected %(width)d fields, found %(found)d") % {"width": width, "found": len(row)}
+                )
+            )
             continue
         values = [row[i].strip() for i in index]
         if check_text and (bad := _text_rejection(values, line_no)):
@@ -144,6 +148,14 @@ def parse_journal(data: bytes, *, business_date: date) -> tuple[list[ParsedLine]
         else:
             lines.append(parsed)
     return lines, rejections
+
+
+def _rejected(line_no: int, column: str, message: str, value: str | None = None, **params) -> Rejection:
+    """A line's rejection: the column as the file names it, then why, in the language of the request (translated
+    only here, for the few lines refused, never for the million accepted)."""
+    if value is not None:
+        params["value"] = repr(value)
+    return Rejection(line_no, f"{column}: {message % params if params else message}")
 
 
 def _text_rejection(values: list[str], line_no: int) -> Rejection | None:
@@ -174,41 +186,48 @@ def _parse_row(
     seq, txn_id, occurred_at, amount, channel, channel_ref, payer_ref, service_code, status = values
     # isascii(): str.isdigit() is also true of "²", which int() then refuses.
     if not (seq.isascii() and seq.isdigit()) or len(seq) > 18:
-        return Rejection(line_no, f"seq: {seq!r} is not a positive whole number")
+        return _rejected(line_no, "seq", _("%(value)s is not a positive whole number"), seq)
     if not _TOKEN.match(txn_id):
-        return Rejection(line_no, "txn_id: required, at most 64 letters, digits or . : / # - _")
+        return _rejected(line_no, "txn_id", _("required, at most 64 letters, digits or . : / # - _"))
     try:
         moment = datetime.fromisoformat(occurred_at)
     except ValueError:
-        return Rejection(line_no, f"occurred_at: {occurred_at!r} is not an ISO 8601 timestamp")
+        return _rejected(line_no, "occurred_at", _("%(value)s is not an ISO 8601 timestamp"), occurred_at)
     if local_offset is not None and occurred_at.endswith(local_offset) and moment.date() == business_date:
         day = business_date  # written in Shanghai's own offset that day: its Shanghai date is its date
     else:
         if moment.tzinfo is None:
-            return Rejection(line_no, "occurred_at: the timestamp must carry a UTC offset, e.g. +08:00")
+            return _rejected(line_no, "occurred_at", _("the timestamp must carry a UTC offset, e.g. +08:00"))
         try:
             day = business_date_of(moment)
         except OverflowError:  # e.g. 0001-01-01T00:00:00+08:00 has no date in UTC
-            return Rejection(line_no, f"occurred_at: {occurred_at!r} is out of range")
+            return _rejected(line_no, "occurred_at", _("%(value)s is out of range"), occurred_at)
         if day != business_date:
-            return Rejection(
+            return _rejected(
                 line_no,
-                f"occurred_at: falls on {day.isoformat()}, not on the journal's date {business_date.isoformat()}",
+                "occurred_at",
+                _("falls on %(day)s, not on the journal's date %(date)s"),
+                day=day.isoformat(),
+                date=business_date.isoformat(),
             )
     if not _AMOUNT.match(amount):
-        return Rejection(line_no, f"amount: {amount!r} is not yuan with two decimals, e.g. 20.00")
+        return _rejected(line_no, "amount", _("%(value)s is not yuan with two decimals, e.g. 20.00"), amount)
     if channel not in CHANNELS:
-        return Rejection(line_no, f"channel: {channel!r} is not one of {', '.join(sorted(CHANNELS))}")
+        return _rejected(
+            line_no, "channel", _("%(value)s is not one of %(choices)s"), channel, choices=", ".join(sorted(CHANNELS))
+        )
     if channel != "cash" and not channel_ref:
-        return Rejection(line_no, "channel_ref: required for non-cash payments")
+        return _rejected(line_no, "channel_ref", _("required for non-cash payments"))
     if len(channel_ref) > 64:
-        return Rejection(line_no, "channel_ref: at most 64 characters")
+        return _rejected(line_no, "channel_ref", _("at most %(n)d characters"), n=64)
     if len(payer_ref) > 64:
-        return Rejection(line_no, "payer_ref: at most 64 characters")
+        return _rejected(line_no, "payer_ref", _("at most %(n)d characters"), n=64)
     if not service_code or len(service_code) > 32:
-        return Rejection(line_no, "service_code: required, at most 32 characters")
+        return _rejected(line_no, "service_code", _("required, at most %(n)d characters"), n=32)
     if status not in STATUSES:
-        return Rejection(line_no, f"status: {status!r} is not one of failed, reversed, success")
+        return _rejected(
+            line_no, "status", _("%(value)s is not one of %(choices)s"), status, choices=", ".join(sorted(STATUSES))
+        )
     return ParsedLine(
         line_no,
         int(seq),

@@ -289,7 +289,10 @@ def _add_lines(journal_file: JournalFile, parsed: list[ParsedLine]) -> tuple[int
                 duplicates += 1
             else:
                 conflicts.append(
-                    Rejection(line.line_no, f"txn_id: {line.txn_id} was recorded earlier with other values")
+                    Rejection(
+                        line.line_no,
+                        "txn_id: " + _t("%(txn_id)s was recorded earlier with other values") % {"txn_id": line.txn_id},
+                    )
                 )
             continue
         previous = first[line.txn_id]
@@ -299,7 +302,12 @@ def _add_lines(journal_file: JournalFile, parsed: list[ParsedLine]) -> tuple[int
             duplicates += 1
         else:
             conflicts.append(
-                Rejection(line.line_no, f"txn_id: {line.txn_id} repeats line {previous.line_no} with other values")
+                Rejection(
+                    line.line_no,
+                    "txn_id: "
+                    + _t("%(txn_id)s repeats line %(line)d with other values")
+                    % {"txn_id": line.txn_id, "line": previous.line_no},
+                )
             )
     return len(inserted), duplicates, conflicts
 

@@ -22,6 +22,12 @@ def _fresh_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _in_english(settings):
+    """Reasons are asserted in English here; a kiosk that sends no Accept-Language reads them in Chinese."""
+    settings.LANGUAGE_CODE = "en"
+
+
 def line(
     seq,
     txn=None,
@@ -542,3 +548,11 @@ def test_a_failed_file_sent_again_is_answered_with_its_reason(client, kiosk):
     assert response.status_code == 400
     assert response.json()["rejected_file"] == "the reason"
     assert JournalLine.objects.count() == 0
+
+
+def test_a_kiosk_that_sends_no_language_reads_the_reasons_in_chinese(client, kiosk, settings):
+    settings.LANGUAGE_CODE = "zh-hans"
+
+    response = upload(client, kiosk, csv(line(1), line(2, amount="20")))
+
+    assert response.json()["rejections"] == [{"line": 3, "reason": "amount: '20' 不是带两位小数的元金额，例如 20.00"}]
