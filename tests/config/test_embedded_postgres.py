@@ -226,3 +226,17 @@ def test_without_database_url_the_settings_point_at_the_embedded_cluster_in_the_
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["django.db.backends.postgresql", str(tmp_path / "postgres"), "kioskops"]
+
+
+def test_a_cluster_whose_folder_path_is_too_long_for_a_socket_listens_in_a_short_folder(tmp_path):
+    deep = tmp_path / ("a-folder-with-a-long-name-" * 4) / "var" / "postgres"
+    deep.parent.mkdir(parents=True)
+    cluster = EmbeddedPostgres(deep)
+    try:
+        cluster.acquire()
+
+        assert not cluster.address.host.startswith(str(tmp_path))
+        with psycopg.connect(**cluster.conninfo("kioskops")) as db:
+            assert db.execute("SELECT current_database()").fetchone() == ("kioskops",)
+    finally:
+        cluster.stop()
