@@ -37,7 +37,7 @@ def postgres_processes_of(data_dir: Path) -> list[psutil.Process]:
     found = []
     for process in psutil.process_iter(["name", "cmdline"]):
         cmdline = process.info["cmdline"] or []
-        if (process.info["name"] or "").startswith("postgres") and str(data_dir) in cmdline:
+        if (process.info["name"] or "").startswith("postgres") and any(str(data_dir) in part for part in cmdline):
             found.append(process)
     return found
 
@@ -47,6 +47,14 @@ def cluster(tmp_path):
     server = EmbeddedPostgres(tmp_path / "postgres")
     yield server
     server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_server_outlives_its_test(tmp_path):
+    """A server left running by a failed test would outlive its folder (pytest keeps three runs' temporary folders)."""
+    yield
+    for process in postgres_processes_of(tmp_path):
+        process.terminate()
 
 
 def test_the_embedded_server_keeps_its_data_when_it_is_stopped_and_started_again(cluster):
