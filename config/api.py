@@ -5,6 +5,7 @@ plain view's 405, a 500) are reshaped by core.http.ApiErrorShapeMiddleware."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
+from django.utils.translation import gettext as _
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -27,9 +28,11 @@ def exception_handler(exc, context):
     if response is None:
         return None
     data = response.data
-    if isinstance(data, dict) and "detail" in data and len(data) == 1:
+    # A ValidationError's body names fields, even a field called "detail" (the command result's): never the plain
+    # {"detail"} of the other errors.
+    if not isinstance(exc, ValidationError) and isinstance(data, dict) and "detail" in data and len(data) == 1:
         code = getattr(data["detail"], "code", None) or getattr(exc, "default_code", "error")
         response.data = {"code": code, "detail": str(data["detail"])}
     elif isinstance(data, (dict, list)):
-        response.data = {"code": "invalid", "detail": "Invalid input.", "errors": data}
+        response.data = {"code": "invalid", "detail": _("Invalid input."), "errors": data}
     return response

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
 
+import redis
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, connection, transaction
@@ -604,13 +605,23 @@ def health_sweep(*, now: datetime | None = None) -> SweepResult:
     now = now or timezone.now()
     # With buffered ingestion a heartbeat may be received but not yet applied: nobody goes offline for a silence
     # that ends after the oldest heartbeat still waiting in the buffer (fleet/ingest.py).
-    waiting = ingest.oldest_waiting_at()
-    cutoff = min(now, waiting) if waiting is not None else now
-    if (now - cutoff).total_seconds() > 60:
-        logger.warning("heartbeats received since %s are not applied yet: is ingest_heartbeats running?", cutoff)
+    try:
+        waiting = ingest.oldest_waiting_at()
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError):
+        # The buffer cannot be read, so heartbeats may be waiting in it: calling their kiosks offline would turn
+        # the whole fleet red for a Redis outage. Offline calls wait for Redis; maintenance and flapping still end.
+        logger.error("the heartbeat buffer cannot be read (Redis unreachable): no kiosk is called offline until it can")
+        waiting = None
+        cutoff = None
+    else:
+        cutoff = min(now, waiting) if waiting is not None else now
+        if (now - cutoff).total_seconds() > 60:
+            logger.warning("heartbeats received since %s are not applied yet: is ingest_heartbeats running?", cutoff)
     result = SweepResult()
     with transaction.atomic():
-        if connection.vendor == "postgresql":
+        if cutoff is None:
+            stale = []
+        elif connection.vendor == "postgresql":
             result.went_offline = _sweep_offline_postgres(now, cutoff)
             stale = []
         else:

@@ -111,6 +111,32 @@ def test_the_sweep_does_not_mark_a_kiosk_offline_while_its_heartbeat_waits_in_th
     assert services.health_sweep(now=overdue).went_offline == 1, "with nothing waiting, a real silence counts"
 
 
+def test_while_redis_is_unreachable_the_sweep_calls_nobody_offline_but_still_ends_maintenance(
+    client, kiosk, buffered_ingest, monkeypatch
+):
+    import redis
+
+    post(client, kiosk)
+    buffered_ingest()
+    services.kiosk_start_maintenance(
+        kiosk=Kiosk.objects.get(pk=kiosk.pk), actor=None, reason="paper", until=timezone.now() + timedelta(minutes=1)
+    )
+    silent = KioskFactory(site=kiosk.site, serial="KS-SILENT", status="online", offline_after=timezone.now())
+
+    def unreachable(*args, **kwargs):
+        raise redis.exceptions.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(ingest, "oldest_waiting_at", unreachable)
+    later = timezone.now() + timedelta(minutes=10)
+
+    result = services.health_sweep(now=later)
+
+    assert result.went_offline == 0, "heartbeats may be waiting in the buffer nobody can read"
+    assert result.maintenance_ended == 1
+    silent.refresh_from_db()
+    assert silent.status == "online"
+
+
 def test_heartbeats_a_dead_consumer_took_are_claimed_and_applied_by_another(client, kiosk, buffered_ingest):
     post(client, kiosk)
     taken = ingest.read_batch("consumer-that-dies", count=10, block_ms=None)
