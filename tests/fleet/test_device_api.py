@@ -309,6 +309,21 @@ def test_a_bad_command_result_gets_400_naming_the_field(client, kiosk):
     assert command.status == "queued"
 
 
+def test_a_command_result_whose_detail_field_is_wrong_gets_400_naming_detail(client, kiosk):
+    command = services.command_enqueue(kiosk=kiosk, kind="restart")
+    response = client.post(
+        f"/api/v1/device/commands/{command.pk}/result",
+        json.dumps({"status": "succeeded", "detail": "x" * 2001}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Device {kiosk.token}",
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+    assert list(response.json()["errors"]) == ["detail"]
+    command.refresh_from_db()
+    assert command.status == "queued"
+
+
 def test_expired_commands_are_not_delivered(client, kiosk):
     command = services.command_enqueue(kiosk=kiosk, kind="restart")
     RemoteCommand.objects.filter(pk=command.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
