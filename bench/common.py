@@ -1,5 +1,5 @@
 """Helpers both benchmarks use: a free loopback port, a server's whole process group stopped, a scratch
-PostgreSQL database made and dropped."""
+PostgreSQL database made and dropped, a fleet of kiosks with device tokens seeded in bulk."""
 
 import os
 import signal
@@ -81,3 +81,38 @@ def clean_up(admin_url: str, database: str, workdir, *, keep: bool) -> None:
     except Exception as exc:
         print(f"(could not drop {database}: {exc})", file=sys.stderr)
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+def seed_kiosks(serials: list[str], *, code: str, place: str, **kiosk_fields) -> tuple[list, list[str]]:
+    """16 regions, a hall per 50 kiosks (at least two), and a kiosk per serial with an active device token made and
+    hashed as fleet.services.credential_issue does, all in bulk (Django set up; the caller holds the transaction).
+    ``code`` and ``place`` name the regions and halls (``bench-hall-001``, 压测第1政务服务大厅); ``kiosk_fields``
+    are set on every kiosk. Returns the kiosks and their tokens, in the order of ``serials``."""
+    import secrets
+
+    from fleet.models import DeviceCredential, Kiosk, Region, Site
+    from fleet.services import TOKEN_PREFIX, hash_token
+
+    regions = Region.objects.bulk_create([Region(code=f"{code}-{r:02d}", name=f"{place}第{r}区") for r in range(1, 17)])
+    sites = Site.objects.bulk_create(
+        [
+            Site(region=regions[s % len(regions)], code=f"{code}-hall-{s:03d}", name=f"{place}第{s}政务服务大厅")
+            for s in range(1, max(2, len(serials) // 50) + 1)
+        ]
+    )
+    kiosks = Kiosk.objects.bulk_create(
+        [
+            Kiosk(site=sites[i % len(sites)], serial=serial, **{"model": "ZW-3000", **kiosk_fields})
+            for i, serial in enumerate(serials)
+        ],
+        batch_size=2000,
+    )
+    tokens = [TOKEN_PREFIX + secrets.token_urlsafe(32) for _ in kiosks]
+    DeviceCredential.objects.bulk_create(
+        [
+            DeviceCredential(kiosk=kiosk, token_hash=hash_token(token), token_prefix=token[:10])
+            for kiosk, token in zip(kiosks, tokens, strict=True)
+        ],
+        batch_size=2000,
+    )
+    return kiosks, tokens

@@ -54,7 +54,7 @@ VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(BENCH))
 
 import recon_data  # noqa: E402  (bench/ is not a package)
-from common import clean_up, free_port, fresh_stack, stop_process_group  # noqa: E402
+from common import clean_up, free_port, fresh_stack, seed_kiosks, stop_process_group  # noqa: E402
 
 TARGET_INGEST_LINES_PER_S = 200_000
 TARGET_RECONCILE_S = 10.0
@@ -106,38 +106,15 @@ def hold_database_lock(admin_url: str, name: str):
 
 
 def provision(day: recon_data.Day) -> tuple[list[str], list[int]]:
-    """Regions, halls, the kiosks (serials as in the journals) each with an active token made and hashed as
-    fleet.services.credential_issue does, the tariffs and the settlement windows. Returns tokens and kiosk ids
-    in the order of day.serials."""
+    """Regions, halls, the kiosks (serials as in the journals) each with an active token (common.seed_kiosks),
+    the tariffs and the settlement windows. Returns tokens and kiosk ids in the order of day.serials."""
     from django.db import transaction
 
-    from fleet.models import DeviceCredential, Kiosk, Region, Site
-    from fleet.services import TOKEN_PREFIX, hash_token
+    from fleet.models import Kiosk
     from reconciliation.models import SettlementWindow, Tariff
 
     with transaction.atomic():
-        regions = Region.objects.bulk_create([Region(code=f"recon-{r:02d}", name=f"对账第{r}区") for r in range(1, 17)])
-        sites = Site.objects.bulk_create(
-            [
-                Site(region=regions[s % len(regions)], code=f"recon-hall-{s:03d}", name=f"对账第{s}政务服务大厅")
-                for s in range(1, max(2, len(day.serials) // 50) + 1)
-            ]
-        )
-        kiosks = Kiosk.objects.bulk_create(
-            [
-                Kiosk(site=sites[i % len(sites)], serial=serial, model="ZW-3000", status=Kiosk.Status.ONLINE)
-                for i, serial in enumerate(day.serials)
-            ],
-            batch_size=2000,
-        )
-        tokens = [TOKEN_PREFIX + secrets.token_urlsafe(32) for _ in kiosks]
-        DeviceCredential.objects.bulk_create(
-            [
-                DeviceCredential(kiosk=kiosk, token_hash=hash_token(token), token_prefix=token[:10])
-                for kiosk, token in zip(kiosks, tokens, strict=True)
-            ],
-            batch_size=2000,
-        )
+        kiosks, tokens = seed_kiosks(day.serials, code="recon", place="对账", status=Kiosk.Status.ONLINE)
         Tariff.objects.bulk_create([Tariff(**t) for t in day.tariffs])
         for channel, (low, high) in day.windows.items():
             SettlementWindow.objects.update_or_create(channel=channel, defaults={"min_days": low, "max_days": high})

@@ -38,7 +38,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import clean_up, free_port, fresh_stack, stop_process_group  # noqa: E402  (bench/ is no package)
+from common import clean_up, free_port, fresh_stack, seed_kiosks, stop_process_group  # noqa: E402  (bench/ is no package)
 
 VENV_BIN = Path(sys.executable).parent
 LUA_SCRIPT = ROOT / "bench" / "load.lua"
@@ -351,56 +351,32 @@ def summarise_profile(profiler: dict, summary_path: Path) -> None:
 
 
 def provision_fleet(kiosk_count: int, tokens_file: Path) -> None:
-    """Regions, sites, and kiosks that have been online for a while, each with an active token, in bulk.
-    Tokens are made and hashed exactly as fleet.services.credential_issue does; line i of tokens_file is the
-    token of kiosk BENCH-i."""
+    """Regions, sites, and kiosks that have been online for a while, each with an active token, in bulk
+    (common.seed_kiosks). Line i of tokens_file is the token of kiosk BENCH-i."""
     from datetime import timedelta
 
     from django.db import transaction
     from django.utils import timezone
 
-    from fleet.models import DeviceCredential, Kiosk, Region, Site
-    from fleet.services import TOKEN_PREFIX, hash_token
+    from fleet.models import Kiosk
     from fleet.vocabulary import Component
 
     now = timezone.now()
-    healthy = {name: "ok" for name in Component.values}
     with transaction.atomic():
-        regions = Region.objects.bulk_create([Region(code=f"bench-{r:02d}", name=f"压测第{r}区") for r in range(1, 17)])
-        sites = Site.objects.bulk_create(
-            [
-                Site(region=regions[s % len(regions)], code=f"bench-hall-{s:03d}", name=f"压测第{s}政务服务大厅")
-                for s in range(1, max(2, kiosk_count // 50) + 1)
-            ]
-        )
-        kiosks = Kiosk.objects.bulk_create(
-            [
-                Kiosk(
-                    site=sites[i % len(sites)],
-                    serial=f"BENCH-{i:05d}",
-                    model="ZW-3000",
-                    software_version="3.2.1",
-                    heartbeat_interval_s=60,
-                    grace_s=90,
-                    status=Kiosk.Status.ONLINE,
-                    health_status=Kiosk.Status.ONLINE,
-                    status_changed_at=now,
-                    last_seen_at=now,
-                    offline_after=now + timedelta(seconds=150),
-                    components=healthy,
-                    metrics={"paper_pct": 80},
-                )
-                for i in range(1, kiosk_count + 1)
-            ],
-            batch_size=2000,
-        )
-        tokens = [TOKEN_PREFIX + secrets.token_urlsafe(32) for _ in kiosks]
-        DeviceCredential.objects.bulk_create(
-            [
-                DeviceCredential(kiosk=kiosk, token_hash=hash_token(token), token_prefix=token[:10])
-                for kiosk, token in zip(kiosks, tokens, strict=True)
-            ],
-            batch_size=2000,
+        _, tokens = seed_kiosks(
+            [f"BENCH-{i:05d}" for i in range(1, kiosk_count + 1)],
+            code="bench",
+            place="压测",
+            software_version="3.2.1",
+            heartbeat_interval_s=60,
+            grace_s=90,
+            status=Kiosk.Status.ONLINE,
+            health_status=Kiosk.Status.ONLINE,
+            status_changed_at=now,
+            last_seen_at=now,
+            offline_after=now + timedelta(seconds=150),
+            components={name: "ok" for name in Component.values},
+            metrics={"paper_pct": 80},
         )
     tokens_file.write_text("\n".join(tokens) + "\n")
     tokens_file.chmod(0o600)
