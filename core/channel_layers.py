@@ -1,9 +1,9 @@
 """The channel layer without Redis: channels_postgres, with one connection pool per event loop.
 
 channels_postgres keeps a single psycopg pool per process, bound to the event loop that first used it. A process
-that sends from more than one loop — the web server's own loop plus the sender loop of fleet/realtime.py, or two
+that sends from more than one loop — the web server's own loop plus the sender loop of core/realtime.py, or two
 Celery threads — then shares asyncio objects across loops, and sends hang (seen with four threads sending at once).
-Here each loop gets its own small pool; fleet/realtime.py sends from synchronous code through its one long-lived
+Here each loop gets its own small pool; core/realtime.py sends from synchronous code through its one long-lived
 loop per process, so a process holds at most two pools.
 """
 
@@ -49,7 +49,7 @@ class _PoolPerLoop(DatabaseLayer):
         return pool
 
 
-# Pools still open at exit, with their loops: closed then if their loop still runs (fleet/realtime.py's sender
+# Pools still open at exit, with their loops: closed then if their loop still runs (core/realtime.py's sender
 # loop, on a daemon thread), so the connections are given back instead of dropped with a warning per pool worker.
 _open_pools: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -68,7 +68,7 @@ def _close_pools() -> None:
 class PostgresLayer(PostgresChannelLayer):
     """channels_postgres.core.PostgresChannelLayer, safe to use from several event loops of one process."""
 
-    # fleet/realtime.py: synchronous code sends through the process's one sender loop, not a loop per send.
+    # core/realtime.py: synchronous code sends through the process's one sender loop, not a loop per send.
     send_from_process_loop = True
 
     def __init__(self, *args, **kwargs):

@@ -1,6 +1,6 @@
 """Relays reconciliation events to open exception-queue pages; they re-fetch the list from the server."""
 
-from fleet.realtime import send_to_groups
+from core.realtime import send_to_groups
 
 QUEUE_GROUP = "recon.queue"  # every open queue: city-wide changes (a run)
 ALL_REGIONS_QUEUE_GROUP = "recon.queue.all"  # queues of city-wide users: every change
