@@ -48,6 +48,8 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
+from core import redis_client
+
 logger = logging.getLogger(__name__)
 
 DIRECT, BUFFERED = "direct", "buffered"
@@ -95,20 +97,15 @@ _state: dict = {}
 
 
 def _redis():
-    """One client (and its connection pool) per process and Redis URL."""
-    url = settings.REDIS_URL
-    if _state.get("url") != url:
-        import redis
-
-        client = redis.Redis.from_url(url)
-        _state.clear()
+    """The process's client of REDIS_URL (core.redis_client), with this module's scripts registered on it."""
+    client = redis_client.client()
+    if _state.get("client") is not client:
         _state.update(
-            url=url,
-            client=client,
             admit=client.register_script(_ADMIT),
             delete_if_equal=client.register_script(_DELETE_IF_EQUAL),
+            client=client,
         )
-    return _state["client"]
+    return client
 
 
 def _key(*parts) -> str:

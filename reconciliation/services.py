@@ -16,8 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _t
 
 from accounts.scoping import visible_region_ids
-from config import cache as fast_cache
-from core import inputs
+from core import inputs, redis_client
 from fleet.models import Kiosk
 from reconciliation import causes, events, ledger_formats, matching, selectors, sql
 from reconciliation.journal_format import (
@@ -435,7 +434,7 @@ def reconcile_soon(business_date: date) -> None:
     from reconciliation import tasks
 
     key = f"reconcile:pending:{business_date.isoformat()}"
-    if fast_cache.add(key, 1, timeout=300):
+    if redis_client.cache_add(key, 1, timeout=300):
         tasks.reconcile_date.apply_async(args=[business_date.isoformat()], countdown=5)
 
 

@@ -8,7 +8,7 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from rest_framework import authentication, exceptions, throttling
 
-from config.cache import redis_client
+from core.redis_client import cache_client
 from fleet.models import Kiosk
 from fleet.services import TOKEN_PREFIX, hash_token, kiosk_snapshot_for_token_hash
 
@@ -115,7 +115,7 @@ def count_request(scope: str, kiosk_id: int) -> tuple[bool, float]:
 
 def _count(key: str, ttl: int) -> int:
     """Increment and return a counter that expires after ttl seconds."""
-    client = redis_client()
+    client = cache_client()
     if client is not None:
         full_key = cache.make_and_validate_key(key)
         pipe = client.pipeline(transaction=False)
