@@ -619,42 +619,18 @@ def health_sweep(*, now: datetime | None = None) -> SweepResult:
             logger.warning("heartbeats received since %s are not applied yet: is ingest_heartbeats running?", cutoff)
     result = SweepResult()
     with transaction.atomic():
-        if cutoff is None:
-            stale = []
-        elif connection.vendor == "postgresql":
-            result.went_offline = _sweep_offline_postgres(now, cutoff)
-            stale = []
-        else:
-            stale = list(
-                Kiosk.objects.select_for_update(skip_locked=True, of=("self",))
-                .filter(status__in=LIVE_STATUSES, offline_after__lt=cutoff)
-                .values_list("pk", "serial", "site__region_id", "status", "last_seen_at")
-            )
-        if stale:
-            ids = [row[0] for row in stale]
-            Kiosk.objects.filter(pk__in=ids, status__in=LIVE_STATUSES).update(
-                status=Status.OFFLINE,
-                health_status=Status.OFFLINE,
-                status_changed_at=now,
-                status_reason="no heartbeat within interval and grace",
-            )
-            _record_flips(
-                [(pk, serial, region, old, Status.OFFLINE) for pk, serial, region, old, _seen in stale],
-                Reason.SILENT,
-                "no heartbeat within interval and grace",
-                now,
-            )
-            result.went_offline = len(stale)
+        if cutoff is not None:
+            result.went_offline = _sweep_offline(now, cutoff)
         result.maintenance_ended = _end_expired_maintenance(now)
         result.flapping_ended = _end_calmed_flapping(now)
     return result
 
 
-def _sweep_offline_postgres(now: datetime, cutoff: datetime) -> int:
-    """The same pass as the portable path below, as one statement (fleet/sql.py): no row travels to Python
-    and back. A kiosk-sized fleet of 10,000 goes offline in one round trip."""
+def _sweep_offline(now: datetime, cutoff: datetime) -> int:
+    """Silent live kiosks go offline in one statement (fleet/sql.py): no row travels to Python and back, so a
+    fleet of 10,000 goes offline in one round trip."""
     detail = "no heartbeat within interval and grace"
-    flipped = sql.sweep_offline_postgres(now, cutoff, Reason.SILENT, detail)
+    flipped = sql.sweep_offline(now, cutoff, Reason.SILENT, detail)
     if flipped:
         rows = [(pk, serial, region, old, Status.OFFLINE) for pk, serial, region, old, _was in flipped]
         flapping_now = {pk for pk, _serial, _region, _old, was in flipped if was}

@@ -571,7 +571,7 @@ class FleetSimulator:
             try:
                 response = await client.post(path, json=body, headers={"Authorization": f"Device {kiosk.token}"})
             except httpx.TimeoutException:
-                # Slow, not gone: on the embedded stack a heartbeat can wait behind a long SQLite write.
+                # Slow, not gone: a heartbeat can wait behind a busy server (a sweep, a large import).
                 self.tally.timeouts += 1
                 return None
             except httpx.HTTPError:

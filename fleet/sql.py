@@ -1,19 +1,18 @@
-"""Hand-written SQL for the heartbeat hot path, portable between PostgreSQL and SQLite.
+"""Hand-written SQL for the heartbeat hot path and the health sweep, in PostgreSQL.
 
 Every kiosk calls the heartbeat endpoint every minute, so its few statements run thousands of times a second on
 a large fleet. Building them through the ORM costs about ten times the CPU of sending them (measured: 1.0 ms
 against 0.12 ms per query on the benchmark machine, docs/performance.md), so this path sends fixed statements.
 Everything else — flips, commands' state changes, maintenance — stays in the ORM. The statements are written
-against the models' tables and columns; tests/fleet cover both database engines.
+against the models' tables and columns, for PostgreSQL (the one database everywhere, embedded by default), and
+tests/fleet run them.
 """
 
 import json
-import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from django.db import connection
-from django.utils.dateparse import parse_datetime
 
 from fleet.models import DeviceCredential, Heartbeat, Kiosk, RemoteCommand, Site, StatusChange
 
@@ -62,9 +61,9 @@ class KioskSnapshot:
         self.__dict__.update(fresh.__dict__)
 
 
-def _json_in(value) -> dict | list:
-    # PostgreSQL hands JSON columns back decoded; SQLite as text.
-    return json.loads(value) if isinstance(value, str) else value
+def _json_in(value: str) -> dict | list:
+    # Django has psycopg hand jsonb columns back as text (its JSONField decodes them itself), so raw reads do too.
+    return json.loads(value)
 
 
 def _json_out(value) -> str:
@@ -92,18 +91,12 @@ def kiosk_snapshot(kiosk_id: int) -> KioskSnapshot:
         return _snapshot(cursor.fetchone())
 
 
-def _dt(value: datetime | None):
-    return connection.ops.adapt_datetimefield_value(value) if value is not None else None
-
-
 def kiosk_compare_and_set(kiosk_id: int, expected_status: str, values: dict) -> bool:
     """UPDATE the kiosk only if its status is still `expected_status`. True when the row was updated."""
     columns, params = [], []
     for name, value in values.items():
         columns.append(f"{name} = %s")
-        if isinstance(value, datetime):
-            value = _dt(value)
-        elif isinstance(value, (dict, list)):
+        if isinstance(value, (dict, list)):
             value = _json_out(value)
         params.append(value)
     with connection.cursor() as cursor:
@@ -121,8 +114,8 @@ def heartbeat_insert(
             _INSERT_HEARTBEAT,
             [
                 kiosk_id,
-                _dt(received_at),
-                _dt(sent_at),
+                received_at,
+                sent_at,
                 clock_skew_s,
                 software_version,
                 _json_out(components),
@@ -135,19 +128,15 @@ def heartbeat_insert(
 def open_commands(kiosk_id: int, now: datetime) -> list[dict]:
     """The kiosk's queued or delivered, unexpired commands, oldest first, as the device protocol shows them."""
     with connection.cursor() as cursor:
-        cursor.execute(_OPEN_COMMANDS, [kiosk_id, _dt(now)])
+        cursor.execute(_OPEN_COMMANDS, [kiosk_id, now])
         rows = cursor.fetchall()
-    commands = []
-    for command_id, kind, params, expires_at in rows:
-        if not isinstance(command_id, uuid.UUID):
-            command_id = uuid.UUID(command_id)
-        if isinstance(expires_at, str):
-            expires_at = parse_datetime(expires_at).replace(tzinfo=UTC)
-        commands.append({"id": command_id, "kind": kind, "params": _json_in(params), "expires_at": expires_at})
-    return commands
+    return [
+        {"id": command_id, "kind": kind, "params": _json_in(params), "expires_at": expires_at}
+        for command_id, kind, params, expires_at in rows
+    ]
 
 
-_SWEEP_POSTGRES = f"""
+_SWEEP = f"""
 WITH stale AS (
     SELECT id, status FROM {K}
     WHERE status IN ('online', 'degraded') AND offline_after < %(cutoff)s
@@ -166,11 +155,11 @@ SELECT f.id, f.serial, s.region_id, f.old_status, f.is_flapping FROM flipped f J
 """
 
 
-def sweep_offline_postgres(now: datetime, cutoff: datetime, reason: str, detail: str) -> list[tuple]:
-    """PostgreSQL only: in one statement, claim the silent live kiosks (skipping rows another sweep holds), mark
+def sweep_offline(now: datetime, cutoff: datetime, reason: str, detail: str) -> list[tuple]:
+    """In one statement, claim the silent live kiosks (skipping rows another sweep holds), mark
     them offline and record their flips. Returns (id, serial, region_id, old_status, was_flapping) per kiosk."""
     with connection.cursor() as cursor:
-        cursor.execute(_SWEEP_POSTGRES, {"now": now, "cutoff": cutoff, "reason": reason, "detail": detail})
+        cursor.execute(_SWEEP, {"now": now, "cutoff": cutoff, "reason": reason, "detail": detail})
         return cursor.fetchall()
 
 
@@ -220,31 +209,20 @@ _WRITTEN = (
 _HEARTBEAT_COLUMNS = "kiosk_id, received_at, sent_at, clock_skew_s, software_version, components, error_codes, metrics"
 
 
-def _aware(value):
-    if isinstance(value, str):
-        value = parse_datetime(value)
-    if value is not None and value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value
-
-
 def kiosk_states_locked(kiosk_ids: list[int]) -> dict[int, KioskState]:
     """The kiosks' health, locked FOR UPDATE (in id order, as every multi-row locker here does) until commit."""
     if not kiosk_ids:
         return {}
-    if connection.vendor == "postgresql":
-        where, params, lock = "k.id = ANY(%s::bigint[])", [sorted(kiosk_ids)], " FOR UPDATE OF k"
-    else:
-        where, params, lock = f"k.id IN ({', '.join(['%s'] * len(kiosk_ids))})", sorted(kiosk_ids), ""
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {_STATE_COLUMNS} FROM {K} k JOIN {S} s ON s.id = k.site_id WHERE {where} ORDER BY k.id{lock}",
-            params,
+            f"SELECT {_STATE_COLUMNS} FROM {K} k JOIN {S} s ON s.id = k.site_id WHERE k.id = ANY(%s::bigint[]) "
+            "ORDER BY k.id FOR UPDATE OF k",
+            [sorted(kiosk_ids)],
         )
         rows = cursor.fetchall()
     states = {}
     for row in rows:
-        (pk, serial, region_id, status, components, error_codes, version, interval, grace) = row[:9]
+        pk, serial, region_id, status, components, error_codes, version, interval, grace = row[:9]
         last_seen, offline_after, skew, metrics, health, changed_at, reason = row[9:]
         states[pk] = KioskState(
             pk,
@@ -256,47 +234,30 @@ def kiosk_states_locked(kiosk_ids: list[int]) -> dict[int, KioskState]:
             version,
             interval,
             grace,
-            _aware(last_seen),
-            _aware(offline_after),
+            last_seen,
+            offline_after,
             skew,
             _json_in(metrics),
             health,
-            _aware(changed_at),
+            changed_at,
             reason,
         )
     return states
 
 
 def kiosks_write_states(states: list[KioskState]) -> None:
-    """Write the folded health of many kiosks back: one statement on PostgreSQL, one executemany on SQLite."""
+    """Write the folded health of many kiosks back in one statement."""
     if not states:
         return
-    json_columns = {"components", "error_codes", "metrics"}
+    # One JSON document for the whole batch, unpacked by PostgreSQL with the table's own row type: binding a dozen
+    # arrays of thousands of values costs far more on the client (docs/performance.md).
+    rows = [{"id": state.pk, **{name: _json_value(getattr(state, name)) for name in _WRITTEN}} for state in states]
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            # One JSON document for the whole batch, unpacked by PostgreSQL with the table's own row type: binding
-            # a dozen arrays of thousands of values costs far more on the client (docs/performance.md).
-            rows = [
-                {"id": state.pk, **{name: _json_value(getattr(state, name)) for name in _WRITTEN}} for state in states
-            ]
-            cursor.execute(
-                f"UPDATE {K} k SET {', '.join(f'{name} = v.{name}' for name in _WRITTEN)} "
-                f"FROM json_populate_recordset(NULL::{K}, %s) AS v WHERE k.id = v.id",
-                [_json_out(rows)],
-            )
-            return
-        rows = []
-        for state in states:
-            row = []
-            for name in _WRITTEN:
-                value = getattr(state, name)
-                if name in json_columns:
-                    value = _json_out(value)
-                elif isinstance(value, datetime):
-                    value = _dt(value)
-                row.append(value)
-            rows.append([*row, state.pk])
-        cursor.executemany(f"UPDATE {K} SET {', '.join(f'{name} = %s' for name in _WRITTEN)} WHERE id = %s", rows)
+        cursor.execute(
+            f"UPDATE {K} k SET {', '.join(f'{name} = v.{name}' for name in _WRITTEN)} "
+            f"FROM json_populate_recordset(NULL::{K}, %s) AS v WHERE k.id = v.id",
+            [_json_out(rows)],
+        )
 
 
 def _json_value(value):
@@ -305,23 +266,14 @@ def _json_value(value):
 
 def heartbeats_insert_many(rows: list[tuple]) -> None:
     """Raw heartbeats (kiosk_id, received_at, sent_at, clock_skew_s, software_version, components, error_codes,
-    metrics): one statement with the batch as one JSON document on PostgreSQL, executemany elsewhere."""
+    metrics): one statement, the batch as one JSON document."""
     if not rows:
         return
+    names = _HEARTBEAT_COLUMNS.split(", ")
+    document = _json_out([dict(zip(names, map(_json_value, row), strict=True)) for row in rows])
     with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            names = _HEARTBEAT_COLUMNS.split(", ")
-            document = _json_out([dict(zip(names, map(_json_value, row), strict=True)) for row in rows])
-            cursor.execute(
-                f"INSERT INTO {H} ({_HEARTBEAT_COLUMNS}) SELECT {_HEARTBEAT_COLUMNS} "
-                f"FROM json_populate_recordset(NULL::{H}, %s)",
-                [document],
-            )
-            return
-        cursor.executemany(
-            _INSERT_HEARTBEAT,
-            [
-                (k, _dt(r), _dt(s), skew, v, _json_out(c), _json_out(e), _json_out(m))
-                for k, r, s, skew, v, c, e, m in rows
-            ],
+        cursor.execute(
+            f"INSERT INTO {H} ({_HEARTBEAT_COLUMNS}) SELECT {_HEARTBEAT_COLUMNS} "
+            f"FROM json_populate_recordset(NULL::{H}, %s)",
+            [document],
         )

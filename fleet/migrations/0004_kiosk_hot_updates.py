@@ -1,4 +1,4 @@
-"""Heartbeats update every kiosk row every minute: make those updates HOT (heap-only) on PostgreSQL.
+"""Heartbeats update every kiosk row every minute: make those updates HOT (heap-only).
 
 The sweep index no longer carries offline_after (it changes with every heartbeat), and the kiosk table leaves
 room on each page for the next version of its rows (fillfactor 50), so an update that changes no indexed column
@@ -8,9 +8,8 @@ from django.db import migrations, models
 
 
 def set_fillfactor(apps, schema_editor, value=50):
-    if schema_editor.connection.vendor == "postgresql":
-        table = apps.get_model("fleet", "Kiosk")._meta.db_table
-        schema_editor.execute(f"ALTER TABLE {schema_editor.quote_name(table)} SET (fillfactor = {int(value)})")
+    table = apps.get_model("fleet", "Kiosk")._meta.db_table
+    schema_editor.execute(f"ALTER TABLE {schema_editor.quote_name(table)} SET (fillfactor = {int(value)})")
 
 
 def reset_fillfactor(apps, schema_editor):
