@@ -1,20 +1,17 @@
 """Browser tests: headless Debian Chromium, driven by Playwright's sync API, against a live ASGI server.
 
 The server is uvicorn serving config.asgi:application in a thread of the test process, so it uses the test
-databases and the same channel layer as the test (Redis with REDIS_URL; otherwise the SQLite-backed layer, whose
-test database is a file both sides open). A change made by the test goes through fleet.services, is published on
-commit, crosses the channel layer and reaches the page's WebSocket exactly as in production.
+database and the same channel layer as the test (Redis with REDIS_URL; otherwise channels_postgres, whose messages
+live in that test database). A change made by the test goes through fleet.services, is published on commit,
+crosses the channel layer and reaches the page's WebSocket exactly as in production.
 
 Playwright's sync API keeps an asyncio loop running on the main thread. Django refuses ORM calls and async_to_sync
 refuses to run on a thread with a running loop, so the tests make their changes with `off_loop(...)`, which runs
-them on a plain worker thread, and DJANGO_ALLOW_ASYNC_UNSAFE lets pytest-django set up and flush the databases.
+them on a plain worker thread, and DJANGO_ALLOW_ASYNC_UNSAFE lets pytest-django set up and flush the database.
 """
 
-import atexit
 import os
-import shutil
 import socket
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -37,21 +34,12 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOT_DIR = Path(os.environ.get("KIOSKOPS_SCREENSHOT_DIR", settings.VAR_DIR / "screenshots"))
 
-# SQLite test databases as files of this run's own: the server thread needs a connection of its own to the same
-# data (an in-memory database is visible to one connection only), and names under var/ are shared with any other
-# test run in the checkout and removed by `make clean`. Set at collection, before pytest-django creates them.
-_SQLITE_TEST_DIR = Path(tempfile.mkdtemp(prefix="kioskops-browser-tests-"))
-atexit.register(shutil.rmtree, _SQLITE_TEST_DIR, ignore_errors=True)
-for _alias, _db in settings.DATABASES.items():
-    if _db["ENGINE"].endswith("sqlite3"):
-        _db.setdefault("TEST", {})["NAME"] = str(_SQLITE_TEST_DIR / f"test-{_alias}.sqlite3")
-
 
 def pytest_collection_modifyitems(config, items):
-    # Every browser test uses both databases: the fleet's and, without Redis, the channel layer's.
+    # The server thread reads with connections of its own, so every browser test commits what it writes.
     for item in items:
         if item.get_closest_marker("browser"):
-            item.add_marker(pytest.mark.django_db(transaction=True, databases="__all__"))
+            item.add_marker(pytest.mark.django_db(transaction=True))
             # WhiteNoise streams static files with a sync iterator; under ASGI Django says so once per file.
             item.add_marker(pytest.mark.filterwarnings("ignore:StreamingHttpResponse must consume synchronous"))
 

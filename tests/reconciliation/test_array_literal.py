@@ -17,7 +17,6 @@ def test_values_without_quotes_or_backslashes_are_quoted_as_they_are():
 
 
 @pytest.mark.django_db
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="PostgreSQL reads the literal")
 def test_postgresql_reads_awkward_values_back_unchanged():
     with connection.cursor() as cursor:
         cursor.execute("SELECT %s::text[]", [array_literal(AWKWARD)])

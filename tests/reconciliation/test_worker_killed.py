@@ -116,7 +116,6 @@ def _wait_for(what: str, check, timeout: float, tmp_path):
     pytest.fail(f"timed out waiting for {what}\n{logs}")
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="the workers need the test's PostgreSQL database")
 def test_a_run_whose_worker_is_killed_half_way_is_run_again_and_completed_by_another_worker(
     tmp_path, site, monkeypatch
 ):
