@@ -1,25 +1,11 @@
 """Console forms. They parse and type-check input; the business rules live in fleet.services, whose
-ValidationErrors are mapped back onto the fields with `add_service_errors`."""
+ValidationErrors are mapped back onto the fields with core.validation.add_service_errors."""
 
 from django import forms
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from fleet.models import Kiosk, RemoteCommand
 from fleet.vocabulary import Component
-
-
-def add_service_errors(form: forms.Form, error: ValidationError, field_map: dict[str, str] | None = None) -> None:
-    """Put a service's ValidationError on the form: each field's messages next to that field, the rest on top."""
-    field_map = field_map or {}
-    if not hasattr(error, "error_dict"):
-        form.add_error(None, error)
-        return
-    for name, errors in error.error_dict.items():
-        target = field_map.get(name, name)
-        if target == NON_FIELD_ERRORS or target not in form.fields:
-            target = None
-        form.add_error(target, errors)
 
 
 class BoardFilterForm(forms.Form):

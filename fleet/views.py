@@ -14,8 +14,9 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from core.validation import add_service_errors
 from fleet import selectors, services
-from fleet.forms import BoardFilterForm, CommandForm, MaintenanceForm, ProvisionForm, add_service_errors
+from fleet.forms import BoardFilterForm, CommandForm, MaintenanceForm, ProvisionForm
 
 # The token of a just provisioned or rotated kiosk waits here until the kiosk page shows it, once.
 FRESH_TOKEN_SESSION_KEY = "kioskops.fresh_token.{serial}"

@@ -1,6 +1,6 @@
 """Console forms of reconciliation. They parse and type-check input; the rules (a reason is required, who may
 approve a write-off, which states allow which action) live in reconciliation.services, whose ValidationErrors
-are put next to the fields with fleet.forms.add_service_errors. Text fields a service checks are therefore not
+are put next to the fields with core.validation.add_service_errors. Text fields a service checks are therefore not
 `required` here: the service's own message is the one people see."""
 
 from django import forms

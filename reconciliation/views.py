@@ -26,7 +26,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.scoping import scope_kiosks, scope_sites, user_sees_all_regions
 from core import inputs
-from fleet.forms import add_service_errors
+from core.validation import add_service_errors
 from fleet.models import Kiosk, Site
 from reconciliation import exports, lookup, selectors, services, tasks
 from reconciliation.calendar import known_years

@@ -10,9 +10,10 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from accounts.scoping import scope_kiosks, scope_sites
+from core.permissions import has_perm
+from core.validation import raise_as_drf
 from fleet import services
 from fleet.api.filters import KioskFilter
-from fleet.api.permissions import has_perm
 from fleet.api.serializers import (
     CommandIn,
     CommandStaffOut,
@@ -23,10 +24,6 @@ from fleet.api.serializers import (
     TokenOut,
 )
 from fleet.models import Kiosk, RemoteCommand, Site
-
-
-def _raise_as_drf(exc: DjangoValidationError):
-    raise ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}) from exc
 
 
 class KioskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -63,7 +60,7 @@ class KioskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         try:
             kiosk, token = services.kiosk_register(site=site, actor=request.user, **values)
         except DjangoValidationError as exc:
-            _raise_as_drf(exc)
+            raise_as_drf(exc)
         return Response({"serial": kiosk.serial, "token": token}, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={200: TokenOut})
@@ -101,7 +98,7 @@ class KioskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                 data.is_valid(raise_exception=True)
                 kiosk = services.kiosk_start_maintenance(kiosk=kiosk, actor=request.user, **data.validated_data)
         except DjangoValidationError as exc:
-            _raise_as_drf(exc)
+            raise_as_drf(exc)
         return Response(KioskOut(kiosk).data)
 
     @extend_schema(request=CommandIn, responses=CommandStaffOut(many=True))
@@ -117,7 +114,7 @@ class KioskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         try:
             command = services.command_enqueue(kiosk=kiosk, actor=request.user, **data.validated_data)
         except DjangoValidationError as exc:
-            _raise_as_drf(exc)
+            raise_as_drf(exc)
         return Response(CommandStaffOut(command).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=CommandStaffOut)
@@ -128,5 +125,5 @@ class KioskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         try:
             command = services.command_cancel(command=command, actor=request.user)
         except DjangoValidationError as exc:
-            _raise_as_drf(exc)
+            raise_as_drf(exc)
         return Response(CommandStaffOut(command).data)

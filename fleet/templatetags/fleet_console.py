@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.roles import Role
-from fleet.charts import CHART_OPTIONS, render_svg
+from core.charts import CHART_OPTIONS, render_svg
 from fleet.vocabulary import Component, ComponentState, state_class
 
 register = template.Library()

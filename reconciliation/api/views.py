@@ -13,17 +13,14 @@ from rest_framework.views import APIView
 
 from accounts.scoping import scope_kiosks
 from core.form_parsers import PolicyFormParser, PolicyMultiPartParser
-from fleet.api.permissions import has_perm
+from core.permissions import has_perm
+from core.validation import raise_as_drf
 from fleet.models import Kiosk
 from reconciliation import exports, lookup, selectors, services, tasks
 from reconciliation.api import serializers as s
 from reconciliation.ledger_formats import LedgerFormatError
 from reconciliation.models import Channel, LedgerEntry, Outcome, ReconItem
 from reconciliation.selectors import kiosk_scope_for, scoped_items
-
-
-def _django_error(exc: DjangoValidationError):
-    raise ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}) from exc
 
 
 class ItemFilter(django_filters.FilterSet):
@@ -90,7 +87,7 @@ class ItemViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         try:
             call(item, data.validated_data)
         except DjangoValidationError as exc:
-            _django_error(exc)
+            raise_as_drf(exc)
         except services.NotAllowed as exc:
             return Response({"code": "permission_denied", "detail": str(exc)}, status=status.HTTP_403_FORBIDDEN)
         except services.ResolutionError as exc:

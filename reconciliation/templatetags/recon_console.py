@@ -9,7 +9,7 @@ from django import template
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from fleet.charts import CHART_OPTIONS, render_svg
+from core.charts import CHART_OPTIONS, render_svg
 from reconciliation.models import Channel, Outcome, ReconItem
 from reconciliation.privacy import display_payer_ref
 

@@ -1,3 +1,5 @@
+"""Permission helpers shared by every app's API: a DRF permission class for one Django model permission."""
+
 from rest_framework.permissions import BasePermission
 
 
