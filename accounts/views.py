@@ -6,30 +6,16 @@ from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import redirect, render
 
-from accounts.roles import Role
-
-ROLE_LANDING = {
-    Role.FINANCE_OFFICER: "reconciliation:queue",
-    Role.FINANCE_SUPERVISOR: "reconciliation:queue",
-    Role.COUNTER_STAFF: "reconciliation:lookup",
-}
-# For everyone else, the first page they may open, in this order.
-LANDING_PAGES = [
-    ("fleet.view_kiosk", "fleet:board"),
-    ("reconciliation.view_reconitem", "reconciliation:queue"),
-    ("reconciliation.lookup_payment", "reconciliation:lookup"),
-]
+from core import registry
 
 
 @login_required
 def landing(request):
-    for group in request.user.groups.values_list("name", flat=True):
-        if group in ROLE_LANDING:
-            return redirect(ROLE_LANDING[group])
-    for perm, page in LANDING_PAGES:
-        if request.user.has_perm(perm):
-            return redirect(page)
-    raise PermissionDenied("This account has no role yet; ask an administrator to assign one.")
+    """The landing page the apps registered for the user's role, else the first registered page they may open."""
+    page = registry.landing_page_for(request.user, request.user.groups.values_list("name", flat=True))
+    if page is None:
+        raise PermissionDenied("This account has no role yet; ask an administrator to assign one.")
+    return redirect(page)
 
 
 def login_locked_out(request, original_response=None, credentials=None):

@@ -1,10 +1,9 @@
-"""Add the finance and counter roles (accounts.roles is the single source)."""
+"""Added the finance and counter roles once; the role groups are now kept in step after every migrate
+(accounts.apps, post_migrate). Kept, doing nothing, because databases have it applied."""
 
 from django.db import migrations
 
-from accounts.migrations._sync import sync_roles
-
 
 class Migration(migrations.Migration):
-    dependencies = [("accounts", "0002_roles"), ("reconciliation", "0002_settlement_windows")]
-    operations = [migrations.RunPython(sync_roles, migrations.RunPython.noop)]
+    dependencies = [("accounts", "0002_roles")]
+    operations = [migrations.RunPython(migrations.RunPython.noop, migrations.RunPython.noop)]
