@@ -26,19 +26,6 @@ from reconciliation.models import (
     WriteOffRequest,
 )
 
-JOURNAL_COLUMNS = (
-    "id",
-    "kiosk_id",
-    "kiosk__serial",
-    "seq",
-    "occurred_at",
-    "amount",
-    "channel",
-    "channel_ref",
-    "payer_ref",
-    "service_code",
-    "status",
-)
 LEDGER_COLUMNS = (
     "id",
     "channel",
@@ -110,49 +97,27 @@ def _key_exists_in_journal(**journal_filter):
     )
 
 
-def day_pairs(business_date: date) -> list[tuple[JRow, LRow | None]]:
-    """Every journal line of the day with the ledger entry sharing its (channel, channel_ref), in two queries."""
-    ledger = {
-        (row[1], row[2]): LRow(*row)
-        for row in LedgerEntry.objects.filter(_key_exists_in_journal(business_date=business_date)).values_list(
-            *LEDGER_COLUMNS
-        )
-    }
-    pairs = []
-    for row in (
-        JournalLine.objects.filter(business_date=business_date).values_list(*JOURNAL_COLUMNS).iterator(chunk_size=20000)
-    ):
-        journal = JRow(*row)
-        pairs.append((journal, ledger.get((journal.channel, journal.channel_ref)) if journal.channel_ref else None))
-    return pairs
-
-
 @dataclass
 class DayToJudge:
     """A business day as the engine takes it."""
 
     lines: int  # journal lines of the day, all channels
-    pairs: list[tuple[JRow, LRow | None]]  # lines with the ledger entry sharing their key, or None
+    pairs: list[tuple[JRow, LRow | None]]  # lines that need judging, with the ledger entry sharing their key or None
     duplicate_ledger_ids: set[int]  # of the ledger entries in `pairs`
-    precounted: Precounted | None = None  # lines left out of `pairs` because SQL already classified them
+    precounted: Precounted  # lines left out of `pairs` because SQL already classified them (clean matches, cash)
     # Ledger entries of the day's window that no line of the day claims: the only ones that can be unpaired.
-    unclaimed_ledger_ids: list[int] | None = None
+    unclaimed_ledger_ids: list[int]
 
 
 def day_to_judge(business_date: date, *, tariff_at) -> DayToJudge:
-    """The day's lines for the engine. On PostgreSQL the join is done in one statement that counts the clean key
-    matches and the cash instead of returning them (reconciliation/sql.py), so only the lines that need judging
-    come back; elsewhere every line comes back (day_pairs)."""
-    if sql.enabled():
-        codes = Tariff.objects.values_list("service_code", flat=True).distinct()
-        fees = {code: term for code in codes if (term := tariff_at(code, business_date)) is not None}
-        lines, pairs, precounted, duplicates, unclaimed = sql.day_to_judge(
-            business_date=business_date, fees=fees, lookahead_days=LEDGER_LOOKAHEAD_DAYS
-        )
-        return DayToJudge(lines, pairs, duplicates, precounted, unclaimed)
-    pairs = day_pairs(business_date)
-    ledger_ids = {ledger.id for _, ledger in pairs if ledger is not None}
-    return DayToJudge(len(pairs), pairs, duplicate_ledger_ids(ledger_ids))
+    """The day's lines for the engine. The join is done in one statement that counts the clean key matches and
+    the cash instead of returning them (reconciliation/sql.py), so only the lines that need judging come back."""
+    codes = Tariff.objects.values_list("service_code", flat=True).distinct()
+    fees = {code: term for code in codes if (term := tariff_at(code, business_date)) is not None}
+    lines, pairs, precounted, duplicates, unclaimed = sql.day_to_judge(
+        business_date=business_date, fees=fees, lookahead_days=LEDGER_LOOKAHEAD_DAYS
+    )
+    return DayToJudge(lines, pairs, duplicates, precounted, unclaimed)
 
 
 def day_manual_pairs(business_date: date) -> dict[int, LRow]:
@@ -166,20 +131,20 @@ def day_manual_pairs(business_date: date) -> dict[int, LRow]:
     }
 
 
-def day_unpaired_ledger(business_date: date, *, among: list[int] | None = None) -> list[LRow]:
+def day_unpaired_ledger(business_date: date, *, among: list[int]) -> list[LRow]:
     """Ledger entries that may belong to the day and that no journal line claims: no line shares their key, and
     no fuzzy pairing of another day took them. Entries known by payment time must be of this day; entries known
     only by settlement time may be up to LEDGER_LOOKAHEAD_DAYS later.
 
-    among: when given, only these entries are considered (DayToJudge.unclaimed_ledger_ids: no line of the day
-    claims them), which spares the anti-join against the journal for the hundreds of thousands that one does."""
+    among: the entries to consider (DayToJudge.unclaimed_ledger_ids: no line of the day claims them), which spares
+    the anti-join against the journal for the hundreds of thousands that one does."""
     claimed_elsewhere = ReconItem.objects.filter(ledger_entry=OuterRef("pk"), journal_line__isnull=False).exclude(
         business_date=business_date
     )
-    entries = LedgerEntry.objects.all() if among is None else LedgerEntry.objects.filter(id__in=among)
     return [
         LRow(*row)
-        for row in entries.filter(
+        for row in LedgerEntry.objects.filter(id__in=among)
+        .filter(
             Q(business_date=business_date)
             | Q(
                 paid_at__isnull=True,

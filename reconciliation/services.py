@@ -3,15 +3,14 @@
 import hashlib
 import logging
 import threading
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, DataError, IntegrityError, OperationalError, connections, transaction
-from django.db.models import Exists, F, Min, OuterRef, Q
+from django.db import DatabaseError, DataError, OperationalError, connections, transaction
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _t
 
@@ -25,7 +24,6 @@ from reconciliation.journal_format import (
     ParsedLine,
     Rejection,
     business_date_of,
-    find_gaps,
     parse_journal,
 )
 from reconciliation.models import (
@@ -100,35 +98,28 @@ def journal_ingest(*, kiosk, business_date: date, data: bytes, uploaded_by=None)
 
 def _journal_file_store(kiosk, business_date: date, sha: str, data: bytes, uploaded_by) -> JournalFile | None:
     """The file's row, committed (unless the caller holds a transaction); None if the kiosk sent it before."""
-    fields = {
-        "kiosk": kiosk,
-        "sha256": sha,
-        "business_date": business_date,
-        "content": data,
-        "size": len(data),
-        "uploaded_by": uploaded_by,
-    }
-    if sql.enabled():
-        stored = sql.journal_file_insert(
-            kiosk_id=kiosk.pk,
-            business_date=business_date,
-            sha256=sha,
-            data=data,
-            uploaded_by_id=uploaded_by.pk if uploaded_by else None,
-            status=JournalFile.Status.RECEIVED,
-        )
-        if stored is None:
-            return None
-        journal_file = JournalFile(pk=stored[0], received_at=stored[1], **fields)
-        journal_file._state.adding = False
-        return journal_file
-    try:
-        with transaction.atomic():
-            return JournalFile.objects.create(**fields)
-    except IntegrityError:
-        if not JournalFile.objects.filter(kiosk=kiosk, sha256=sha).exists():
-            raise
+    stored = sql.journal_file_insert(
+        kiosk_id=kiosk.pk,
+        business_date=business_date,
+        sha256=sha,
+        data=data,
+        uploaded_by_id=uploaded_by.pk if uploaded_by else None,
+        status=JournalFile.Status.RECEIVED,
+    )
+    if stored is None:
         return None
+    journal_file = JournalFile(
+        pk=stored[0],
+        received_at=stored[1],
+        kiosk=kiosk,
+        sha256=sha,
+        business_date=business_date,
+        content=data,
+        size=len(data),
+        uploaded_by=uploaded_by,
+    )
+    journal_file._state.adding = False
+    return journal_file
 
 
 class _ParsedElsewhere(Exception):
@@ -186,13 +177,7 @@ def _journal_add(journal_file: JournalFile, parsed: list[ParsedLine], rejections
                 "lines_rejected": len(rejections),
                 "rejections": [r.as_dict() for r in rejections[:MAX_REJECTIONS_KEPT]],
             }
-            if sql.enabled():
-                recorded = sql.journal_file_parsed(file_id=journal_file.pk, values=parsed_values)
-            else:
-                recorded = JournalFile.objects.filter(pk=journal_file.pk, status=JournalFile.Status.RECEIVED).update(
-                    **parsed_values
-                )
-            if not recorded:
+            if not sql.journal_file_parsed(file_id=journal_file.pk, values=parsed_values):
                 raise _ParsedElsewhere  # roll back: whatever this parse added, the first one's result stands
             for name, value in parsed_values.items():  # what refresh_from_db would read back, without the query
                 setattr(journal_file, name, value)
@@ -272,12 +257,9 @@ def _add_lines(journal_file: JournalFile, parsed: list[ParsedLine]) -> tuple[int
     first: dict[str, ParsedLine] = {}
     for line in parsed:
         first.setdefault(line.txn_id, line)
-    if sql.enabled():
-        inserted = sql.journal_lines_insert(
-            kiosk_id=journal_file.kiosk_id, source_file_id=journal_file.pk, lines=list(first.values())
-        )
-    else:
-        inserted = _insert_lines_portably(journal_file, list(first.values()))
+    inserted = sql.journal_lines_insert(
+        kiosk_id=journal_file.kiosk_id, source_file_id=journal_file.pk, lines=list(first.values())
+    )
     known = _recorded_lines(journal_file.kiosk_id, [txn_id for txn_id in first if txn_id not in inserted])
     duplicates = 0
     conflicts: list[Rejection] = []
@@ -311,42 +293,6 @@ def _add_lines(journal_file: JournalFile, parsed: list[ParsedLine]) -> tuple[int
     return len(inserted), duplicates, conflicts
 
 
-def _insert_lines_portably(journal_file: JournalFile, lines: list[ParsedLine]) -> set[str]:
-    """The same as sql.journal_lines_insert, for SQLite: look first, then insert what was not there."""
-    txn_ids = [line.txn_id for line in lines]
-    there = set()
-    for start in range(0, len(txn_ids), 5000):
-        there.update(
-            JournalLine.objects.filter(
-                kiosk_id=journal_file.kiosk_id, txn_id__in=txn_ids[start : start + 5000]
-            ).values_list("txn_id", flat=True)
-        )
-    new = [line for line in lines if line.txn_id not in there]
-    JournalLine.objects.bulk_create(
-        [
-            JournalLine(
-                kiosk_id=journal_file.kiosk_id,
-                txn_id=line.txn_id,
-                seq=line.seq,
-                occurred_at=line.occurred_at,
-                business_date=line.business_date,
-                amount=line.amount,
-                channel=line.channel,
-                channel_ref=line.channel_ref,
-                payer_ref=line.payer_ref,
-                service_code=line.service_code,
-                status=line.status,
-                source_file_id=journal_file.pk,
-                line_no=line.line_no,
-            )
-            for line in new
-        ],
-        batch_size=2000,
-        ignore_conflicts=True,  # a concurrent upload of an overlapping file: the unique constraint decides
-    )
-    return {line.txn_id for line in new}
-
-
 def _recorded_lines(kiosk_id: int, txn_ids: list[str]) -> dict[str, tuple]:
     """What was recorded for these txn_ids, as ParsedLine.key() tuples."""
     known: dict[str, tuple] = {}
@@ -369,37 +315,10 @@ def _recorded_lines(kiosk_id: int, txn_ids: list[str]) -> dict[str, tuple]:
 def journal_gaps_refresh(*, kiosk, business_date: date) -> list[dict]:
     """Recompute the sequence gaps of a kiosk's journal for a day, and for the next day it has lines for (whose
     leading gap is measured from this day's last number)."""
-    if sql.enabled():
-        gaps, next_day = sql.journal_gaps_refresh_day(kiosk_id=kiosk.pk, day=business_date)
-        if next_day is not None:
-            sql.journal_gaps_refresh_day(kiosk_id=kiosk.pk, day=next_day)
-    else:
-        gaps = _refresh_gaps_of_day(kiosk, business_date)
-        next_day = JournalLine.objects.filter(kiosk=kiosk, business_date__gt=business_date).aggregate(
-            d=Min("business_date")
-        )["d"]
-        if next_day is not None:
-            _refresh_gaps_of_day(kiosk, next_day)
+    gaps, next_day = sql.journal_gaps_refresh_day(kiosk_id=kiosk.pk, day=business_date)
+    if next_day is not None:
+        sql.journal_gaps_refresh_day(kiosk_id=kiosk.pk, day=next_day)
     return [{"from": a, "to": b, "missing": b - a + 1} for a, b in gaps]
-
-
-def _refresh_gaps_of_day(kiosk, day: date) -> list[tuple[int, int]]:
-    seqs = list(
-        JournalLine.objects.filter(kiosk=kiosk, business_date=day).order_by("seq").values_list("seq", flat=True)
-    )
-    previous_max = (
-        JournalLine.objects.filter(kiosk=kiosk, business_date__lt=day)
-        .order_by("-business_date", "-seq")
-        .values_list("seq", flat=True)
-        .first()
-    )
-    gaps = find_gaps(seqs, previous_max=previous_max)
-    JournalGap.objects.filter(kiosk=kiosk, business_date=day).delete()
-    JournalGap.objects.bulk_create(
-        [JournalGap(kiosk=kiosk, business_date=day, first_missing=a, last_missing=b) for a, b in gaps],
-        ignore_conflicts=True,
-    )
-    return gaps
 
 
 def _report_of(
@@ -697,13 +616,7 @@ def _store_verdicts(business_date, result, explained, today, calendar) -> dict:
             item.state, item.closed_at = ReconItem.State.AUTO_CLOSED, now
             actions.append(ReconAction(item=item, action="auto_closed", note="a late record matched"))
         to_update.append(item)
-    if sql.enabled():
-        sql.recon_items_insert(business_date=business_date, items=to_create, now=now)
-    else:
-        ReconItem.objects.bulk_create(
-            [ReconItem(business_date=business_date, journal_line_id=j, **values) for j, values in to_create],
-            batch_size=2000,
-        )
+    sql.recon_items_insert(business_date=business_date, items=to_create, now=now)
     ReconItem.objects.bulk_update(
         to_update,
         [
@@ -820,27 +733,24 @@ def _ledger_import(*, data: bytes, fmt: str, original_name: str, actor) -> Ledge
         )
         if not created:
             return LedgerImportReport(sha, ledger_file.format, duplicate_file=True, entries=ledger_file.entries_total)
-        if sql.enabled():
-            new, dates = sql.ledger_entries_insert(
-                source_file_id=ledger_file.pk,
-                rows=(
-                    (
-                        r.channel,
-                        r.channel_ref,
-                        r.paid_at,
-                        r.settled_at,
-                        business_date_of(r.paid_at or r.settled_at),
-                        r.amount,
-                        r.kiosk_serial,
-                        protect_payer_ref(r.payer_ref),
-                        r.service_code,
-                        r.line_no,
-                    )
-                    for r in rows
-                ),
-            )
-        else:
-            new, dates = _ledger_entries_insert_portably(ledger_file, rows, first_line)
+        new, dates = sql.ledger_entries_insert(
+            source_file_id=ledger_file.pk,
+            rows=(
+                (
+                    r.channel,
+                    r.channel_ref,
+                    r.paid_at,
+                    r.settled_at,
+                    business_date_of(r.paid_at or r.settled_at),
+                    r.amount,
+                    r.kiosk_serial,
+                    protect_payer_ref(r.payer_ref),
+                    r.service_code,
+                    r.line_no,
+                )
+                for r in rows
+            ),
+        )
         LedgerFile.objects.filter(pk=ledger_file.pk).update(
             entries_total=len(rows), entries_new=new, entries_already_known=len(rows) - new
         )
@@ -855,97 +765,12 @@ def _ledger_import(*, data: bytes, fmt: str, original_name: str, actor) -> Ledge
     )
 
 
-def _ledger_entries_insert_portably(ledger_file, rows, first_line) -> tuple[int, set[date]]:
-    """sql.ledger_entries_insert for SQLite: look up the known keys and the kiosks, then bulk_create."""
-    known = _known_ledger_keys(list(first_line))
-    kiosk_ids = dict(
-        Kiosk.objects.filter(serial__in={r.kiosk_serial for r in rows if r.kiosk_serial}).values_list("serial", "id")
-    )
-    new_rows = [r for r in rows if (r.channel, r.channel_ref) not in known]
-    LedgerEntry.objects.bulk_create(
-        [
-            LedgerEntry(
-                channel=r.channel,
-                channel_ref=r.channel_ref,
-                paid_at=r.paid_at,
-                settled_at=r.settled_at,
-                business_date=business_date_of(r.paid_at or r.settled_at),
-                amount=r.amount,
-                kiosk_serial=r.kiosk_serial,
-                kiosk_id=kiosk_ids.get(r.kiosk_serial),
-                payer_ref=protect_payer_ref(r.payer_ref),
-                service_code=r.service_code,
-                source_file=ledger_file,
-                line_no=r.line_no,
-            )
-            for r in new_rows
-        ],
-        batch_size=5000,
-        ignore_conflicts=True,
-    )
-    ledger_mark_repeats({(protect_payer_ref(r.payer_ref), r.service_code) for r in new_rows})
-    return len(new_rows), _dates_to_rerun([(r.channel, r.channel_ref) for r in new_rows], new_rows)
-
-
 def ledger_mark_repeats(groups) -> None:
     """Keep LedgerEntry.settles_again right for every entry of these (payer_ref, service_code) groups, after
     entries were added to them: the first settlement of a payer's fee (by settled_at, then id) is not a repeat,
-    every later one is. The ledger import calls it for the groups of the entries it adds."""
-    groups = sorted({(payer, service) for payer, service in groups if payer})
-    if sql.enabled():
-        sql.ledger_mark_repeats(groups)
-        return
-    for start in range(0, len(groups), 500):
-        chunk = groups[start : start + 500]
-        entries = (
-            LedgerEntry.objects.filter(payer_ref__in={payer for payer, _ in chunk})
-            .order_by("settled_at", "id")
-            .values_list("id", "payer_ref", "service_code", "settles_again")
-        )
-        seen, flips = set(), {True: [], False: []}
-        wanted = set(chunk)
-        for entry_id, payer, service, again in entries:
-            if (payer, service) not in wanted:
-                continue
-            repeat = (payer, service) in seen
-            seen.add((payer, service))
-            if repeat != again:
-                flips[repeat].append(entry_id)
-        for value, ids in flips.items():
-            if ids:
-                LedgerEntry.objects.filter(id__in=ids).update(settles_again=value)
-
-
-def _known_ledger_keys(keys: list[tuple[str, str]]) -> set[tuple[str, str]]:
-    known = set()
-    by_channel = defaultdict(list)
-    for channel, ref in keys:
-        by_channel[channel].append(ref)
-    for channel, refs in by_channel.items():
-        for start in range(0, len(refs), 5000):
-            known.update(
-                LedgerEntry.objects.filter(channel=channel, channel_ref__in=refs[start : start + 5000]).values_list(
-                    "channel", "channel_ref"
-                )
-            )
-    return known
-
-
-def _dates_to_rerun(keys, rows) -> set[date]:
-    """Days whose runs a new ledger file can change: the entries' own days and the days of journal lines that
-    share their keys (a settlement-dated entry pays for an earlier day)."""
-    dates = {business_date_of(r.paid_at or r.settled_at) for r in rows}
-    by_channel = defaultdict(list)
-    for channel, ref in keys:
-        by_channel[channel].append(ref)
-    for channel, refs in by_channel.items():
-        for start in range(0, len(refs), 5000):
-            dates.update(
-                JournalLine.objects.filter(channel=channel, channel_ref__in=refs[start : start + 5000])
-                .values_list("business_date", flat=True)
-                .distinct()
-            )
-    return dates
+    every later one is. The ledger import does the same for the groups it adds to, in its own statement
+    (sql.ledger_entries_insert); this is for entries added any other way."""
+    sql.ledger_mark_repeats(sorted({(payer, service) for payer, service in groups if payer}))
 
 
 # --- People working the exception queue -----------------------------------------------------------------

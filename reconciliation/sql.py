@@ -1,7 +1,6 @@
-"""PostgreSQL fast paths for reconciliation's bulk work: what the ORM does in many statements or with many model
-objects, done here in one statement over plain values. Each has a portable counterpart in services.py or
-selectors.py that SQLite uses; `enabled()` says which applies, and the tests run both (SQLite by default,
-PostgreSQL when DATABASE_URL points at it)."""
+"""Reconciliation's bulk work in SQL: what the ORM does in many statements or with many model objects, done here
+in one statement over plain values (arrays, COPY). services.py and selectors.py call these; there is no other
+path."""
 
 import json
 import uuid
@@ -13,10 +12,6 @@ from fleet.models import Kiosk
 from reconciliation.journal_format import CHANNELS, SHANGHAI
 from reconciliation.matching import JRow, LRow, Precounted, TariffTerm
 from reconciliation.models import JournalFile, JournalGap, JournalLine, LedgerEntry, ReconItem
-
-
-def enabled() -> bool:
-    return connection.vendor == "postgresql"
 
 
 def array_literal(values) -> str:
@@ -332,7 +327,7 @@ _TOUCHED_GIVEN = (
 
 
 def ledger_mark_repeats(groups: list[tuple[str, str]]) -> None:
-    """services.ledger_mark_repeats on PostgreSQL: one statement for all the (payer_ref, service_code) groups."""
+    """services.ledger_mark_repeats: one statement for all the (payer_ref, service_code) groups."""
     if groups:
         with connection.cursor() as cursor:
             cursor.execute(
