@@ -497,12 +497,17 @@ def _report(day: date, user) -> dict:
 
 
 def _report_day(business_date: str | None) -> date:
+    """The day a report address names (yesterday when it names none). An address that is not a date, or names a
+    day outside the accepted window (core.inputs.date_problem), is not a page: 404."""
     if business_date is None:
         return _today() - timedelta(days=1)
     try:
-        return date.fromisoformat(business_date)
+        day = date.fromisoformat(business_date)
     except ValueError:
         raise Http404("not a date") from None
+    if inputs.date_problem(day, today=_today()):
+        raise Http404("not a business date")
+    return day
 
 
 @login_required
@@ -510,10 +515,16 @@ def _report_day(business_date: str | None) -> date:
 @require_GET
 def report(request, business_date: str | None = None):
     if business_date is None and request.GET.get("date"):
+        # The date box: what cannot be shown is said, over yesterday's report.
         try:
-            return redirect("reconciliation:report-day", business_date=date.fromisoformat(request.GET["date"]))
+            asked = date.fromisoformat(request.GET["date"])
         except ValueError:
             messages.error(request, _("Use a date as YYYY-MM-DD."))
+        else:
+            if problem := inputs.date_problem(asked, today=_today()):
+                messages.error(request, problem)
+            else:
+                return redirect("reconciliation:report-day", business_date=asked)
     day = _report_day(business_date)
     data = _report(day, request.user)
     outcomes = [
@@ -523,7 +534,10 @@ def report(request, business_date: str | None = None):
     run_years = data["run"].summary.get("unknown_calendar_years", []) if data["run"] else []
     context = {
         "day": day,
-        "previous_day": day - timedelta(days=1),
+        # No link to a day the report would refuse (before the window's first day).
+        "previous_day": None
+        if inputs.date_problem(day - timedelta(days=1), today=_today())
+        else day - timedelta(days=1),
         "next_day": day + timedelta(days=1) if day < _today() else None,
         "report": data,
         "outcome_rows": outcomes,

@@ -1,8 +1,11 @@
 """Staff API of reconciliation: the exception queue and its actions, runs, imports, reports, the lookup."""
 
+from datetime import date
+
 import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import HttpResponse
+from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action, api_view, permission_classes
@@ -12,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.scoping import scope_kiosks
+from core import inputs
 from core.form_parsers import PolicyFormParser, PolicyMultiPartParser
 from core.permissions import has_perm
 from core.validation import raise_as_drf
@@ -291,13 +295,14 @@ class RunView(APIView):
 @api_view(["GET"])
 @permission_classes([IsAuthenticated, has_perm("reconciliation.view_reconitem")])
 def report(request, business_date):
-    """The daily report; `?export=csv` or `?export=xlsx` downloads it."""
-    from datetime import date
-
+    """The daily report; `?export=csv` or `?export=xlsx` downloads it. A day that is not a date, or lies outside
+    the accepted window (core.inputs.date_problem), is a 400 naming business_date."""
     try:
         day = date.fromisoformat(business_date)
     except ValueError:
-        raise ValidationError({"business_date": ["Use a date as YYYY-MM-DD."]}) from None
+        raise ValidationError({"business_date": [gettext("Use a date as YYYY-MM-DD.")]}) from None
+    if problem := inputs.date_problem(day):
+        raise ValidationError({"business_date": [problem]})
     # Scoped exactly as the console's report: a district's user reads their district's totals, not the city's.
     data = selectors.day_report_for(day, request.user)
     fmt = request.query_params.get("export", "json")

@@ -364,3 +364,40 @@ def test_an_item_is_assigned_only_to_someone_who_works_items_in_its_region(api_c
         assert response.status_code == 400 and "assignee" in response.json()["errors"]
     assert api_client.post(url, {"assignee": "fin"}, format="json").json()["assigned_to"] == "fin"
     assert list(item.actions.values_list("action", flat=True)) == ["assigned"]
+
+
+@pytest.mark.parametrize("day", ["0001-01-01", "1999-12-31", "later"])
+def test_a_report_of_a_day_outside_the_accepted_window_is_a_400_naming_business_date(api_client, supervisor, day):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    if day == "later":
+        day = (timezone.localdate() + timedelta(days=367)).isoformat()
+    api_client.force_authenticate(supervisor)
+
+    for export in ("", "?export=csv", "?export=xlsx"):
+        response = api_client.get(f"/api/v1/recon/reports/{day}/{export}")
+
+        assert response.status_code == 400
+        body = response.json()
+        assert body["code"] == "invalid"
+        assert list(body["errors"]) == ["business_date"]
+        assert "日期必须在 2000-01-01 与" in body["errors"]["business_date"][0]
+
+
+def test_a_report_date_that_is_not_a_date_is_a_400_telling_the_form_in_chinese(api_client, supervisor):
+    api_client.force_authenticate(supervisor)
+
+    response = api_client.get("/api/v1/recon/reports/2026-13-01/")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"business_date": ["日期格式应为 YYYY-MM-DD。"]}
+
+
+def test_the_report_of_the_windows_first_day_is_served(api_client, supervisor):
+    api_client.force_authenticate(supervisor)
+
+    response = api_client.get("/api/v1/recon/reports/2000-01-01/")
+
+    assert response.status_code == 200 and response.json()["business_date"] == "2000-01-01"

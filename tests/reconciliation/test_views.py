@@ -555,6 +555,39 @@ def test_a_report_date_that_is_not_a_date_is_not_found(officer_client):
     assert officer_client.get(reverse("reconciliation:report-day", args=["yesterday"])).status_code == 404
 
 
+@pytest.mark.parametrize("day", ["0001-01-01", "1999-12-31", "later"])
+def test_a_report_of_a_day_outside_the_accepted_window_is_not_found_nor_run(officer_client, day, monkeypatch):
+    from reconciliation import tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.reconcile_date, "delay", lambda *args, **kwargs: queued.append(args))
+    if day == "later":
+        day = (timezone.localdate() + timedelta(days=367)).isoformat()
+
+    for name in ("reconciliation:report-day", "reconciliation:report-csv", "reconciliation:report-xlsx"):
+        assert officer_client.get(reverse(name, args=[day])).status_code == 404
+    assert officer_client.post(reverse("reconciliation:report-rerun", args=[day])).status_code == 404
+    assert queued == []
+    assert not ReconciliationRun.objects.exists()
+
+
+def test_a_date_outside_the_window_typed_in_the_date_box_is_refused_in_chinese(officer_client):
+    response = officer_client.get(reverse("reconciliation:report"), {"date": "0001-01-01"})
+
+    page = page_of(response)
+    assert response.status_code == 200
+    assert "日期必须在 2000-01-01 与" in page
+    assert (timezone.localdate() - timedelta(days=1)).isoformat() in page  # yesterday's report stays
+
+
+def test_the_report_of_the_windows_first_day_has_no_link_to_the_day_before(officer_client):
+    response = officer_client.get(reverse("reconciliation:report-day", args=["2000-01-01"]))
+
+    assert response.status_code == 200
+    assert 'id="previous-day"' not in page_of(response)
+    assert 'id="previous-day"' in page_of(officer_client.get(reverse("reconciliation:report-day", args=["2000-01-02"])))
+
+
 # --- The lookup at the counter --------------------------------------------------------------------------
 
 
