@@ -4,6 +4,7 @@ engine and their tokens by the console, so only descriptive fields are editable.
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import ReadOnlyAdmin
 from fleet import services
 from fleet.models import ErrorCode, HeartbeatDeadLetter, Kiosk, Region, RemoteCommand, Site
 
@@ -28,14 +29,8 @@ class KioskAdmin(admin.ModelAdmin):
     list_filter = ["status", "is_flapping", "site__region", "model"]
     search_fields = ["serial", "asset_tag", "site__name"]
     list_select_related = ["site"]
-    fields = [
-        "serial",
-        "site",
-        "model",
-        "asset_tag",
-        "installed_on",
-        "heartbeat_interval_s",
-        "grace_s",
+    # What the health engine, the device API and the console write: shown here, never edited.
+    _reported = [
         "status",
         "status_reason",
         "status_changed_at",
@@ -49,22 +44,8 @@ class KioskAdmin(admin.ModelAdmin):
         "maintenance_reason",
         "maintenance_until",
     ]
-    readonly_fields = [
-        "serial",
-        "site",
-        "status",
-        "status_reason",
-        "status_changed_at",
-        "is_flapping",
-        "last_seen_at",
-        "clock_skew_s",
-        "software_version",
-        "components",
-        "error_codes",
-        "metrics",
-        "maintenance_reason",
-        "maintenance_until",
-    ]
+    fields = ["serial", "site", "model", "asset_tag", "installed_on", "heartbeat_interval_s", "grace_s", *_reported]
+    readonly_fields = ["serial", "site", *_reported]
 
     def save_model(self, request, obj, form, change):
         timing = {"heartbeat_interval_s", "grace_s"}
@@ -97,7 +78,7 @@ class ErrorCodeAdmin(admin.ModelAdmin):
 
 
 @admin.register(RemoteCommand)
-class RemoteCommandAdmin(admin.ModelAdmin):
+class RemoteCommandAdmin(ReadOnlyAdmin):
     """Commands are issued and cancelled from the kiosk page; the admin only shows the record."""
 
     list_display = ["created_at", "kiosk", "kind", "status", "created_by", "delivery_count", "completed_at"]
@@ -106,18 +87,9 @@ class RemoteCommandAdmin(admin.ModelAdmin):
     list_select_related = ["kiosk", "created_by"]
     date_hierarchy = "created_at"
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(HeartbeatDeadLetter)
-class HeartbeatDeadLetterAdmin(admin.ModelAdmin):
+class HeartbeatDeadLetterAdmin(ReadOnlyAdmin):
     """Buffered heartbeats the consumer set aside (fleet.services.heartbeats_drain), with the error, read-only.
     The list's count is the board's; deleting the ones looked into clears the board's warning."""
 
@@ -127,6 +99,7 @@ class HeartbeatDeadLetterAdmin(admin.ModelAdmin):
     date_hierarchy = "set_aside_at"
     fields = ["entry_id", "kiosk", "received_at", "set_aside_at", "error", "body_as_sent"]
     readonly_fields = fields
+    deletable = True
 
     @admin.display(description=_("error"))
     def short_error(self, obj):
@@ -135,9 +108,3 @@ class HeartbeatDeadLetterAdmin(admin.ModelAdmin):
     @admin.display(description=_("body as sent"))
     def body_as_sent(self, obj):
         return obj.body_text
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

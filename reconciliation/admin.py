@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.forms import ModelForm
 from django.utils.translation import gettext_lazy as _
 
+from core.admin import ReadOnlyAdmin
 from reconciliation.models import (
     Channel,
     JournalFile,
@@ -64,17 +65,6 @@ class WorkingDayOverrideAdmin(admin.ModelAdmin):
 @admin.register(SettlementWindow)
 class SettlementWindowAdmin(admin.ModelAdmin):
     list_display = ["channel", "min_days", "max_days"]
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(JournalFile)
