@@ -242,16 +242,3 @@ def _parse_row(
         service_code,
         status,
     )
-
-
-def find_gaps(seqs: list[int], *, previous_max: int | None = None) -> list[tuple[int, int]]:
-    """Runs of missing numbers in a sorted list of sequence numbers, including the run between the previous
-    day's last number and this day's first."""
-    gaps = []
-    last = previous_max
-    for seq in seqs:
-        if last is not None and seq > last + 1:
-            gaps.append((last + 1, seq - 1))
-        if last is None or seq > last:
-            last = seq
-    return gaps

@@ -112,9 +112,9 @@ def journal_lines_insert(*, kiosk_id: int, source_file_id: int, lines: list) -> 
 
 
 # The gaps of a kiosk's day, computed and stored in one statement. For the seqs in order, the highest number seen
-# before one is the previous seq (or the previous days' highest, if higher): a gap is everything in between. This is
-# journal_format.find_gaps, row for row. The old gaps are deleted by a statement of their own first, so that a gap
-# found again is not taken for a conflict with itself.
+# before one is the previous seq (or the previous days' highest, if higher): a gap is everything in between
+# (tests/reconciliation/test_journal_gaps.py). The old gaps are deleted by a statement of their own first, so that a
+# gap found again is not taken for a conflict with itself.
 _DELETE_GAPS = f"DELETE FROM {_GAPS} WHERE kiosk_id = %(kiosk)s AND business_date = %(day)s"
 _REFRESH_GAPS = f"""
 WITH previous AS (

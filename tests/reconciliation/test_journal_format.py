@@ -15,7 +15,6 @@ from reconciliation.journal_format import (
     COLUMNS,
     JournalFormatError,
     business_date_of,
-    find_gaps,
     parse_journal,
 )
 from reconciliation.privacy import protect_payer_ref
@@ -245,35 +244,6 @@ def test_a_reused_txn_id_with_other_content_has_a_different_key():
 
     assert a.txn_id == b.txn_id
     assert a.key() != b.key()
-
-
-# --- gaps in the sequence --------------------------------------------------------------------------------
-
-
-def test_find_gaps_reports_each_run_of_missing_numbers():
-    assert find_gaps([1, 2, 5, 6, 9]) == [(3, 4), (7, 8)]
-
-
-def test_find_gaps_includes_the_run_since_the_previous_day():
-    assert find_gaps([1004, 1005], previous_max=1000) == [(1001, 1003)]
-
-
-def test_find_gaps_finds_nothing_in_a_complete_or_repeated_sequence():
-    assert find_gaps([1, 2, 3]) == []
-    assert find_gaps([3, 3, 4], previous_max=2) == []
-    assert find_gaps([]) == []
-    assert find_gaps([5, 6], previous_max=10) == []
-
-
-@given(st.sets(st.integers(min_value=1, max_value=300), min_size=1))
-def test_find_gaps_and_the_numbers_present_cover_the_whole_range(present):
-    seqs = sorted(present)
-
-    gaps = find_gaps(seqs)
-
-    missing = {n for first, last in gaps for n in range(first, last + 1)}
-    assert missing | present == set(range(seqs[0], seqs[-1] + 1))
-    assert not missing & present
 
 
 # --- property-based: valid lines round-trip, one bad field is named --------------------------------------
