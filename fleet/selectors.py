@@ -270,3 +270,17 @@ def heartbeat_ingest_problems() -> IngestProblems | None:
 
     problems = IngestProblems(dead_letters=HeartbeatDeadLetter.objects.count(), unpersisted=bool(ingest.unpersisted()))
     return problems if problems.dead_letters or problems.unpersisted else None
+
+
+def heartbeat_dead_letters(user, *, limit: int = 200) -> tuple[list, int]:
+    """The heartbeats set aside (newest first, at most ``limit``) and how many there are, as far as the user's
+    region scope reaches: one whose kiosk is not known (its body could not be read) only for those who see every
+    region. The table is kept small (ingest.DEAD_LETTER_MAX), so the count is cheap."""
+    from accounts.scoping import visible_region_ids
+    from fleet.models import HeartbeatDeadLetter
+
+    letters = HeartbeatDeadLetter.objects.select_related("kiosk")
+    region_ids = visible_region_ids(user)
+    if region_ids is not None:
+        letters = letters.filter(kiosk__site__region_id__in=region_ids)
+    return list(letters.order_by("-set_aside_at", "-id")[:limit]), letters.count()

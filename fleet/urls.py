@@ -7,6 +7,7 @@ urlpatterns = [
     path("", views.board, name="board"),
     path("board/tiles/", views.board_tiles, name="board-tiles"),
     path("provision/", views.kiosk_provision, name="kiosk-provision"),
+    path("heartbeats/set-aside/", views.dead_letters, name="dead-letters"),
     path("kiosks/<str:serial>/", views.kiosk_detail, name="kiosk"),
     path("kiosks/<str:serial>/live/", views.kiosk_live, name="kiosk-live"),
     path("kiosks/<str:serial>/commands/", views.command_issue, name="command-issue"),

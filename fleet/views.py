@@ -93,6 +93,16 @@ def board_tiles(request):
     return render(request, "fleet/_board_update.html", context)
 
 
+@login_required
+@permission_required("fleet.view_heartbeatdeadletter", raise_exception=True)
+@require_GET
+def dead_letters(request):
+    """The heartbeats the board warns were set aside, with their errors, for the people who act on the warning
+    (Django's admin is for staff only)."""
+    letters, total = selectors.heartbeat_dead_letters(request.user)
+    return render(request, "fleet/dead_letters.html", {"letters": letters, "total": total})
+
+
 # --- The kiosk page -------------------------------------------------------------------------------------
 
 
