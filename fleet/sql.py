@@ -1,4 +1,4 @@
-"""Hand-written SQL for the heartbeat hot path and the health sweep, in PostgreSQL.
+"""Hand-written SQL for the heartbeat hot path and the health sweep.
 
 Every kiosk calls the heartbeat endpoint every minute, so its few statements run thousands of times a second on
 a large fleet. Building them through the ORM costs about ten times the CPU of sending them (measured: 1.0 ms
