@@ -1,10 +1,15 @@
 """Helpers both benchmarks use: a free loopback port, a server's whole process group stopped, a scratch
-PostgreSQL database made and dropped, a fleet of kiosks with device tokens seeded in bulk."""
+PostgreSQL database made and dropped, a fleet of kiosks with device tokens seeded in bulk, the CPU each process
+and the machine have used."""
 
 import os
 import signal
 import socket
 import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def free_port() -> int:
@@ -116,3 +121,36 @@ def seed_kiosks(serials: list[str], *, code: str, place: str, **kiosk_fields) ->
         batch_size=2000,
     )
     return kiosks, tokens
+
+
+def process_cpu() -> Iterator[tuple[Path, int, int, int, str, float]]:
+    """Every process's CPU seconds (user + system) so far, from /proc: (its /proc folder, pid, parent pid, process
+    group, command name, seconds). A process that ends while it is read is passed over."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+        except OSError:
+            continue
+        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        ticks = int(fields[11]) + int(fields[12])
+        yield entry, int(entry.name), int(fields[1]), int(fields[2]), comm, ticks / CLOCK_TICKS
+
+
+def machine_idle_s() -> float:
+    """Idle and iowait seconds of all cores since boot."""
+    with open("/proc/stat") as stat:
+        ticks = [int(n) for n in stat.readline().split()[1:]]
+    return (ticks[3] + ticks[4]) / CLOCK_TICKS
+
+
+def cpu_used_by_party(before: dict, after: dict, parties) -> dict[str, float]:
+    """CPU seconds each party used between two snapshots of ``{pid: (party, seconds)}``. A process that ended in
+    between is not counted; one whose party changed (its pid reused) counts from zero."""
+    used = dict.fromkeys(parties, 0.0)
+    for pid, (who, seconds) in after.items():
+        earlier = before.get(pid)
+        used[who] += seconds - (earlier[1] if earlier and earlier[0] == who else 0.0)
+    return used

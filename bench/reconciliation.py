@@ -54,7 +54,16 @@ VENV_BIN = Path(sys.executable).parent
 sys.path.insert(0, str(BENCH))
 
 import recon_data  # noqa: E402  (bench/ is not a package)
-from common import clean_up, free_port, fresh_stack, seed_kiosks, stop_process_group  # noqa: E402
+from common import (  # noqa: E402
+    clean_up,
+    cpu_used_by_party,
+    free_port,
+    fresh_stack,
+    machine_idle_s,
+    process_cpu,
+    seed_kiosks,
+    stop_process_group,
+)
 
 TARGET_INGEST_LINES_PER_S = 200_000
 TARGET_RECONCILE_S = 10.0
@@ -123,24 +132,12 @@ def provision(day: recon_data.Day) -> tuple[list[str], list[int]]:
 
 # --- Where the CPU goes ---------------------------------------------------------------------------------
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
 
 def cpu_snapshot(server_pgid: int | None = None) -> dict:
     """CPU seconds used so far per process (labelled) and the machine's idle time."""
     processes = {}
     me = os.getpid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = (entry / "stat").read_text()
-        except OSError:
-            continue
-        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-        fields = raw[raw.rindex(")") + 2 :].split()
-        ppid, pgid, ticks = int(fields[1]), int(fields[2]), int(fields[11]) + int(fields[12])
-        pid = int(entry.name)
+    for _entry, pid, ppid, pgid, comm, seconds in process_cpu():
         if server_pgid is not None and pgid == server_pgid:
             who = "server"
         elif comm.startswith("postgres"):
@@ -151,17 +148,13 @@ def cpu_snapshot(server_pgid: int | None = None) -> dict:
             who = "bench"  # this process (the HTTP client, or the timed in-process work) and its workers
         else:
             who = "other"
-        processes[pid] = (who, ticks / CLOCK_TICKS)
-    with open("/proc/stat") as stat:
-        ticks = [int(n) for n in stat.readline().split()[1:]]
-    return {"processes": processes, "idle": (ticks[3] + ticks[4]) / CLOCK_TICKS, "at": time.monotonic()}
+        processes[pid] = (who, seconds)
+    return {"processes": processes, "idle": machine_idle_s(), "at": time.monotonic()}
 
 
 def cpu_used_between(before: dict, after: dict) -> dict[str, float]:
-    used = {"server": 0.0, "bench": 0.0, "postgresql": 0.0, "redis": 0.0, "other": 0.0}
-    for pid, (who, seconds) in after["processes"].items():
-        earlier = before["processes"].get(pid)
-        used[who] += seconds - (earlier[1] if earlier and earlier[0] == who else 0.0)
+    parties = ("server", "bench", "postgresql", "redis", "other")
+    used = cpu_used_by_party(before["processes"], after["processes"], parties)
     used["idle"] = after["idle"] - before["idle"]
     used["wall"] = after["at"] - before["at"]
     return used

@@ -38,7 +38,16 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import clean_up, free_port, fresh_stack, seed_kiosks, stop_process_group  # noqa: E402  (bench/ is no package)
+from common import (  # noqa: E402  (bench/ is no package)
+    clean_up,
+    cpu_used_by_party,
+    free_port,
+    fresh_stack,
+    machine_idle_s,
+    process_cpu,
+    seed_kiosks,
+    stop_process_group,
+)
 
 VENV_BIN = Path(sys.executable).parent
 LUA_SCRIPT = ROOT / "bench" / "load.lua"
@@ -162,7 +171,6 @@ def wait_until_answering(url: str, process: subprocess.Popen, timeout_s: float =
 
 # --- Where the CPU goes ---------------------------------------------------------------------------------
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # The heartbeat consumer's process group (buffered ingestion): its CPU is shown on a line of its own.
 SERVER_GROUPS: set[int] = set()
 
@@ -187,16 +195,9 @@ def cpu_snapshot(server_pgid: int | None, database: str) -> dict:
     the load generator (our child) and the machine's idle time."""
     processes: dict[int, tuple[str, float]] = {}
     me = os.getpid()
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
+    for entry, pid, _ppid, pgid, comm, seconds in process_cpu():
+        if pid == me:
             continue
-        try:
-            raw = (entry / "stat").read_text()
-        except OSError:
-            continue
-        comm = raw[raw.index("(") + 1 : raw.rindex(")")]
-        fields = raw[raw.rindex(")") + 2 :].split()
-        pgid, ticks = int(fields[2]), int(fields[11]) + int(fields[12])
         if server_pgid is not None and pgid == server_pgid:
             who = "server"
         elif pgid in SERVER_GROUPS:
@@ -207,23 +208,19 @@ def cpu_snapshot(server_pgid: int | None, database: str) -> dict:
             who = "redis"
         else:
             who = "other"
-        processes[int(entry.name)] = (who, ticks / CLOCK_TICKS)
+        processes[pid] = (who, seconds)
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    with open("/proc/stat") as stat:
-        ticks = [int(n) for n in stat.readline().split()[1:]]
     return {
         "processes": processes,
         "load generator": children.ru_utime + children.ru_stime,
-        "idle": (ticks[3] + ticks[4]) / CLOCK_TICKS,  # idle + iowait, all cores
+        "idle": machine_idle_s(),  # idle + iowait, all cores
     }
 
 
 def cpu_used_between(before: dict, after: dict) -> dict[str, float]:
     """CPU seconds each party used between two snapshots. A process that ended in between is not counted."""
-    used = {"server": 0.0, "consumer": 0.0, "postgresql": 0.0, "redis": 0.0, "other": 0.0}
-    for pid, (who, seconds) in after["processes"].items():
-        earlier = before["processes"].get(pid)
-        used[who] += seconds - (earlier[1] if earlier and earlier[0] == who else 0.0)
+    parties = ("server", "consumer", "postgresql", "redis", "other")
+    used = cpu_used_by_party(before["processes"], after["processes"], parties)
     used["load generator"] = after["load generator"] - before["load generator"]
     used["idle"] = after["idle"] - before["idle"]
     return used
