@@ -28,6 +28,9 @@ def roles_sync(*, using: str = DEFAULT_DB_ALIAS) -> list[Group]:
     Run after every migrate (accounts.apps) and after a test flush, so a new database and every later change to
     an app's grants are right. A granted permission that does not exist is left out and logged: its app is not
     migrated yet (a partial migrate), or the grant names it wrongly."""
+    unknown = registry.granted_roles() - set(Role.values)
+    if unknown:
+        logger.warning("Permissions granted to roles that do not exist, left out: %s", sorted(unknown))
     with transaction.atomic(using=using):
         groups = []
         for role in Role:

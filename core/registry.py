@@ -93,6 +93,11 @@ def role_permissions(role: str) -> frozenset[str]:
     return frozenset(_registry.grants.get(str(role), ()))
 
 
+def granted_roles() -> frozenset[str]:
+    """Every role some app grants something to (accounts checks they are all roles it knows)."""
+    return frozenset(role for role, permissions in _registry.grants.items() if permissions)
+
+
 def nav_entries() -> list[NavEntry]:
     return sorted(_registry.nav.values(), key=lambda e: (e.order, e.url_name))
 

@@ -22,6 +22,10 @@ def test_after_migrate_each_role_group_holds_exactly_the_permissions_the_apps_gr
     assert group_permissions(role) == granted
 
 
+def test_the_apps_grant_permissions_only_to_roles_accounts_knows(db):
+    assert registry.granted_roles() == set(Role.values)
+
+
 def test_operations_managers_and_technical_support_may_read_the_heartbeats_set_aside(db):
     for role in (Role.OPERATIONS_MANAGER, Role.TECHNICAL_SUPPORT):
         assert "fleet.view_heartbeatdeadletter" in group_permissions(role)
