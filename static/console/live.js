@@ -9,17 +9,13 @@
   });
 
   var root = document.querySelector("[data-live-url]");
-  var indicator = document.getElementById("live-indicator");
-  if (!root || !window.WebSocket || !window.htmx) return;
+  if (!root || !window.WebSocket || !window.htmx || !window.KioskOpsLive) return;
+  var live = window.KioskOpsLive;
   var ownSerial = root.dataset.liveSerial || null;  // set on a kiosk page: only its own changes matter
-  var pending = new Set(), resync = false, timer = null, delay = 1000, everOpen = false;
-
-  function show(state) { if (indicator) indicator.dataset.state = state; }
+  var pending = new Set(), resync = false;
 
   function refresh() {
-    timer = null;
-    var url = new URL(root.dataset.liveUrl, location.href);
-    new URLSearchParams(location.search).forEach(function (v, k) { url.searchParams.set(k, v); });
+    var url = live.urlWithPageQuery(root.dataset.liveUrl);
     if (!ownSerial) {
       var serials = Array.from(pending);
       var unknown = serials.some(function (s) { return !document.getElementById("kiosk-" + s); });
@@ -32,29 +28,16 @@
   }
 
   // Bursts of messages (a sweep flips many kiosks) become one request.
-  function schedule() { if (!timer) timer = setTimeout(refresh, 150); }
+  var schedule = live.coalesce(refresh, 150);
 
-  function connect() {
-    var socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/fleet/");
-    socket.onopen = function () {
-      show("live");
-      delay = 1000;
-      // Changes made while we were away were not pushed to us: fetch everything once.
-      if (everOpen) { resync = true; schedule(); }
-      everOpen = true;
-    };
-    socket.onmessage = function (event) {
-      var serials = JSON.parse(event.data).serials || [];
+  live.connect(
+    "/ws/fleet/",
+    function (data) {
+      var serials = data.serials || [];
       if (ownSerial && serials.indexOf(ownSerial) < 0) return;
       serials.forEach(function (s) { pending.add(s); });
       schedule();
-    };
-    socket.onclose = function () {
-      show("reconnecting");
-      setTimeout(connect, delay + Math.random() * 500);
-      delay = Math.min(delay * 2, 30000);
-    };
-  }
-
-  connect();
+    },
+    function () { resync = true; schedule(); }  // back after a break: fetch everything once
+  );
 })();

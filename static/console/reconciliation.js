@@ -3,39 +3,15 @@
 (function () {
   "use strict";
   var root = document.querySelector("[data-recon-live-url]");
-  var indicator = document.getElementById("live-indicator");
-  if (!root || !window.WebSocket || !window.htmx) return;
-  var timer = null, delay = 1000, everOpen = false;
+  if (!root || !window.WebSocket || !window.htmx || !window.KioskOpsLive) return;
+  var live = window.KioskOpsLive;
 
-  function show(state) { if (indicator) indicator.dataset.state = state; }
-
-  function refresh() {
-    timer = null;
-    // The page's own filters and page number travel with the request: the list stays the one the user asked for.
-    var url = new URL(root.dataset.reconLiveUrl, location.href);
-    new URLSearchParams(location.search).forEach(function (v, k) { url.searchParams.set(k, v); });
-    htmx.ajax("GET", url.pathname + url.search, { target: root, swap: "none" });
-  }
-
+  // The page's own filters and page number travel with the request: the list stays the one the user asked for.
   // A reconcile run changes many items at once but sends one message per day: still, coalesce bursts.
-  function schedule() { if (!timer) timer = setTimeout(refresh, 200); }
+  var schedule = live.coalesce(function () {
+    var url = live.urlWithPageQuery(root.dataset.reconLiveUrl);
+    htmx.ajax("GET", url.pathname + url.search, { target: root, swap: "none" });
+  }, 200);
 
-  function connect() {
-    var socket = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/reconciliation/");
-    socket.onopen = function () {
-      show("live");
-      delay = 1000;
-      // Changes made while we were away were not pushed to us: fetch once.
-      if (everOpen) schedule();
-      everOpen = true;
-    };
-    socket.onmessage = function () { schedule(); };
-    socket.onclose = function () {
-      show("reconnecting");
-      setTimeout(connect, delay + Math.random() * 500);
-      delay = Math.min(delay * 2, 30000);
-    };
-  }
-
-  connect();
+  live.connect("/ws/reconciliation/", schedule, schedule);
 })();
