@@ -13,7 +13,10 @@ from reconciliation.models import Channel, LedgerFile, Outcome, ReconItem
 PROBLEMS = ""  # the default: every outcome but matched and pending settlement
 ANY = "any"
 
-_NOTE = {"rows": 2}
+
+def _text(label) -> forms.CharField:
+    """A reason or note: optional here, since the service says when one is needed and its message is shown."""
+    return forms.CharField(label=label, required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class _ItemForm(forms.Form):
@@ -102,7 +105,7 @@ class CandidateMatchForm(_ItemForm):
     id_prefix = "candidate"
 
     ledger_entry = forms.IntegerField(widget=forms.HiddenInput)
-    reason = forms.CharField(label=_("Reason"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE))
+    reason = _text(_("Reason"))
 
 
 class ManualMatchForm(_ItemForm):
@@ -112,13 +115,13 @@ class ManualMatchForm(_ItemForm):
 
     channel = forms.ChoiceField(label=_("Channel"), choices=[c for c in Channel.choices if c[0] != Channel.CASH])
     channel_ref = forms.CharField(label=_("Order number"), max_length=64)
-    reason = forms.CharField(label=_("Reason"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE))
+    reason = _text(_("Reason"))
 
 
 class RefundRequestForm(_ItemForm):
     id_prefix = "refund"
 
-    note = forms.CharField(label=_("Note"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE))
+    note = _text(_("Note"))
 
 
 class RefundedForm(_ItemForm):
@@ -132,45 +135,37 @@ class WriteOffForm(_ItemForm):
 
     id_prefix = "writeoff"
 
-    reason = forms.CharField(label=_("Reason"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE))
+    reason = _text(_("Reason"))
 
 
 class WriteOffApproveForm(_ItemForm):
     id_prefix = "writeoff_approve"
 
-    note = forms.CharField(
-        label=_("Note (optional)"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE)
-    )
+    note = _text(_("Note (optional)"))
 
 
 class WriteOffRejectForm(_ItemForm):
     id_prefix = "writeoff_reject"
 
-    note = forms.CharField(
-        label=_("Why it is rejected"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE)
-    )
+    note = _text(_("Why it is rejected"))
 
 
 class WriteOffWithdrawForm(_ItemForm):
     id_prefix = "writeoff_withdraw"
 
-    note = forms.CharField(
-        label=_("Note (optional)"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE)
-    )
+    note = _text(_("Note (optional)"))
 
 
 class ContactForm(_ItemForm):
     id_prefix = "contact"
 
-    note = forms.CharField(
-        label=_("What the citizen was told"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE)
-    )
+    note = _text(_("What the citizen was told"))
 
 
 class ReopenForm(_ItemForm):
     id_prefix = "reopen"
 
-    reason = forms.CharField(label=_("Reason"), required=False, max_length=2000, widget=forms.Textarea(attrs=_NOTE))
+    reason = _text(_("Reason"))
 
 
 class LookupForm(forms.Form):
