@@ -357,6 +357,9 @@ LOGGING = {
         "django.channels.server": {"level": "WARNING"},
         # The filesystem broker has no host; kombu warns about that on every connection.
         "kombu.connection": {"level": "ERROR"},
+        # The PostgreSQL channel layer warns on every send to a group no page has joined (a board nobody has open):
+        # that is the normal case, one line per heartbeat.
+        "channels_postgres.core": {"level": "ERROR"},
     },
 }
 
