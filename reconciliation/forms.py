@@ -6,6 +6,7 @@ are put next to the fields with core.validation.add_service_errors. Text fields 
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from core.people import person_name
 from reconciliation.ledger_formats import FORMATS
 from reconciliation.models import Channel, LedgerFile, Outcome, ReconItem
 
@@ -205,5 +206,5 @@ class JournalUploadForm(forms.Form):
 
 
 def _person(user) -> str:
-    name = user.get_full_name()
-    return f"{name} ({user.username})" if name else user.username
+    name = person_name(user)
+    return f"{name} ({user.username})" if name != user.username else user.username
