@@ -114,6 +114,16 @@ def action_note(note: str) -> str:
     return note
 
 
+def _named(username: str) -> str:
+    """An audit entry keeps the username; people read the person's name (李强), as written today."""
+    from django.contrib.auth import get_user_model
+
+    from core.people import person_name
+
+    user = get_user_model().objects.filter(username=username).first() if username else None
+    return person_name(user) if user is not None else username
+
+
 @register.filter
 def action_detail(action) -> str:
     """The structured part of an audit entry in words: who it went to, what changed, which order number."""
@@ -121,16 +131,16 @@ def action_detail(action) -> str:
     if action.action == "outcome_changed" and "from" in data:
         return f"{outcome_label(data['from'])} → {outcome_label(data.get('to', ''))}"
     if action.action == "assigned":
-        return _("to %(user)s") % {"user": data["to"]} if data.get("to") else _("unassigned")
+        return _("to %(user)s") % {"user": _named(data["to"])} if data.get("to") else _("unassigned")
     if action.action == "written_off" and data.get("requested_by"):
         return _("requested by %(requester)s, approved by %(user)s") % {
-            "requester": data["requested_by"],
-            "user": data.get("approver", ""),
+            "requester": _named(data["requested_by"]),
+            "user": _named(data.get("approver", "")),
         }
     if action.action == "written_off" and data.get("approver"):
-        return _("approved by %(user)s") % {"user": data["approver"]}
+        return _("approved by %(user)s") % {"user": _named(data["approver"])}
     if action.action == "writeoff_rejected" and data.get("requested_by"):
-        return _("requested by %(user)s") % {"user": data["requested_by"]}
+        return _("requested by %(user)s") % {"user": _named(data["requested_by"])}
     if action.action == "manual_match" and data.get("channel_ref"):
         return _("order %(ref)s") % {"ref": data["channel_ref"]}
     return ""

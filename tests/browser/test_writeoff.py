@@ -58,7 +58,7 @@ def test_a_write_off_asked_for_by_an_officer_is_closed_only_by_a_supervisors_app
     expect(requested).to_contain_text("李娜")
     expect(requested).to_contain_text("小额差异，无法追回")
     expect(approved).to_contain_text("张伟")
-    expect(approved).to_contain_text("申请人 hp-finance，审批人 fin-super")
+    expect(approved).to_contain_text("申请人 李娜，审批人 张伟")
 
     officer.reload()
     expect(officer.locator("#item-resolution")).to_have_text("已核销")

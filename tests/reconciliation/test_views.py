@@ -301,7 +301,7 @@ def test_a_write_off_is_requested_by_one_person_and_approved_by_another_both_on_
     )
     assert (approved_row.action, approved_row.actor) == ("written_off", supervisor)
     trail = page_of(done).split('id="audit-trail"', 1)[1]
-    assert "已申请核销" in trail and "已核销" in trail and "申请人 fin，审批人 sup" in trail
+    assert "已申请核销" in trail and "已核销" in trail and "申请人 李娜，审批人 张伟" in trail
 
 
 def test_a_supervisor_cannot_approve_their_own_write_off_in_the_console(client, supervisor, world):
