@@ -22,6 +22,7 @@ CHART_STYLE = Style(
     major_label_font_size=11,
     value_font_size=10,
     tooltip_font_size=11,
+    no_data_font_size=14,  # pygal's default (64) fills an empty chart with its words
 )
 
 # The options every console chart shares: our style, no tooltip script (js=[]), tight margins, no legend.
