@@ -5,7 +5,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from accounts.models import OperatorProfile
+from accounts.models import OperatorProfile, Region
 
 User = get_user_model()
 
@@ -20,6 +20,12 @@ class OperatorProfileInline(admin.StackedInline):
 
 
 admin.site.unregister(User)
+
+
+@admin.register(Region)
+class RegionAdmin(admin.ModelAdmin):
+    list_display = ["code", "name"]
+    search_fields = ["code", "name"]
 
 
 @admin.register(User)

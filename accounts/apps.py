@@ -16,9 +16,32 @@ def _roles_sync_after_migrate(sender, app_config=None, using="default", apps=Non
     roles_sync(using=using)
 
 
+def register_console() -> None:
+    """accounts' part of the console: the roles that work with the fleet may read its regions (core.registry)."""
+    from accounts.roles import Role
+    from core import registry
+
+    see_regions = ["accounts.view_region"]
+    registry.grants(
+        "accounts",
+        {
+            role: see_regions
+            for role in (
+                Role.OPERATIONS_MANAGER,
+                Role.TECHNICAL_SUPPORT,
+                Role.FIELD_TECHNICIAN,
+                Role.DRILL_COORDINATOR,
+                Role.FINANCE_OFFICER,
+                Role.FINANCE_SUPERVISOR,
+            )
+        },
+    )
+
+
 class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "accounts"
 
     def ready(self):
         post_migrate.connect(_roles_sync_after_migrate, sender=self, dispatch_uid="accounts.roles_sync")
+        register_console()

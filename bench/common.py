@@ -95,7 +95,8 @@ def seed_kiosks(serials: list[str], *, code: str, place: str, **kiosk_fields) ->
     are set on every kiosk. Returns the kiosks and their tokens, in the order of ``serials``."""
     import secrets
 
-    from fleet.models import DeviceCredential, Kiosk, Region, Site
+    from accounts.models import Region
+    from fleet.models import DeviceCredential, Kiosk, Site
     from fleet.services import TOKEN_PREFIX, hash_token
 
     regions = Region.objects.bulk_create([Region(code=f"{code}-{r:02d}", name=f"{place}第{r}区") for r in range(1, 17)])

@@ -19,7 +19,7 @@ from django.urls import register_converter
 from core.inputs import BIGINT_MAX, date_problem
 
 SERIAL_MAX = 64  # fleet.Kiosk.serial
-CODE_MAX = 32  # fleet.Site.code, fleet.Region.code
+CODE_MAX = 32  # fleet.Site.code, accounts.Region.code
 
 
 class SerialConverter:

@@ -6,13 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from core.admin import ReadOnlyAdmin
 from fleet import services
-from fleet.models import ErrorCode, HeartbeatDeadLetter, Kiosk, Region, RemoteCommand, Site
-
-
-@admin.register(Region)
-class RegionAdmin(admin.ModelAdmin):
-    list_display = ["code", "name"]
-    search_fields = ["code", "name"]
+from fleet.models import ErrorCode, HeartbeatDeadLetter, Kiosk, RemoteCommand, Site
 
 
 @admin.register(Site)

@@ -7,7 +7,8 @@ def register_console() -> None:
     from accounts.roles import Role
     from core import registry
 
-    see_fleet = ["fleet.view_region", "fleet.view_site", "fleet.view_kiosk", "fleet.view_statuschange"]
+    # Regions are accounts' (region scoping), which grants their view permission to these same roles.
+    see_fleet = ["fleet.view_site", "fleet.view_kiosk", "fleet.view_statuschange"]
     registry.grants(
         "fleet",
         {

@@ -19,10 +19,11 @@ from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group
 from django.db import transaction
 
+from accounts.models import Region
 from accounts.roles import Role
 from accounts.services import operator_set_scope
 from fleet import services
-from fleet.models import DeviceCredential, Kiosk, Region, Site
+from fleet.models import DeviceCredential, Kiosk, Site
 
 SEED = 20240601
 DEMO_PASSWORD = "kioskops-demo"

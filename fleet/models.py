@@ -9,25 +9,12 @@ from django.utils.translation import gettext_lazy as _
 from fleet.vocabulary import Component, FaultCategory, FaultKind, Severity
 
 
-class Region(models.Model):
-    """A district of the city; the unit of an operator's responsibility (region scoping)."""
-
-    code = models.SlugField(max_length=32, unique=True)
-    name = models.CharField(_("name"), max_length=100)
-
-    class Meta:
-        ordering = ["code"]
-        verbose_name = _("region")
-        verbose_name_plural = _("regions")
-
-    def __str__(self) -> str:
-        return self.name
-
-
 class Site(models.Model):
     """A government service hall (政务服务大厅) where kiosks stand."""
 
-    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="sites", verbose_name=_("region"))
+    region = models.ForeignKey(
+        "accounts.Region", on_delete=models.PROTECT, related_name="sites", verbose_name=_("region")
+    )
     code = models.SlugField(_("code"), max_length=32, unique=True)
     name = models.CharField(_("name"), max_length=200)
     address = models.CharField(_("address"), max_length=300, blank=True)

@@ -9,6 +9,7 @@ from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
+from accounts.models import Region
 from accounts.scoping import scope_kiosks, scope_regions, scope_sites
 from fleet.models import (
     DeviceCredential,
@@ -16,7 +17,6 @@ from fleet.models import (
     FlapEvent,
     Heartbeat,
     Kiosk,
-    Region,
     RemoteCommand,
     Site,
     StatusChange,

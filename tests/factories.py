@@ -4,10 +4,10 @@ import factory
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from accounts.models import OperatorProfile
+from accounts.models import OperatorProfile, Region
 from accounts.services import roles_sync
 from fleet import services
-from fleet.models import Kiosk, Region, Site
+from fleet.models import Kiosk, Site
 
 
 class RegionFactory(factory.django.DjangoModelFactory):

@@ -33,6 +33,13 @@ def test_operations_managers_and_technical_support_may_read_the_heartbeats_set_a
         assert "fleet.view_heartbeatdeadletter" not in group_permissions(role)
 
 
+def test_every_role_that_sees_the_fleet_may_read_its_regions_which_accounts_grants(db):
+    for role in Role:
+        if "fleet.view_kiosk" in group_permissions(role):
+            assert "accounts.view_region" in group_permissions(role), role
+    assert not Permission.objects.filter(content_type__app_label="fleet", codename__endswith="_region").exists()
+
+
 def test_counter_staff_are_granted_the_payment_lookup_and_nothing_of_the_fleet(db):
     assert group_permissions(Role.COUNTER_STAFF) == {
         "reconciliation.lookup_payment",

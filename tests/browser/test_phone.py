@@ -14,7 +14,7 @@ pytestmark = pytest.mark.browser
 @pytest.fixture
 def people(off_loop) -> dict:
     def build():
-        from fleet.models import Region
+        from accounts.models import Region
 
         names = build_fleet()
         huangpu = Region.objects.get(code="huangpu")

@@ -11,9 +11,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import override_settings
 
+from accounts.models import Region
 from accounts.scoping import scope_kiosks
 from fleet import demo, events, realtime, services
-from fleet.models import DeviceCredential, Kiosk, Region, Site
+from fleet.models import DeviceCredential, Kiosk, Site
 from tests.factories import KioskFactory
 
 SHANGHAI_DISTRICTS = {
