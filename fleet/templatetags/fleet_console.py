@@ -8,7 +8,6 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from accounts.roles import Role
 from core.charts import CHART_OPTIONS, render_svg
 from fleet.vocabulary import Component, ComponentState, state_class
 
@@ -58,12 +57,6 @@ def unhealthy_component_rows(components: dict) -> list[dict]:
 @register.filter
 def has_fraud(components: dict) -> bool:
     return any(state_class(state) == "fraud" for state in (components or {}).values())
-
-
-@register.filter
-def role_labels(user) -> str:
-    names = [group.name for group in user.groups.all()]
-    return "、".join(str(Role(n).label) if n in Role.values else n for n in names)
 
 
 @register.filter
