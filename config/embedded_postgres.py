@@ -173,12 +173,7 @@ class EmbeddedPostgres:
         """Start the server unless it runs, create the database if missing, and register this process as a user.
         Returns the seconds it took to start it (0 when it was already running)."""
         with self._lock:
-            took = 0.0
-            if self.running_pid() is None:
-                started = time.monotonic()
-                self._start()
-                took = time.monotonic() - started
-            self.users_dir.mkdir(exist_ok=True)
+            took = self._start_unless_running()
             self._user_entry(os.getpid()).touch()
         if create_database:
             self.ensure_database(create_database)
@@ -198,14 +193,19 @@ class EmbeddedPostgres:
     def start(self) -> float:
         """Start the server and keep it running until `stop`, whoever comes and goes (see acquire)."""
         with self._lock:
-            took = 0.0
-            if self.running_pid() is None:
-                started = time.monotonic()
-                self._start()
-                took = time.monotonic() - started
-            self.users_dir.mkdir(exist_ok=True)
+            took = self._start_unless_running()
             (self.users_dir / _PINNED).touch()
             return took
+
+    def _start_unless_running(self) -> float:
+        """Start the server if it is not running (the caller holds the lock); the seconds it took, 0 if it ran."""
+        took = 0.0
+        if self.running_pid() is None:
+            started = time.monotonic()
+            self._start()
+            took = time.monotonic() - started
+        self.users_dir.mkdir(exist_ok=True)
+        return took
 
     def stop(self) -> bool:
         """Stop the server whoever uses it. True if it was running."""
