@@ -1,5 +1,6 @@
 """Template helpers of the console: how states, components, roles and metric charts read on screen."""
 
+import re
 from datetime import UTC, datetime
 
 import pygal
@@ -116,3 +117,17 @@ def metric_chart(series) -> str:
             show_dots=False,
         )
     return render_svg(chart)
+
+
+# A dead letter's error as the consumer stored it: "DataError: …" when the database refused the heartbeat.
+_DATABASE_REFUSAL = re.compile(r"^\w*(Error|Exception): ")
+
+
+@register.filter
+def dead_letter_reason(error: str) -> str:
+    """Why a heartbeat was set aside, in the reader's language; the stored text stays available as the detail."""
+    error = error or ""
+    if _DATABASE_REFUSAL.match(error):
+        return _("The database refused to store it.")
+    translated = _(error) if error else ""
+    return translated if translated != error else _("It could not be read as a heartbeat.")

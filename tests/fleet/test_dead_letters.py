@@ -70,3 +70,15 @@ def test_with_nothing_set_aside_the_page_says_so(client, db):
     client.force_login(UserFactory(role="technical_support", regions="all"))
 
     assert "没有被搁置的心跳" in client.get("/heartbeats/set-aside/").content.decode()
+
+
+def test_the_page_says_why_in_chinese_and_keeps_the_stored_error_as_technical_detail(client, kiosk):
+    set_aside(kiosk, b'{"a": 1}', "DataError: value out of range for type integer", "1-0")
+    set_aside(kiosk, b"\xff", "The buffer entry has no readable kiosk or arrival time.", "2-0")
+    client.force_login(UserFactory(role="technical_support", regions="all"))
+
+    html = client.get("/heartbeats/set-aside/").content.decode()
+
+    assert "数据库拒绝写入该心跳。" in html
+    assert "该缓冲条目缺少可读的终端或接收时间。" in html
+    assert "技术细节" in html and "value out of range for type integer" in html
