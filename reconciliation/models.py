@@ -464,18 +464,44 @@ class ReconItem(models.Model):
         return f"{self.business_date} {self.outcome}"
 
 
+class ReconActionKind(models.TextChoices):
+    """What happened to a reconciliation item, one entry of its audit trail each."""
+
+    ASSIGNED = "assigned", _("Assigned")
+    MANUAL_MATCH = "manual_match", _("Matched by hand")
+    REFUND_REQUESTED = "refund_requested", _("Refund requested")
+    REFUNDED = "refunded", _("Refunded")
+    WRITEOFF_REQUESTED = "writeoff_requested", _("Write-off requested")
+    WRITTEN_OFF = "written_off", _("Written off")
+    WRITEOFF_REJECTED = "writeoff_rejected", _("Write-off rejected")
+    WRITEOFF_WITHDRAWN = "writeoff_withdrawn", _("Write-off request withdrawn")
+    CITIZEN_CONTACTED = "citizen_contacted", _("Citizen contacted")
+    REOPENED = "reopened", _("Reopened")
+    AUTO_CLOSED = "auto_closed", _("Closed automatically")
+    OUTCOME_CHANGED = "outcome_changed", _("Outcome changed")
+
+
 class ReconAction(models.Model):
     """The audit trail of an item: every human action and every automatic change, append-only."""
+
+    Kind = ReconActionKind
 
     item = models.ForeignKey(ReconItem, on_delete=models.CASCADE, related_name="actions")
     at = models.DateTimeField(auto_now_add=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    action = models.CharField(max_length=32)
+    action = models.CharField(max_length=32, choices=Kind.choices)
     note = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(action__in=ReconActionKind.values),
+                name="recon_action_kind_valid",
+                violation_error_message=_("Not a known kind of action on a reconciliation item."),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.item_id} {self.action}"

@@ -595,14 +595,20 @@ def _store_verdicts(business_date, result, explained, today, calendar) -> dict:
             continue
         if "outcome" in changed:
             actions.append(
-                ReconAction(item=item, action="outcome_changed", data={"from": item.outcome, "to": verdict.outcome})
+                ReconAction(
+                    item=item,
+                    action=ReconAction.Kind.OUTCOME_CHANGED,
+                    data={"from": item.outcome, "to": verdict.outcome},
+                )
             )
             if item.state == ReconItem.State.AUTO_CLOSED and verdict.outcome not in BENIGN_OUTCOMES:
                 item.state, item.closed_at = ReconItem.State.OPEN, None
-                actions.append(ReconAction(item=item, action="reopened"))
+                actions.append(ReconAction(item=item, action=ReconAction.Kind.REOPENED))
             elif item.state == ReconItem.State.OPEN and verdict.outcome == "matched":
                 item.state, item.closed_at = ReconItem.State.AUTO_CLOSED, now
-                actions.append(ReconAction(item=item, action="auto_closed", note="a late record matched"))
+                actions.append(
+                    ReconAction(item=item, action=ReconAction.Kind.AUTO_CLOSED, note="a late record matched")
+                )
         for name, value in values.items():
             setattr(item, name, value)
         to_update.append(item)
@@ -610,11 +616,15 @@ def _store_verdicts(business_date, result, explained, today, calendar) -> dict:
     for key, item in existing.items():
         if key in seen or item.outcome == "matched":
             continue
-        actions.append(ReconAction(item=item, action="outcome_changed", data={"from": item.outcome, "to": "matched"}))
+        actions.append(
+            ReconAction(
+                item=item, action=ReconAction.Kind.OUTCOME_CHANGED, data={"from": item.outcome, "to": "matched"}
+            )
+        )
         item.outcome, item.severity = "matched", ReconItem.Severity.LOW
         if item.state == ReconItem.State.OPEN:
             item.state, item.closed_at = ReconItem.State.AUTO_CLOSED, now
-            actions.append(ReconAction(item=item, action="auto_closed", note="a late record matched"))
+            actions.append(ReconAction(item=item, action=ReconAction.Kind.AUTO_CLOSED, note="a late record matched"))
         to_update.append(item)
     sql.recon_items_insert(business_date=business_date, items=to_create, now=now)
     ReconItem.objects.bulk_update(
@@ -660,7 +670,10 @@ def _close_ledger_items_now_paired(business_date, now) -> int:
         state=ReconItem.State.AUTO_CLOSED, closed_at=now, outcome="matched", severity=ReconItem.Severity.LOW
     )
     ReconAction.objects.bulk_create(
-        [ReconAction(item_id=i, action="auto_closed", note="the kiosk's journal line arrived") for i in stale]
+        [
+            ReconAction(item_id=i, action=ReconAction.Kind.AUTO_CLOSED, note="the kiosk's journal line arrived")
+            for i in stale
+        ]
     )
     return len(stale)
 
@@ -780,7 +793,7 @@ class ResolutionError(Exception):
     """An action that does not fit the item's state; the message says why."""
 
 
-def _act(item: ReconItem, actor, action: str, note: str = "", **data) -> ReconAction:
+def _act(item: ReconItem, actor, action: ReconAction.Kind, note: str = "", **data) -> ReconAction:
     return ReconAction.objects.create(item=item, actor=actor, action=action, note=note, data=data)
 
 
@@ -805,7 +818,7 @@ def item_assign(*, item: ReconItem, assignee, actor) -> ReconItem:
     item = _locked(item)
     item.assigned_to = assignee
     item.save(update_fields=["assigned_to", "updated_at"])
-    _act(item, actor, "assigned", data={"to": assignee.username if assignee else None})
+    _act(item, actor, ReconAction.Kind.ASSIGNED, data={"to": assignee.username if assignee else None})
     _notify(item)
     return item
 
@@ -850,7 +863,7 @@ def item_manual_match(*, item: ReconItem, ledger_entry: LedgerEntry, reason: str
     _act(
         item,
         actor,
-        "manual_match",
+        ReconAction.Kind.MANUAL_MATCH,
         reason,
         ledger_entry=ledger_entry.pk,
         channel_ref=ledger_entry.channel_ref,
@@ -860,7 +873,7 @@ def item_manual_match(*, item: ReconItem, ledger_entry: LedgerEntry, reason: str
     for other in ReconItem.objects.filter(ledger_entry=ledger_entry, journal_line__isnull=True, state="open"):
         other.state, other.outcome, other.closed_at = ReconItem.State.AUTO_CLOSED, Outcome.MATCHED, timezone.now()
         other.save(update_fields=["state", "outcome", "closed_at", "updated_at"])
-        _act(other, actor, "auto_closed", f"matched by hand to item {item.pk}")
+        _act(other, actor, ReconAction.Kind.AUTO_CLOSED, f"matched by hand to item {item.pk}")
     _notify(item)
     return item
 
@@ -872,7 +885,7 @@ def item_request_refund(*, item: ReconItem, note: str, actor) -> ReconItem:
         raise ResolutionError(_t("Only an open item can have a refund requested."))
     item.resolution = "refund_requested"
     item.save(update_fields=["resolution", "updated_at"])
-    _act(item, actor, "refund_requested", _require_reason(note, "note"))
+    _act(item, actor, ReconAction.Kind.REFUND_REQUESTED, _require_reason(note, "note"))
     _notify(item)
     return item
 
@@ -885,7 +898,7 @@ def item_mark_refunded(*, item: ReconItem, reference: str, actor) -> ReconItem:
     reference = _require_reason(reference, "reference")
     item.state, item.resolution, item.closed_at = ReconItem.State.RESOLVED, "refunded", timezone.now()
     item.save(update_fields=["state", "resolution", "closed_at", "updated_at"])
-    _act(item, actor, "refunded", reference)
+    _act(item, actor, ReconAction.Kind.REFUNDED, reference)
     _notify(item)
     return item
 
@@ -918,7 +931,7 @@ def item_write_off_request(*, item: ReconItem, reason: str, actor) -> WriteOffRe
     if WriteOffRequest.objects.filter(item=item, state=WriteOffRequest.State.PENDING).exists():
         raise ResolutionError(_t("A write-off of this item is already awaiting approval."))
     request = WriteOffRequest.objects.create(item=item, reason=reason, requested_by=actor)
-    _act(item, actor, "writeoff_requested", reason, request=request.pk)
+    _act(item, actor, ReconAction.Kind.WRITEOFF_REQUESTED, reason, request=request.pk)
     _notify(item)
     return request
 
@@ -954,7 +967,7 @@ def item_write_off_approve(*, item: ReconItem, actor, note: str = "") -> ReconIt
     _act(
         item,
         actor,
-        "written_off",
+        ReconAction.Kind.WRITTEN_OFF,
         note or request.reason,
         request=request.pk,
         requested_by=request.requested_by.username,
@@ -970,7 +983,14 @@ def item_write_off_reject(*, item: ReconItem, actor, note: str) -> ReconItem:
     note = _require_reason(note, "note")
     item, request = _decide_writeoff(item, actor)
     _close_request(request, WriteOffRequest.State.REJECTED, actor, note)
-    _act(item, actor, "writeoff_rejected", note, request=request.pk, requested_by=request.requested_by.username)
+    _act(
+        item,
+        actor,
+        ReconAction.Kind.WRITEOFF_REJECTED,
+        note,
+        request=request.pk,
+        requested_by=request.requested_by.username,
+    )
     _notify(item)
     return item
 
@@ -986,7 +1006,7 @@ def item_write_off_withdraw(*, item: ReconItem, actor, note: str = "") -> ReconI
         raise NotAllowed(_t("Only the person who asked for the write-off can withdraw it."))
     note = (note or "").strip()
     _close_request(request, WriteOffRequest.State.WITHDRAWN, actor, note)
-    _act(item, actor, "writeoff_withdrawn", note, request=request.pk)
+    _act(item, actor, ReconAction.Kind.WRITEOFF_WITHDRAWN, note, request=request.pk)
     _notify(item)
     return item
 
@@ -995,7 +1015,7 @@ def item_write_off_withdraw(*, item: ReconItem, actor, note: str = "") -> ReconI
 def item_record_contact(*, item: ReconItem, note: str, actor) -> ReconItem:
     """Record that the citizen was contacted (what they were told). The item's state does not change."""
     item = _locked(item)
-    _act(item, actor, "citizen_contacted", _require_reason(note, "note"))
+    _act(item, actor, ReconAction.Kind.CITIZEN_CONTACTED, _require_reason(note, "note"))
     _notify(item)
     return item
 
@@ -1017,7 +1037,7 @@ def item_reopen(*, item: ReconItem, reason: str, actor) -> ReconItem:
         decided_at=timezone.now(),
         decision_note="the item was closed before the write-off was decided",
     )
-    _act(item, actor, "reopened", reason)
+    _act(item, actor, ReconAction.Kind.REOPENED, reason)
     _notify(item)
     return item
 

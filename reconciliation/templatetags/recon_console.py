@@ -10,7 +10,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core.charts import CHART_OPTIONS, render_svg
-from reconciliation.models import Channel, Outcome, ReconItem
+from reconciliation.models import Channel, Outcome, ReconAction, ReconItem
 from reconciliation.privacy import display_payer_ref
 
 register = template.Library()
@@ -28,20 +28,6 @@ _TONES = {
     "cash": "neutral",
     "not_charged": "neutral",
     "proposed_match": "review",
-}
-_ACTIONS = {
-    "assigned": gettext_lazy("Assigned"),
-    "manual_match": gettext_lazy("Matched by hand"),
-    "refund_requested": gettext_lazy("Refund requested"),
-    "refunded": gettext_lazy("Refunded"),
-    "writeoff_requested": gettext_lazy("Write-off requested"),
-    "written_off": gettext_lazy("Written off"),
-    "writeoff_rejected": gettext_lazy("Write-off rejected"),
-    "writeoff_withdrawn": gettext_lazy("Write-off request withdrawn"),
-    "citizen_contacted": gettext_lazy("Citizen contacted"),
-    "reopened": gettext_lazy("Reopened"),
-    "auto_closed": gettext_lazy("Closed automatically"),
-    "outcome_changed": gettext_lazy("Outcome changed"),
 }
 _RESOLUTIONS = {
     "manual_match": gettext_lazy("Matched by hand"),
@@ -97,7 +83,7 @@ def state_label(state: str) -> str:
 
 @register.filter
 def action_label(action: str) -> str:
-    return str(_ACTIONS.get(action, action))
+    return str(ReconAction.Kind(action).label) if action in ReconAction.Kind.values else action
 
 
 @register.filter

@@ -286,3 +286,14 @@ def test_a_write_off_left_pending_when_the_item_was_closed_otherwise_does_not_co
     services.item_write_off_approve(item=item, actor=supervisor)
     item.refresh_from_db()
     assert item.resolution == "written_off"
+
+
+def test_the_database_refuses_an_audit_entry_of_an_unknown_kind(unmatched):
+    from django.db import IntegrityError, transaction
+
+    from reconciliation.models import ReconAction, ReconItem
+
+    item = ReconItem.objects.first()
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ReconAction.objects.create(item=item, action="deleted_quietly")
+    assert not item.actions.filter(action="deleted_quietly").exists()
