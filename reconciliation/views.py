@@ -539,6 +539,7 @@ def report(request, business_date: str | None = None):
         if inputs.date_problem(day - timedelta(days=1), today=_today())
         else day - timedelta(days=1),
         "next_day": day + timedelta(days=1) if day < _today() else None,
+        "earliest_day": inputs.EARLIEST_DATE,
         "report": data,
         "outcome_rows": outcomes,
         "problem_count": sum(n for o, _l, n, _a in outcomes if o not in BENIGN_OUTCOMES),
