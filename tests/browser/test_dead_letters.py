@@ -21,7 +21,7 @@ def world() -> None:
         received_at=now,
         set_aside_at=now,
         body=b'{"software_version": "3.2\x00x"}',
-        error="A string literal cannot contain NUL (0x00) characters.",
+        error="DataError: A string literal cannot contain NUL (0x00) characters.",
     )
     UserFactory(username="support", role="technical_support", regions="all")
     UserFactory(username="counter", role="counter_staff", regions="all")
@@ -39,9 +39,11 @@ def test_technical_support_follows_the_board_warning_to_the_heartbeats_set_aside
     row = page.locator("#dead-letters tbody tr")
     expect(row).to_have_count(1)
     expect(row).to_contain_text("KS-DL-0001")
-    expect(row).to_contain_text("cannot contain NUL")
-    row.locator("summary").click()
-    expect(row.locator("details code")).to_contain_text("3.2\\u0000x")
+    expect(row).to_contain_text("数据库拒绝写入该心跳。")
+    row.locator(".dead-letter__error summary").click()
+    expect(row.locator(".dead-letter__error code")).to_contain_text("cannot contain NUL")
+    row.locator(".dead-letter__body summary").click()
+    expect(row.locator(".dead-letter__body code")).to_contain_text("3.2\\u0000x")
     screenshot("dead-letters-zh")
     expect(page.locator("nav.topnav a")).to_have_text(["设备看板"])
 
