@@ -12,13 +12,15 @@ FORBIDDEN = 4403
 
 
 class GroupRelayConsumer(AsyncJsonWebsocketConsumer):
-    """Subclasses set `permission` and return the user's groups from `groups_for` (run off the event loop: it
-    may read the database)."""
+    """Subclasses set `permission` and define `groups_for(self, user) -> list[str]`, the groups the user may hear
+    (run off the event loop: it may read the database). A subclass missing either fails when it is defined."""
 
     permission = ""
 
-    def groups_for(self, user) -> list[str]:
-        raise NotImplementedError
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if not cls.permission or not callable(getattr(cls, "groups_for", None)):
+            raise TypeError(f"{cls.__name__} must set `permission` and define groups_for(self, user)")
 
     async def connect(self):
         user = self.scope.get("user")
