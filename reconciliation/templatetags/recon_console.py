@@ -86,6 +86,27 @@ def action_label(action: str) -> str:
     return str(ReconAction.Kind(action).label) if action in ReconAction.Kind.values else action
 
 
+# What started a reconcile run (ReconciliationRun.trigger): a word, or "console:<username>" / "api:<username>".
+_TRIGGERS = {
+    "new_file": gettext_lazy("New file"),
+    "schedule": gettext_lazy("Daily schedule"),
+    "demo": gettext_lazy("Demo data"),
+    "command": gettext_lazy("Command line"),
+    "manual": gettext_lazy("By hand"),
+    "lease_expired": gettext_lazy("Re-run after a worker died"),
+}
+
+
+@register.filter
+def run_trigger(trigger: str) -> str:
+    """A run's trigger in the reader's words: 新文件 for new_file, 控制台 · 李娜 for console:fin."""
+    source, _sep, username = (trigger or "").partition(":")
+    if username and source in ("console", "api"):
+        where = _("Console") if source == "console" else _("API")
+        return f"{where} · {_named(username)}"
+    return str(_TRIGGERS.get(trigger, trigger or "—"))
+
+
 @register.filter
 def resolution_label(resolution: str) -> str:
     return str(_RESOLUTIONS.get(resolution, resolution))

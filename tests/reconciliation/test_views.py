@@ -730,3 +730,16 @@ def test_the_console_speaks_english_when_asked(officer_client, world):
     page = page_of(officer_client.get(reverse("reconciliation:queue")))
 
     assert "Exception queue" in page and "Amount mismatch" in page and "working day" in page
+
+
+def test_the_reports_runs_say_what_started_them_in_words_not_codes(officer_client, world, officer):
+    from reconciliation import services
+
+    day = world.day
+    services.reconcile_run(business_date=day, today=AFTER_WINDOW, trigger="new_file")
+    services.reconcile_run(business_date=day, today=AFTER_WINDOW, trigger=f"console:{officer.username}")
+
+    html = officer_client.get(f"/reconciliation/reports/{day.isoformat()}/").content.decode()
+
+    assert "新文件到达" in html and "控制台 · 李娜" in html
+    assert "new_file" not in html and "console:fin" not in html
