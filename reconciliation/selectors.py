@@ -365,3 +365,17 @@ def match_rates_in_scope(day: date, scope, days: int) -> list[tuple[date, float 
         outcomes = per_day[current]["outcomes"] if current in per_day else {}
         rates.append((current, match_rate(outcomes) if current in run_days else None))
     return rates
+
+
+def service_names(codes) -> dict[str, str]:
+    """The fee's name (居民身份证 …) of each service code, from the newest tariff that names it; one query."""
+    from reconciliation.models import Tariff
+
+    names = {}
+    for code, name in (
+        Tariff.objects.filter(service_code__in=list(codes))
+        .order_by("service_code", "-effective_from")
+        .values_list("service_code", "name")
+    ):
+        names.setdefault(code, name)
+    return names

@@ -251,6 +251,9 @@ def _render_item(request, item: ReconItem, *, status: int = 200, **forms):
         "item": item,
         "line": item.journal_line,
         "entry": item.ledger_entry,
+        "service_names": selectors.service_names(
+            {r.service_code for r in (item.journal_line, item.ledger_entry) if r is not None and r.service_code}
+        ),
         "age": calendar.working_days_between(item.business_date, _today()),
         "cause_texts": [describe_cause(c) for c in item.causes],
         "actions": item.actions.select_related("actor"),

@@ -108,6 +108,14 @@ def run_trigger(trigger: str) -> str:
 
 
 @register.filter
+def service_name(names: dict, code: str) -> str:
+    """The fee's name for a service code, with the code itself only when no tariff names it."""
+    if not code:
+        return "—"
+    return names.get(code) or code
+
+
+@register.filter
 def resolution_label(resolution: str) -> str:
     return str(_RESOLUTIONS.get(resolution, resolution))
 

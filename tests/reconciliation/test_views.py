@@ -743,3 +743,10 @@ def test_the_reports_runs_say_what_started_them_in_words_not_codes(officer_clien
 
     assert "新文件到达" in html and "控制台 · 李娜" in html
     assert "new_file" not in html and "console:fin" not in html
+
+
+def test_the_item_page_names_the_fee_not_its_service_code(officer_client, world):
+    page = page_of(officer_client.get(f"/reconciliation/items/{item('M2').uid}/"))
+
+    assert "居民身份证工本费" in page
+    assert ">ID_CARD<" not in page
