@@ -6,7 +6,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
-from fleet.vocabulary import Component, FaultCategory, FaultKind, Severity
+from core.db import TransactionId
+from fleet.vocabulary import Component, ComponentState, FaultCategory, FaultKind, Severity
 
 
 class Site(models.Model):
@@ -214,6 +215,9 @@ class StatusChange(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # The writing transaction: StatusChange is also the fleet's change feed (an outbox), read past a cursor of
+    # (txid, id) by the incident engine (core/db.py explains why the id alone is not enough).
+    txid = models.BigIntegerField(db_default=TransactionId(), editable=False)
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
@@ -227,10 +231,52 @@ class StatusChange(models.Model):
         indexes = [
             # The kiosk page's timeline and the flap detector: one kiosk's recent flips.
             models.Index(fields=["kiosk", "-occurred_at"], name="status_change_kiosk_time_idx"),
+            # The change feed: rows past a reader's cursor.
+            models.Index(fields=["txid", "id"], name="status_change_feed_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.kiosk_id}: {self.from_status} → {self.to_status}"
+
+
+class ComponentChange(models.Model):
+    """A component of a kiosk changed state, or an error code appeared in its heartbeats. Append-only: the second
+    half of the fleet's change feed (beside StatusChange), written in the heartbeat's own transaction.
+
+    A component row has `component`, `from_state` and `to_state`; an error-code row has `code` (and the component
+    the catalog files it under, when known, is not looked up here)."""
+
+    kiosk = models.ForeignKey(Kiosk, on_delete=models.CASCADE, related_name="component_changes")
+    occurred_at = models.DateTimeField()
+    component = models.CharField(max_length=32, blank=True)
+    from_state = models.CharField(max_length=16, blank=True)
+    to_state = models.CharField(max_length=16, blank=True)
+    code = models.CharField(max_length=32, blank=True)
+    txid = models.BigIntegerField(db_default=TransactionId(), editable=False)
+
+    class Meta:
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                name="component_change_is_one_thing",
+                condition=(Q(code="") & ~Q(component="") & ~Q(from_state=models.F("to_state")))
+                | (~Q(code="") & Q(from_state="") & Q(to_state="")),
+                violation_error_message=_("A component change is a component's new state or a new error code."),
+            )
+        ]
+        indexes = [
+            models.Index(fields=["kiosk", "-occurred_at"], name="component_change_kiosk_idx"),
+            models.Index(fields=["txid", "id"], name="component_change_feed_idx"),
+        ]
+
+    def __str__(self) -> str:
+        if self.code:
+            return f"{self.kiosk_id}: {self.code}"
+        return f"{self.kiosk_id}: {self.component} {self.from_state or '-'} → {self.to_state}"
+
+    @property
+    def to_state_label(self) -> str:
+        return ComponentState(self.to_state).label if self.to_state in ComponentState.values else self.to_state
 
 
 class FlapEvent(models.Model):

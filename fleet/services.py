@@ -19,7 +19,9 @@ from django.utils.translation import gettext as _
 
 from fleet import events, ingest, sql
 from fleet.health import assess, flapping_has_ended, is_flapping
+from fleet.vocabulary import HEALTHY_STATES
 from fleet.models import (
+    ComponentChange,
     DeviceCredential,
     FlapEvent,
     Heartbeat,
@@ -202,6 +204,9 @@ class _Effect:
     visible: bool
     reason: str = ""
     detail: str = ""
+    # For the change feed: (component, from_state, to_state) and error codes that were not there before.
+    component_changes: list = field(default_factory=list)
+    new_codes: list = field(default_factory=list)
 
     @property
     def changed(self) -> bool:
@@ -237,6 +242,12 @@ def _heartbeat_effect(kiosk, beat, received_at, skew) -> _Effect:
     if beat.software_version:
         update["software_version"] = beat.software_version
     effect = _Effect(old_status, new_status, update, visible)
+    effect.component_changes = [
+        (name, kiosk.components.get(name, ""), state)
+        for name, state in components.items()
+        if state != kiosk.components.get(name, "") and (name in kiosk.components or state not in HEALTHY_STATES)
+    ]
+    effect.new_codes = [code for code in dict.fromkeys(beat.error_codes) if code not in kiosk.error_codes]
     if changed:
         update.update(status=new_status, status_changed_at=received_at, status_reason=_reason_text(assessment))
         if old_status == Status.PROVISIONED:
@@ -270,6 +281,7 @@ def _apply_heartbeat(kiosk, beat, received_at, skew) -> HeartbeatOutcome | None:
         metrics=beat.metrics,
     )
     region_id = _region_id(kiosk)
+    _record_component_changes([(kiosk.pk, received_at, effect)])
     if effect.changed:
         _record_flips(
             [(kiosk.pk, kiosk.serial, region_id, effect.old_status, effect.new_status)],
@@ -305,7 +317,7 @@ def heartbeats_apply(beats) -> int:
         return 0
     with transaction.atomic():
         states = sql.kiosk_states_locked(list({kiosk_id for kiosk_id, _at, _beat in beats}))
-        raw, touched, flips, updated = [], {}, defaultdict(list), {}
+        raw, touched, flips, updated, effects = [], {}, defaultdict(list), {}, []
         for kiosk_id, received_at, beat in beats:
             state = states.get(kiosk_id)
             if state is None:  # deleted since
@@ -329,6 +341,7 @@ def heartbeats_apply(beats) -> int:
             for name, value in effect.update.items():
                 setattr(state, name, value)
             touched[kiosk_id] = state
+            effects.append((kiosk_id, received_at, effect))
             if effect.changed:
                 flips[(effect.reason, effect.detail, received_at)].append(
                     (kiosk_id, state.serial, state.region_id, effect.old_status, effect.new_status)
@@ -337,6 +350,7 @@ def heartbeats_apply(beats) -> int:
                 updated[state.serial] = state.region_id
         sql.heartbeats_insert_many(raw)
         sql.kiosks_write_states(list(touched.values()))
+        _record_component_changes(effects)
         for (reason, detail, at), rows in flips.items():
             _record_flips(rows, reason, detail, at)
         if updated:
@@ -493,6 +507,23 @@ def commands_deliver(*, kiosk_id: int, now: datetime) -> list[dict]:
 
 
 # --- Flips, flapping and events -------------------------------------------------------------------------
+
+
+def _record_component_changes(effects) -> None:
+    """The change feed's component half: one row per component that changed state and per error code that
+    appeared, for (kiosk_id, received_at, _Effect) entries. Nothing is written when nothing changed."""
+    rows = [
+        ComponentChange(kiosk_id=kiosk_id, occurred_at=at, component=name, from_state=old, to_state=new)
+        for kiosk_id, at, effect in effects
+        for name, old, new in effect.component_changes
+    ] + [
+        ComponentChange(kiosk_id=kiosk_id, occurred_at=at, code=code[:32])
+        for kiosk_id, at, effect in effects
+        for code in effect.new_codes
+    ]
+    if rows:
+        ComponentChange.objects.bulk_create(rows)
+
 
 
 def _record_flips(rows, reason: str, detail: str, now: datetime, actor=None, *, flapping_now=None) -> None:

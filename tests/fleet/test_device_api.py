@@ -355,8 +355,9 @@ def test_a_heartbeat_that_flips_the_status_adds_a_fixed_number_of_queries(
     if ingest_mode == "buffered":
         pytest.skip("direct mode's queries; test_ingest.py counts the buffered ones")
     post(client, kiosk.token, beat())
-    # the steady six, plus: flapping lookup, insert flip, count recent flips
-    with django_assert_num_queries(9):
+    # the steady six, plus: the component's new state on the change feed, flapping lookup, insert flip,
+    # count recent flips
+    with django_assert_num_queries(10):
         response = post(client, kiosk.token, beat(components={"receipt_printer": "degraded"}))
     assert response.json()["status"] == "degraded"
 
