@@ -19,7 +19,6 @@ from django.utils.translation import gettext as _
 
 from fleet import events, ingest, sql
 from fleet.health import assess, flapping_has_ended, is_flapping
-from fleet.vocabulary import HEALTHY_STATES
 from fleet.models import (
     ComponentChange,
     DeviceCredential,
@@ -31,6 +30,7 @@ from fleet.models import (
     Site,
     StatusChange,
 )
+from fleet.vocabulary import HEALTHY_STATES
 
 logger = logging.getLogger(__name__)
 TOKEN_PREFIX = "kt_"
@@ -523,7 +523,6 @@ def _record_component_changes(effects) -> None:
     ]
     if rows:
         ComponentChange.objects.bulk_create(rows)
-
 
 
 def _record_flips(rows, reason: str, detail: str, now: datetime, actor=None, *, flapping_now=None) -> None:

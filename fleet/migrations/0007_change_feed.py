@@ -7,52 +7,65 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('fleet', '0006_region_moves_to_accounts'),
+        ("fleet", "0006_region_moves_to_accounts"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ComponentChange',
+            name="ComponentChange",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('occurred_at', models.DateTimeField()),
-                ('component', models.CharField(blank=True, max_length=32)),
-                ('from_state', models.CharField(blank=True, max_length=16)),
-                ('to_state', models.CharField(blank=True, max_length=16)),
-                ('code', models.CharField(blank=True, max_length=32)),
-                ('txid', models.BigIntegerField(db_default=core.db.TransactionId(), editable=False)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("occurred_at", models.DateTimeField()),
+                ("component", models.CharField(blank=True, max_length=32)),
+                ("from_state", models.CharField(blank=True, max_length=16)),
+                ("to_state", models.CharField(blank=True, max_length=16)),
+                ("code", models.CharField(blank=True, max_length=32)),
+                ("txid", models.BigIntegerField(db_default=core.db.TransactionId(), editable=False)),
             ],
             options={
-                'ordering': ['-occurred_at', '-id'],
+                "ordering": ["-occurred_at", "-id"],
             },
         ),
         migrations.AddField(
-            model_name='statuschange',
-            name='txid',
+            model_name="statuschange",
+            name="txid",
             field=models.BigIntegerField(db_default=core.db.TransactionId(), editable=False),
         ),
         migrations.AddIndex(
-            model_name='statuschange',
-            index=models.Index(fields=['txid', 'id'], name='status_change_feed_idx'),
+            model_name="statuschange",
+            index=models.Index(fields=["txid", "id"], name="status_change_feed_idx"),
         ),
         migrations.AddField(
-            model_name='componentchange',
-            name='kiosk',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='component_changes', to='fleet.kiosk'),
+            model_name="componentchange",
+            name="kiosk",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="component_changes", to="fleet.kiosk"
+            ),
         ),
         migrations.AddIndex(
-            model_name='componentchange',
-            index=models.Index(fields=['kiosk', '-occurred_at'], name='component_change_kiosk_idx'),
+            model_name="componentchange",
+            index=models.Index(fields=["kiosk", "-occurred_at"], name="component_change_kiosk_idx"),
         ),
         migrations.AddIndex(
-            model_name='componentchange',
-            index=models.Index(fields=['txid', 'id'], name='component_change_feed_idx'),
+            model_name="componentchange",
+            index=models.Index(fields=["txid", "id"], name="component_change_feed_idx"),
         ),
         migrations.AddConstraint(
-            model_name='componentchange',
-            constraint=models.CheckConstraint(condition=models.Q(models.Q(('code', ''), models.Q(('component', ''), _negated=True), models.Q(('from_state', models.F('to_state')), _negated=True)), models.Q(models.Q(('code', ''), _negated=True), ('from_state', ''), ('to_state', '')), _connector='OR'), name='component_change_is_one_thing', violation_error_message="A component change is a component's new state or a new error code."),
+            model_name="componentchange",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    models.Q(
+                        ("code", ""),
+                        models.Q(("component", ""), _negated=True),
+                        models.Q(("from_state", models.F("to_state")), _negated=True),
+                    ),
+                    models.Q(models.Q(("code", ""), _negated=True), ("from_state", ""), ("to_state", "")),
+                    _connector="OR",
+                ),
+                name="component_change_is_one_thing",
+                violation_error_message="A component change is a component's new state or a new error code.",
+            ),
         ),
     ]
