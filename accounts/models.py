@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 class Region(models.Model):
     """A district of the city; the unit of an operator's responsibility (region scoping)."""
 
-    code = models.SlugField(max_length=32, unique=True)
+    code = models.SlugField(_("code"), max_length=32, unique=True)
     name = models.CharField(_("name"), max_length=100)
 
     class Meta:
@@ -23,7 +23,9 @@ class Region(models.Model):
 class OperatorProfile(models.Model):
     """Which regions of the fleet a console user is responsible for (region scoping)."""
 
-    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="operator_profile")
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="operator_profile", verbose_name=_("user")
+    )
     # Sees every region, present and future (city-wide operations managers, auditors).
     all_regions = models.BooleanField(_("all regions"), default=False)
     regions = models.ManyToManyField(Region, blank=True, related_name="operators", verbose_name=_("regions"))

@@ -46,29 +46,38 @@ class JournalFile(models.Model):
         # recovery task failed on it PARSE_ATTEMPTS times): kept, shown with its reason, and skipped from then on.
         FAILED = "failed", _("Failed")
 
-    kiosk = models.ForeignKey("fleet.Kiosk", on_delete=models.PROTECT, related_name="journal_files")
-    business_date = models.DateField(_("business date"))
-    sha256 = models.CharField(max_length=64)
-    content = models.BinaryField(help_text="The decoded (un-gzipped) bytes exactly as sent.")
-    size = models.PositiveIntegerField()
-    received_at = models.DateTimeField(auto_now_add=True)
-    uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    kiosk = models.ForeignKey(
+        "fleet.Kiosk", verbose_name=_("kiosk"), on_delete=models.PROTECT, related_name="journal_files"
     )
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RECEIVED)
-    lines_total = models.PositiveIntegerField(default=0)
-    lines_accepted = models.PositiveIntegerField(default=0)
-    lines_duplicate = models.PositiveIntegerField(default=0)
-    lines_rejected = models.PositiveIntegerField(default=0)
+    business_date = models.DateField(_("business date"))
+    sha256 = models.CharField(_("SHA-256 checksum"), max_length=64)
+    content = models.BinaryField(_("content"), help_text=_("The decoded (un-gzipped) bytes exactly as sent."))
+    size = models.PositiveIntegerField(_("size (bytes)"))
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("uploaded by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    lines_total = models.PositiveIntegerField(_("lines"), default=0)
+    lines_accepted = models.PositiveIntegerField(_("lines accepted"), default=0)
+    lines_duplicate = models.PositiveIntegerField(_("lines already recorded"), default=0)
+    lines_rejected = models.PositiveIntegerField(_("lines rejected"), default=0)
     # [{"line": 7, "reason": "amount: not a number with two decimals"}], capped; the raw file has the rest.
-    rejections = models.JSONField(default=list, blank=True)
+    rejections = models.JSONField(_("rejected lines"), default=list, blank=True)
     # Why the file was rejected or failed, in the words shown to the kiosk and in the console.
-    error = models.TextField(blank=True)
+    error = models.TextField(_("error"), blank=True)
     # How many times the stalled-file recovery started reading this file; counted before it reads, so a file that
     # kills the process that reads it is counted too, and given up (FAILED) instead of being tried for ever.
-    parse_attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
+    parse_attempts = models.PositiveSmallIntegerField(_("parse attempts"), default=0, db_default=0)
 
     class Meta:
+        verbose_name = _("kiosk journal file")
+        verbose_name_plural = _("kiosk journal files")
         ordering = ["-received_at"]
         constraints = [
             models.UniqueConstraint(
@@ -103,22 +112,28 @@ class JournalLine(models.Model):
         FAILED = "failed", _("Failed")
         REVERSED = "reversed", _("Reversed")
 
-    id = models.BigAutoField(primary_key=True)
-    kiosk = models.ForeignKey("fleet.Kiosk", on_delete=models.PROTECT, related_name="journal_lines", db_index=False)
-    txn_id = models.CharField(max_length=64)
-    seq = models.BigIntegerField()
-    occurred_at = models.DateTimeField()
-    business_date = models.DateField()
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
-    channel = models.CharField(max_length=16, choices=Channel.choices)
-    channel_ref = models.CharField(max_length=64, blank=True)
-    payer_ref = models.CharField(max_length=80, blank=True)
-    service_code = models.CharField(max_length=32)
-    status = models.CharField(max_length=16, choices=Status.choices)
-    source_file = models.ForeignKey(JournalFile, on_delete=models.PROTECT, related_name="lines")
-    line_no = models.PositiveIntegerField()
+    id = models.BigAutoField(_("ID"), primary_key=True)
+    kiosk = models.ForeignKey(
+        "fleet.Kiosk", verbose_name=_("kiosk"), on_delete=models.PROTECT, related_name="journal_lines", db_index=False
+    )
+    txn_id = models.CharField(_("receipt number"), max_length=64)
+    seq = models.BigIntegerField(_("sequence number"))
+    occurred_at = models.DateTimeField(_("time of payment"))
+    business_date = models.DateField(_("business date"))
+    amount = models.DecimalField(_("amount (yuan)"), max_digits=12, decimal_places=2)
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    channel_ref = models.CharField(_("order number"), max_length=64, blank=True)
+    payer_ref = models.CharField(_("payer reference"), max_length=80, blank=True)
+    service_code = models.CharField(_("service code"), max_length=32)
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices)
+    source_file = models.ForeignKey(
+        JournalFile, verbose_name=_("source file"), on_delete=models.PROTECT, related_name="lines"
+    )
+    line_no = models.PositiveIntegerField(_("line number"))
 
     class Meta:
+        verbose_name = _("kiosk journal line")
+        verbose_name_plural = _("kiosk journal lines")
         constraints = [
             models.UniqueConstraint(
                 fields=["kiosk", "txn_id"],
@@ -149,13 +164,17 @@ class JournalLine(models.Model):
 class JournalGap(models.Model):
     """A run of missing sequence numbers in a kiosk's journal: transactions the kiosk never reported."""
 
-    kiosk = models.ForeignKey("fleet.Kiosk", on_delete=models.CASCADE, related_name="journal_gaps")
-    business_date = models.DateField()
-    first_missing = models.BigIntegerField()
-    last_missing = models.BigIntegerField()
-    detected_at = models.DateTimeField(auto_now_add=True)
+    kiosk = models.ForeignKey(
+        "fleet.Kiosk", verbose_name=_("kiosk"), on_delete=models.CASCADE, related_name="journal_gaps"
+    )
+    business_date = models.DateField(_("business date"))
+    first_missing = models.BigIntegerField(_("first missing sequence number"))
+    last_missing = models.BigIntegerField(_("last missing sequence number"))
+    detected_at = models.DateTimeField(_("detected at"), auto_now_add=True)
 
     class Meta:
+        verbose_name = _("journal gap")
+        verbose_name_plural = _("journal gaps")
         ordering = ["kiosk", "first_missing"]
         constraints = [
             models.UniqueConstraint(
@@ -195,20 +214,27 @@ class LedgerFile(models.Model):
         MT940 = "mt940", _("Bank statement (SWIFT MT940)")
         CAMT053 = "camt053", _("Bank statement (ISO 20022 camt.053)")
 
-    sha256 = models.CharField(max_length=64, unique=True)
+    sha256 = models.CharField(_("SHA-256 checksum"), max_length=64, unique=True)
     format = models.CharField(_("format"), max_length=16, choices=Format.choices)
-    original_name = models.CharField(max_length=255, blank=True)
-    content = models.BinaryField()
-    size = models.PositiveIntegerField()
-    imported_at = models.DateTimeField(auto_now_add=True)
+    original_name = models.CharField(_("file name"), max_length=255, blank=True)
+    content = models.BinaryField(_("content"))
+    size = models.PositiveIntegerField(_("size (bytes)"))
+    imported_at = models.DateTimeField(_("imported at"), auto_now_add=True)
     imported_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("imported by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    entries_total = models.PositiveIntegerField(default=0)
-    entries_new = models.PositiveIntegerField(default=0)
-    entries_already_known = models.PositiveIntegerField(default=0)
+    entries_total = models.PositiveIntegerField(_("entries"), default=0)
+    entries_new = models.PositiveIntegerField(_("new entries"), default=0)
+    entries_already_known = models.PositiveIntegerField(_("entries already in the ledger"), default=0)
 
     class Meta:
+        verbose_name = _("ledger file")
+        verbose_name_plural = _("ledger files")
         ordering = ["-imported_at"]
 
     def __str__(self) -> str:
@@ -218,27 +244,33 @@ class LedgerFile(models.Model):
 class LedgerEntry(models.Model):
     """A payment as the central ledger knows it: settled by a channel or bank."""
 
-    id = models.BigAutoField(primary_key=True)
-    channel = models.CharField(max_length=16, choices=Channel.choices)
-    channel_ref = models.CharField(max_length=64)
+    id = models.BigAutoField(_("ID"), primary_key=True)
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    channel_ref = models.CharField(_("order number"), max_length=64)
     # When the payer paid, if the source says (channel bills do); else null and settled_at stands in.
-    paid_at = models.DateTimeField(null=True, blank=True)
-    settled_at = models.DateTimeField()
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    settled_at = models.DateTimeField(_("settled at"))
     # The business day the payment belongs to: the Asia/Shanghai date of paid_at, or of settled_at.
-    business_date = models.DateField()
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
-    kiosk_serial = models.CharField(max_length=64, blank=True)
-    kiosk = models.ForeignKey("fleet.Kiosk", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    payer_ref = models.CharField(max_length=80, blank=True)
-    service_code = models.CharField(max_length=32, blank=True)
-    source_file = models.ForeignKey(LedgerFile, on_delete=models.PROTECT, related_name="entries")
-    line_no = models.PositiveIntegerField()
+    business_date = models.DateField(_("business date"))
+    amount = models.DecimalField(_("amount (yuan)"), max_digits=12, decimal_places=2)
+    kiosk_serial = models.CharField(_("kiosk serial number"), max_length=64, blank=True)
+    kiosk = models.ForeignKey(
+        "fleet.Kiosk", verbose_name=_("kiosk"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    payer_ref = models.CharField(_("payer reference"), max_length=80, blank=True)
+    service_code = models.CharField(_("service code"), max_length=32, blank=True)
+    source_file = models.ForeignKey(
+        LedgerFile, verbose_name=_("source file"), on_delete=models.PROTECT, related_name="entries"
+    )
+    line_no = models.PositiveIntegerField(_("line number"))
     # It settles a payer's fee that an earlier entry (by settled_at, then id) already settled: a duplicate charge.
     # Kept up to date by the ledger import for the payer groups it touches (services.ledger_mark_repeats), so that a
     # reconcile run reads it instead of grouping the whole ledger's history.
-    settles_again = models.BooleanField(default=False, db_default=False)
+    settles_again = models.BooleanField(_("settles a fee already settled"), default=False, db_default=False)
 
     class Meta:
+        verbose_name = _("ledger entry")
+        verbose_name_plural = _("ledger entries")
         constraints = [
             models.UniqueConstraint(
                 fields=["channel", "channel_ref"],
@@ -346,20 +378,22 @@ class ReconciliationRun(models.Model):
         COMPLETED = "completed", _("Completed")
         FAILED = "failed", _("Failed")
 
-    business_date = models.DateField()
-    status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
-    started_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    trigger = models.CharField(max_length=32, blank=True)
-    outcomes = models.JSONField(default=dict)
-    summary = models.JSONField(default=dict)
-    error = models.TextField(blank=True)
+    business_date = models.DateField(_("business date"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RUNNING)
+    started_at = models.DateTimeField(_("started at"), auto_now_add=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    trigger = models.CharField(_("trigger"), max_length=32, blank=True)
+    outcomes = models.JSONField(_("outcome counts"), default=dict)
+    summary = models.JSONField(_("summary"), default=dict)
+    error = models.TextField(_("error"), blank=True)
     # Until when the worker doing the run vouches for it. It renews the lease while it works; a running run past
     # its lease belongs to a worker that died, and services.reconcile_runs_expire marks it failed and runs the day
     # again. Null for runs recorded before leases existed.
-    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(_("lease expires at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("reconcile run")
+        verbose_name_plural = _("reconcile runs")
         ordering = ["-started_at"]
         constraints = [
             models.CheckConstraint(
@@ -382,8 +416,19 @@ class ReconciliationRun(models.Model):
 class ReconciliationDay(models.Model):
     """One row per business day, locked by a run so that two runs for the same day never interleave."""
 
-    business_date = models.DateField(unique=True)
-    last_run = models.ForeignKey(ReconciliationRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    business_date = models.DateField(_("business date"), unique=True)
+    last_run = models.ForeignKey(
+        ReconciliationRun,
+        verbose_name=_("latest run"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = _("reconciliation day")
+        verbose_name_plural = _("reconciliation days")
 
     def __str__(self) -> str:
         return str(self.business_date)
@@ -393,7 +438,7 @@ class ReconItem(models.Model):
     """The reconciliation verdict on one payment: a journal line, a ledger entry, or the pair of them."""
 
     # What people and URLs use to name an item; the integer key stays internal.
-    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    uid = models.UUIDField(_("public id"), default=uuid.uuid4, unique=True, editable=False)
 
     class State(models.TextChoices):
         OPEN = "open", _("Open")
@@ -405,33 +450,52 @@ class ReconItem(models.Model):
         MEDIUM = "medium", _("Medium")
         HIGH = "high", _("High")
 
-    business_date = models.DateField()
-    outcome = models.CharField(max_length=32, choices=Outcome.choices)
+    business_date = models.DateField(_("business date"))
+    outcome = models.CharField(_("outcome"), max_length=32, choices=Outcome.choices)
     journal_line = models.OneToOneField(
-        JournalLine, null=True, blank=True, on_delete=models.PROTECT, related_name="recon_item"
+        JournalLine,
+        verbose_name=_("kiosk journal line"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="recon_item",
     )
     ledger_entry = models.ForeignKey(
-        LedgerEntry, null=True, blank=True, on_delete=models.PROTECT, related_name="recon_items"
+        LedgerEntry,
+        verbose_name=_("ledger entry"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="recon_items",
     )
-    kiosk = models.ForeignKey("fleet.Kiosk", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    channel = models.CharField(max_length=16, choices=Channel.choices)
-    amount = models.DecimalField(max_digits=12, decimal_places=2)
+    kiosk = models.ForeignKey(
+        "fleet.Kiosk", verbose_name=_("kiosk"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
+    amount = models.DecimalField(_("amount (yuan)"), max_digits=12, decimal_places=2)
     # Ranked explanation found by correlating with the kiosk's health and files: [{"cause", "detail", ...}].
-    probable_cause = models.CharField(max_length=40, blank=True)
-    causes = models.JSONField(default=list, blank=True)
+    probable_cause = models.CharField(_("probable cause"), max_length=40, blank=True)
+    causes = models.JSONField(_("probable causes"), default=list, blank=True)
     # Candidates for a proposed match: [{"ledger_entry": id, "channel_ref": …, "score": …}].
-    candidates = models.JSONField(default=list, blank=True)
-    severity = models.CharField(max_length=8, choices=Severity.choices, default=Severity.LOW)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.OPEN)
+    candidates = models.JSONField(_("match candidates"), default=list, blank=True)
+    severity = models.CharField(_("severity"), max_length=8, choices=Severity.choices, default=Severity.LOW)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.OPEN)
     assigned_to = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("assigned to"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
     )
-    resolution = models.CharField(max_length=32, blank=True)
-    first_seen_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-    closed_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(_("resolution"), max_length=32, blank=True)
+    first_seen_at = models.DateTimeField(_("first seen at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
 
     class Meta:
+        verbose_name = _("reconciliation item")
+        verbose_name_plural = _("reconciliation items")
         ordering = ["-business_date", "-id"]
         permissions = [
             ("resolve_reconitem", _("Can work reconciliation items (assign, match, refund, contact)")),
@@ -486,14 +550,18 @@ class ReconAction(models.Model):
 
     Kind = ReconActionKind
 
-    item = models.ForeignKey(ReconItem, on_delete=models.CASCADE, related_name="actions")
-    at = models.DateTimeField(auto_now_add=True)
-    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
-    action = models.CharField(max_length=32, choices=Kind.choices)
-    note = models.TextField(blank=True)
-    data = models.JSONField(default=dict, blank=True)
+    item = models.ForeignKey(ReconItem, verbose_name=_("item"), on_delete=models.CASCADE, related_name="actions")
+    at = models.DateTimeField(_("time"), auto_now_add=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("person"), null=True, blank=True, on_delete=models.SET_NULL
+    )
+    action = models.CharField(_("action"), max_length=32, choices=Kind.choices)
+    note = models.TextField(_("note"), blank=True)
+    data = models.JSONField(_("details"), default=dict, blank=True)
 
     class Meta:
+        verbose_name = _("item action")
+        verbose_name_plural = _("item actions")
         ordering = ["at", "id"]
         constraints = [
             models.CheckConstraint(
@@ -516,18 +584,29 @@ class WriteOffRequest(models.Model):
         REJECTED = "rejected", _("Not approved")
         WITHDRAWN = "withdrawn", _("Withdrawn")
 
-    item = models.ForeignKey(ReconItem, on_delete=models.CASCADE, related_name="writeoff_requests")
-    reason = models.TextField()
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    requested_at = models.DateTimeField(auto_now_add=True)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
-    decided_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    item = models.ForeignKey(
+        ReconItem, verbose_name=_("item"), on_delete=models.CASCADE, related_name="writeoff_requests"
     )
-    decided_at = models.DateTimeField(null=True, blank=True)
-    decision_note = models.TextField(blank=True)
+    reason = models.TextField(_("reason"))
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, verbose_name=_("requested by"), on_delete=models.PROTECT, related_name="+"
+    )
+    requested_at = models.DateTimeField(_("requested at"), auto_now_add=True)
+    state = models.CharField(_("state"), max_length=16, choices=State.choices, default=State.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("decided by"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(_("decided at"), null=True, blank=True)
+    decision_note = models.TextField(_("decision note"), blank=True)
 
     class Meta:
+        verbose_name = _("write-off request")
+        verbose_name_plural = _("write-off requests")
         ordering = ["-requested_at", "-id"]
         constraints = [
             models.CheckConstraint(
