@@ -52,7 +52,7 @@ def test_a_tariff_period_overlapping_another_is_refused_with_a_clear_error():
             "amount": "25.00",
             "effective_from": "2026-06-01",
             "effective_to": "",
-            "accepted_channels": '["card", "bitcoin"]',
+            "accepted_channels": ["card", "bitcoin"],
         }
     )
     with translation.override("en"):
