@@ -13,7 +13,7 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
-from config.env import env_bool, env_int, env_list, env_str
+from config.env import env_bool, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("KIOSKOPS_VAR_DIR", str(BASE_DIR / "var")))
@@ -210,6 +210,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reconciliation.tasks.parse_stalled_journals",
         "schedule": 300.0,
     },
+    # The incident engine reads the fleet's change feed (also woken on commit of a flip), then recoveries.
+    "incidents-engine": {"task": "incidents.tasks.engine_tick", "schedule": 5.0},
+    "incidents-notifications": {"task": "incidents.tasks.send_notifications", "schedule": 10.0},
+    "incidents-escalation": {"task": "incidents.tasks.escalate", "schedule": 30.0},
     # Daily, after kiosks have uploaded yesterday's journals: re-reconcile the last week.
     "reconcile-recent-days": {
         "task": "reconciliation.tasks.reconcile_recent_days",
@@ -341,6 +345,17 @@ KIOSKOPS = {
     # Entries the buffer keeps at most while no consumer runs (about 1 KB each); the oldest raw beats go first.
     "HEARTBEAT_BUFFER_MAX": env_int("KIOSKOPS_HEARTBEAT_BUFFER_MAX", 500_000, minimum=1000),
     "HEARTBEAT_BATCH": env_int("KIOSKOPS_HEARTBEAT_BATCH", 2000, minimum=1),
+    # Incident engine (incidents/engine.py): rows of each feed read per pass.
+    "INCIDENT_FEED_BATCH": env_int("KIOSKOPS_INCIDENT_FEED_BATCH", 20_000, minimum=100),
+    # A mass outage: at least this many kiosks of one hall, and this share of its kiosks in service, down within
+    # the window, become one parent incident for the hall.
+    "MASS_OUTAGE_MIN_KIOSKS": env_int("KIOSKOPS_MASS_OUTAGE_MIN_KIOSKS", 3, minimum=2),
+    "MASS_OUTAGE_SHARE": env_float("KIOSKOPS_MASS_OUTAGE_SHARE", 0.5, minimum=0.0),
+    "MASS_OUTAGE_WINDOW_MIN": env_int("KIOSKOPS_MASS_OUTAGE_WINDOW_MIN", 10, minimum=1),
+    # A kiosk-down incident's first message waits this long, so a hall's outage is announced once by its parent.
+    "NOTIFY_GROUP_WAIT_S": env_int("KIOSKOPS_NOTIFY_GROUP_WAIT_S", 60, minimum=0),
+    # The console's address, for links in notifications.
+    "PUBLIC_BASE_URL": env_str("KIOSKOPS_PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
 }
 if KIOSKOPS["HEARTBEAT_INGEST"] not in ("direct", "buffered"):
     raise ImproperlyConfigured("Environment variable KIOSKOPS_HEARTBEAT_INGEST must be 'direct' or 'buffered'.")

@@ -1,0 +1,5 @@
+"""Sending incident notifications (placeholder until the sender lands)."""
+
+
+def send_due() -> int:
+    return 0
