@@ -24,7 +24,7 @@ from core import hours
 from core.db import COMMITTED_HORIZON
 from fleet.models import ComponentChange, ErrorCode, Kiosk, Site, StatusChange
 from fleet.vocabulary import FAULT_KIND_CATEGORY, HEALTHY_STATES, FaultKind
-from incidents import rules
+from incidents import events, rules
 from incidents.models import (
     OPEN_STATES,
     EscalationChain,
@@ -60,6 +60,8 @@ class PassResult:
     notifications: int = 0
     more: bool = False
     opened_ids: list[int] = field(default_factory=list)
+    # Every incident this pass touched (opened, repeated, reopened, grouped, recovering): the live pages refresh them.
+    changed_ids: set[int] = field(default_factory=set)
 
 
 def lock() -> None:
@@ -118,6 +120,8 @@ def run_pass(*, batch: int | None = None, now: datetime | None = None) -> PassRe
                     cursor.save(update_fields=["last_id", "txid", "updated_at"])
         if result.opened_ids or result.reopened:
             transaction.on_commit(_wake_notifier)
+        if result.changed_ids:
+            events.changed_on_commit(result.changed_ids)
     return result
 
 
@@ -219,7 +223,8 @@ def _act(rows: dict[str, list[tuple]], now: datetime, result: PassResult) -> Non
     if faults:
         _open_or_repeat(faults, context, now, result)
     if recoveries:
-        result.recoveries = _record_recoveries(recoveries, context)
+        result.recoveries, recovering = _record_recoveries(recoveries, context)
+        result.changed_ids.update(recovering)
 
 
 # --- Opening, repeating, reopening ---------------------------------------------------------------------------
@@ -253,6 +258,7 @@ def _open_or_repeat(faults: list[rules.Fault], context: _Context, now: datetime,
             repeats.append((row, group))
 
     entries: list[TimelineEntry] = []
+    result.changed_ids.update(row["id"] for row, _group in repeats + reopens)
     if repeats:
         _bump([(row["id"], len(group), group[-1].at) for row, group in repeats])
         for row, group in repeats:
@@ -279,10 +285,12 @@ def _open_or_repeat(faults: list[rules.Fault], context: _Context, now: datetime,
         opened = _open(new, context, now)
         result.opened += len(opened)
         result.opened_ids += [incident_id for incident_id, _k, _kind in opened]
+        result.changed_ids.update(result.opened_ids)
         grouped, parents = _group_mass_outages(opened, context, now)
         result.grouped += grouped
         result.opened += len(parents)
         result.opened_ids += parents
+        result.changed_ids.update(parents)
         result.notifications += queue_opened_notifications([i for i, _k, _kind in opened] + parents, now)
         security = [incident_id for incident_id, _kiosk, kind in opened if kind == FaultKind.TAMPERING]
         if security:
@@ -629,7 +637,7 @@ def _group_mass_outages(opened: list[tuple[int, int, str]], context: _Context, n
 # --- Recoveries and notifications ----------------------------------------------------------------------------
 
 
-def _record_recoveries(recoveries: list[tuple[int, str, datetime]], context: _Context) -> int:
+def _record_recoveries(recoveries: list[tuple[int, str, datetime]], context: _Context) -> tuple[int, list[int]]:
     """Start the recovery clock of the open incidents these signals concern: a heartbeat back recovers a kiosk-
     down incident, a component back to OK its component's, a kiosk fully online every non-security incident.
     auto_resolve checks the kiosk's health again before resolving; a new occurrence stops the clock."""
@@ -646,10 +654,12 @@ def _record_recoveries(recoveries: list[tuple[int, str, datetime]], context: _Co
               AND (r.component = '*'
                    OR (r.component = '' AND i.fault_kind IN ('wont_start', 'connection_lost'))
                    OR (r.component <> '' AND i.component = r.component))
+            RETURNING i.id
             """,
             [kiosk_ids, components, ats],
         )
-        return cursor.rowcount
+        ids = [row[0] for row in cursor.fetchall()]
+        return len(ids), ids
 
 
 def queue_opened_notifications(incident_ids: list[int], now: datetime) -> int:

@@ -17,7 +17,7 @@ from core.people import person_name
 from fleet import services as fleet_services
 from fleet.models import Heartbeat, Kiosk, RemoteCommand, StatusChange
 from fleet.vocabulary import FAULT_KIND_CATEGORY, HEALTHY_STATES, FaultKind
-from incidents import engine, rules
+from incidents import engine, events, rules
 from incidents.models import (
     ACTIVE_STATES,
     OPEN_STATES,
@@ -80,6 +80,7 @@ def _move(incident: Incident, to: str) -> None:
 def entry(incident: Incident | int, kind: str, *, actor=None, at=None, measure="", result="", data=None):
     """Append one timeline entry."""
     incident_id = incident if isinstance(incident, int) else incident.pk
+    events.changed_on_commit([incident_id])
     return TimelineEntry.objects.create(
         incident_id=incident_id,
         kind=kind,
@@ -94,6 +95,7 @@ def entry(incident: Incident | int, kind: str, *, actor=None, at=None, measure="
 def entry_once(incident: Incident | int, kind: str, once_key: str, **fields) -> bool:
     """Append an entry that must exist at most once per incident; True if this call wrote it."""
     incident_id = incident if isinstance(incident, int) else incident.pk
+    events.changed_on_commit([incident_id])
     with connection.cursor() as cursor:
         cursor.execute(
             f"INSERT INTO {TimelineEntry._meta.db_table} (incident_id, at, kind, actor_id, measure, result, data, "
