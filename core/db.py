@@ -9,8 +9,21 @@ longer grow, so a cursor of ``(txid, id)`` skips nothing and a row is never read
 
 from django.db import models
 
-# The oldest transaction still running, as a bigint: every row with a smaller txid is committed or never will be.
-COMMITTED_HORIZON = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+# The oldest transaction of this database still running (or, with none, the next transaction id), as a bigint:
+# every row with a smaller txid is committed or never will be.
+#
+# The snapshot's running transactions are cluster-wide, so those known to belong to another database are left out:
+# a long transaction there (another application, a test run beside the demo) must not stall this one's feeds.
+# Leaving out is only ever on positive knowledge (pg_stat_activity / pg_prepared_xacts name another database), so
+# a race with a finishing transaction errs on the side of waiting one more pass, never of skipping a row. Without
+# the right to read other sessions' backend_xid the horizon is simply the cluster-wide one.
+COMMITTED_HORIZON = """LEAST(
+    pg_snapshot_xmax(pg_current_snapshot())::text::bigint,
+    (SELECT min(running::text::bigint) FROM pg_snapshot_xip(pg_current_snapshot()) AS running
+     WHERE xid(running) NOT IN (
+         SELECT backend_xid FROM pg_stat_activity
+         WHERE backend_xid IS NOT NULL AND datname IS DISTINCT FROM current_database()
+         UNION ALL SELECT transaction FROM pg_prepared_xacts WHERE database <> current_database())))"""
 
 
 class TransactionId(models.Func):
