@@ -4,7 +4,7 @@ engine and their tokens by the console, so only descriptive fields are editable.
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import ReadOnlyAdmin
+from core.admin import ReadOnlyAdmin, person_column
 from fleet import services
 from fleet.models import ErrorCode, HeartbeatDeadLetter, Kiosk, RemoteCommand, Site
 
@@ -20,7 +20,7 @@ class SiteAdmin(admin.ModelAdmin):
 @admin.register(Kiosk)
 class KioskAdmin(admin.ModelAdmin):
     list_display = ["serial", "site", "status", "is_flapping", "model", "software_version", "last_seen_at"]
-    list_filter = ["status", "is_flapping", "site__region", "model"]
+    list_filter = ["status", "is_flapping", ("site__region", admin.RelatedOnlyFieldListFilter), "model"]
     search_fields = ["serial", "asset_tag", "site__name"]
     list_select_related = ["site"]
     # What the health engine, the device API and the console write: shown here, never edited.
@@ -71,12 +71,39 @@ class ErrorCodeAdmin(admin.ModelAdmin):
     ]
 
 
+class DeferredFilter(admin.SimpleListFilter):
+    """Commands held back because a citizen was paying (RemoteCommand.deferred_at), waiting or not any more."""
+
+    title = _("held back for a payment")
+    parameter_name = "deferred"
+
+    def lookups(self, request, model_admin):
+        return [("waiting", _("still waiting for the payment to end")), ("ever", _("held back at least once"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "waiting":
+            return queryset.filter(status=RemoteCommand.Status.QUEUED, deferred_at__isnull=False)
+        if self.value() == "ever":
+            return queryset.filter(deferred_at__isnull=False)
+        return queryset
+
+
 @admin.register(RemoteCommand)
 class RemoteCommandAdmin(ReadOnlyAdmin):
     """Commands are issued and cancelled from the kiosk page; the admin only shows the record."""
 
-    list_display = ["created_at", "kiosk", "kind", "status", "created_by", "delivery_count", "completed_at"]
-    list_filter = ["status", "kind"]
+    issued_by = person_column("created_by", _("issued by"))
+    list_display = [
+        "created_at",
+        "kiosk",
+        "kind",
+        "status",
+        "issued_by",
+        "delivery_count",
+        "deferred_count",
+        "completed_at",
+    ]
+    list_filter = ["status", "kind", DeferredFilter]
     search_fields = ["kiosk__serial"]
     list_select_related = ["kiosk", "created_by"]
     date_hierarchy = "created_at"

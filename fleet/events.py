@@ -34,3 +34,8 @@ kiosk_status_changed = Signal()
 kiosk_flapping_changed = Signal()
 # kiosks: list[tuple[serial, region_id]] — anything visible about these kiosks changed (board refresh).
 kiosks_updated = Signal()
+# A remote command finished: the kiosk reported success or failure, it expired (deferred ones included) or it was
+# cancelled (by a person, or because its kiosk retired). Sent once per command, on commit, with keyword arguments
+# command_id (str, the UUID), kiosk_id, serial, region_id, kind, status ("succeeded", "failed", "expired",
+# "cancelled"), detail (the kiosk's result text, or who cancelled) and completed_at (an aware datetime).
+command_finished = Signal()

@@ -27,12 +27,34 @@ class BoardFilterForm(forms.Form):
 
 
 class CommandForm(forms.Form):
+    """A remote command for one kiosk. The rules for each kind's parameters (a module to restart, a patch version,
+    a factory reset's backup and typed serial) live in fleet.services.command_enqueue; this form only collects them.
+    Each parameter field is shown only for the kind it belongs to (kiosk_detail.html)."""
+
     kind = forms.ChoiceField(label=_("Command"), choices=[("", "---------"), *RemoteCommand.Kind.choices])
     module = forms.ChoiceField(
         label=_("Module"),
         required=False,
         choices=[("", _("(not needed)")), *Component.choices],
         help_text=_("Only for “Restart module”."),
+    )
+    version = forms.CharField(
+        label=_("Patch version"),
+        required=False,
+        max_length=64,
+        help_text=_("The version to install, e.g. 3.2.2."),
+    )
+    backup = forms.BooleanField(
+        label=_("Back up the kiosk's data first"),
+        required=False,
+        help_text=_("A factory reset erases everything on the kiosk: it is only sent with a backup first."),
+    )
+    confirm_serial = forms.CharField(
+        label=_("Type the serial number to confirm"),
+        required=False,
+        max_length=64,
+        help_text=_("The serial number of this kiosk, as shown at the top of the page."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
     ttl_minutes = forms.IntegerField(
         label=_("Expires after (minutes)"),
@@ -42,16 +64,23 @@ class CommandForm(forms.Form):
         help_text=_("Leave empty for the default."),
     )
 
-    def clean(self):
-        cleaned = super().clean()
-        if cleaned.get("kind") == RemoteCommand.Kind.RESTART_MODULE and not cleaned.get("module"):
-            self.add_error("module", _("Choose the module to restart."))
-        return cleaned
+    # Which service error goes next to which field.
+    SERVICE_FIELDS = {"ttl_s": "ttl_minutes"}
 
     @property
     def params(self) -> dict:
-        module = self.cleaned_data.get("module")
-        return {"module": module} if module and self.cleaned_data["kind"] == RemoteCommand.Kind.RESTART_MODULE else {}
+        kind, data = self.cleaned_data["kind"], self.cleaned_data
+        if kind == RemoteCommand.Kind.RESTART_MODULE:
+            return {"module": data["module"]} if data.get("module") else {}
+        if kind == RemoteCommand.Kind.PUSH_PATCH:
+            return {"version": data["version"]} if data.get("version") else {}
+        if kind == RemoteCommand.Kind.FACTORY_RESET:
+            return {"backup": bool(data.get("backup"))}
+        return {}
+
+    @property
+    def confirm_serial_value(self) -> str:
+        return self.cleaned_data.get("confirm_serial") or ""
 
     @property
     def ttl_s(self) -> int | None:

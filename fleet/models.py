@@ -1,3 +1,4 @@
+import json
 import uuid
 from datetime import datetime, time
 
@@ -76,7 +77,7 @@ class Kiosk(models.Model):
     last_seen_at = models.DateTimeField(_("last seen"), null=True, blank=True)
     # last_seen_at + interval + grace: when the sweep may call this kiosk offline. Kept as a column so the sweep
     # is one indexed range query over the fleet instead of date arithmetic per row.
-    offline_after = models.DateTimeField(null=True, blank=True, editable=False)
+    offline_after = models.DateTimeField(_("offline after"), null=True, blank=True, editable=False)
     clock_skew_s = models.IntegerField(_("clock skew (s)"), null=True, blank=True)
 
     # Latest heartbeat, denormalised: {component: state}, [error codes], {metric: value}.
@@ -87,12 +88,19 @@ class Kiosk(models.Model):
     maintenance_reason = models.CharField(_("maintenance reason"), max_length=200, blank=True)
     maintenance_until = models.DateTimeField(_("maintenance until"), null=True, blank=True)
     maintenance_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("maintenance started by"),
     )
     # The status a kiosk returns to when maintenance ends, decided by its heartbeats meanwhile.
-    health_status = models.CharField(max_length=16, choices=Status.choices, default=Status.PROVISIONED)
+    health_status = models.CharField(
+        _("health status"), max_length=16, choices=Status.choices, default=Status.PROVISIONED
+    )
 
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:
         ordering = ["serial"]
@@ -139,19 +147,26 @@ class Kiosk(models.Model):
 class DeviceCredential(models.Model):
     """A kiosk's secret token, stored only as its SHA-256; at most one is active per kiosk."""
 
-    kiosk = models.ForeignKey(Kiosk, on_delete=models.CASCADE, related_name="credentials")
+    kiosk = models.ForeignKey(Kiosk, on_delete=models.CASCADE, related_name="credentials", verbose_name=_("kiosk"))
     # Tokens are 256-bit random strings, so a fast hash is enough: there is nothing to brute-force.
-    token_hash = models.CharField(max_length=64, unique=True)
+    token_hash = models.CharField(_("token hash"), max_length=64, unique=True)
     # The first characters of the token, shown to operators to tell tokens apart.
-    token_prefix = models.CharField(max_length=12)
-    created_at = models.DateTimeField(auto_now_add=True)
+    token_prefix = models.CharField(_("token prefix"), max_length=12)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("issued by"),
     )
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    revoked_reason = models.CharField(max_length=32, blank=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True)
+    revoked_reason = models.CharField(_("revocation reason"), max_length=32, blank=True)
 
     class Meta:
+        verbose_name = _("device token")
+        verbose_name_plural = _("device tokens")
         constraints = [
             models.UniqueConstraint(
                 fields=["kiosk"],
@@ -169,16 +184,20 @@ class Heartbeat(models.Model):
     """One heartbeat as a kiosk sent it: append-only, high volume, purged after the retention period."""
 
     id = models.BigAutoField(primary_key=True)
-    kiosk = models.ForeignKey(Kiosk, on_delete=models.CASCADE, related_name="heartbeats", db_index=False)
-    received_at = models.DateTimeField()
-    sent_at = models.DateTimeField(null=True)
-    clock_skew_s = models.IntegerField(null=True)
-    software_version = models.CharField(max_length=64, blank=True)
-    components = models.JSONField(default=dict)
-    error_codes = models.JSONField(default=list)
-    metrics = models.JSONField(default=dict)
+    kiosk = models.ForeignKey(
+        Kiosk, on_delete=models.CASCADE, related_name="heartbeats", db_index=False, verbose_name=_("kiosk")
+    )
+    received_at = models.DateTimeField(_("received at"))
+    sent_at = models.DateTimeField(_("sent at"), null=True)
+    clock_skew_s = models.IntegerField(_("clock skew (s)"), null=True)
+    software_version = models.CharField(_("software version"), max_length=64, blank=True)
+    components = models.JSONField(_("components"), default=dict)
+    error_codes = models.JSONField(_("error codes"), default=list)
+    metrics = models.JSONField(_("metrics"), default=dict)
 
     class Meta:
+        verbose_name = _("heartbeat")
+        verbose_name_plural = _("heartbeats")
         indexes = [
             # The kiosk page's metric chart and the reconciliation outage lookups: one kiosk, a time range.
             models.Index(fields=["kiosk", "received_at"], name="heartbeat_kiosk_time_idx"),
@@ -204,23 +223,30 @@ class StatusChange(models.Model):
         MAINTENANCE_ENDED = "maintenance_ended", _("Maintenance ended")
         RETIRED = "retired", _("Retired")
 
-    kiosk = models.ForeignKey(Kiosk, on_delete=models.CASCADE, related_name="status_changes")
-    occurred_at = models.DateTimeField()
-    from_status = models.CharField(max_length=16, choices=Kiosk.Status.choices)
-    to_status = models.CharField(max_length=16, choices=Kiosk.Status.choices)
-    reason = models.CharField(max_length=32, choices=Reason.choices)
-    detail = models.CharField(max_length=300, blank=True)
+    kiosk = models.ForeignKey(Kiosk, on_delete=models.CASCADE, related_name="status_changes", verbose_name=_("kiosk"))
+    occurred_at = models.DateTimeField(_("occurred at"))
+    from_status = models.CharField(_("from status"), max_length=16, choices=Kiosk.Status.choices)
+    to_status = models.CharField(_("to status"), max_length=16, choices=Kiosk.Status.choices)
+    reason = models.CharField(_("reason"), max_length=32, choices=Reason.choices)
+    detail = models.CharField(_("detail"), max_length=300, blank=True)
     # True when this flip happened while the kiosk was flapping: recorded, but not announced one by one.
-    while_flapping = models.BooleanField(default=False)
+    while_flapping = models.BooleanField(_("while flapping"), default=False)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("changed by"),
     )
     # The writing transaction: StatusChange is also the fleet's change feed (an outbox), read past a cursor of
     # (txid, id) by the incident engine (core/db.py explains why the id alone is not enough).
-    txid = models.BigIntegerField(db_default=TransactionId(), editable=False)
+    txid = models.BigIntegerField(_("transaction id"), db_default=TransactionId(), editable=False)
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
+        verbose_name = _("status change")
+        verbose_name_plural = _("status changes")
         constraints = [
             models.CheckConstraint(
                 name="status_change_is_a_change",
@@ -246,16 +272,20 @@ class ComponentChange(models.Model):
     A component row has `component`, `from_state` and `to_state`; an error-code row has `code` (and the component
     the catalog files it under, when known, is not looked up here)."""
 
-    kiosk = models.ForeignKey(Kiosk, on_delete=models.CASCADE, related_name="component_changes")
-    occurred_at = models.DateTimeField()
-    component = models.CharField(max_length=32, blank=True)
-    from_state = models.CharField(max_length=16, blank=True)
-    to_state = models.CharField(max_length=16, blank=True)
-    code = models.CharField(max_length=32, blank=True)
-    txid = models.BigIntegerField(db_default=TransactionId(), editable=False)
+    kiosk = models.ForeignKey(
+        Kiosk, on_delete=models.CASCADE, related_name="component_changes", verbose_name=_("kiosk")
+    )
+    occurred_at = models.DateTimeField(_("occurred at"))
+    component = models.CharField(_("component"), max_length=32, choices=Component.choices, blank=True)
+    from_state = models.CharField(_("from state"), max_length=16, choices=ComponentState.choices, blank=True)
+    to_state = models.CharField(_("to state"), max_length=16, choices=ComponentState.choices, blank=True)
+    code = models.CharField(_("error code"), max_length=32, blank=True)
+    txid = models.BigIntegerField(_("transaction id"), db_default=TransactionId(), editable=False)
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
+        verbose_name = _("component change")
+        verbose_name_plural = _("component changes")
         constraints = [
             models.CheckConstraint(
                 name="component_change_is_one_thing",
@@ -282,13 +312,15 @@ class ComponentChange(models.Model):
 class FlapEvent(models.Model):
     """The start or end of a kiosk's flapping period."""
 
-    kiosk = models.ForeignKey(Kiosk, on_delete=models.CASCADE, related_name="flap_events")
-    occurred_at = models.DateTimeField()
-    started = models.BooleanField()
-    flips_in_window = models.PositiveIntegerField()
+    kiosk = models.ForeignKey(Kiosk, on_delete=models.CASCADE, related_name="flap_events", verbose_name=_("kiosk"))
+    occurred_at = models.DateTimeField(_("occurred at"))
+    started = models.BooleanField(_("flapping started"))
+    flips_in_window = models.PositiveIntegerField(_("flips in window"))
 
     class Meta:
         ordering = ["-occurred_at", "-id"]
+        verbose_name = _("flapping event")
+        verbose_name_plural = _("flapping events")
 
     def __str__(self) -> str:
         return f"{self.kiosk_id} flapping {'started' if self.started else 'ended'}"
@@ -332,6 +364,7 @@ class RemoteCommand(models.Model):
         PUSH_PATCH = "push_patch", _("Push patch")
         CHECK_CONFIG = "check_config", _("Check configuration")
         RESTART_MODULE = "restart_module", _("Restart module")
+        FACTORY_RESET = "factory_reset", _("Factory reset (after backup)")
         OUT_OF_SERVICE_SCREEN = "out_of_service_screen", _("Show out-of-service screen")
         IN_SERVICE_SCREEN = "in_service_screen", _("Back in service")
 
@@ -344,25 +377,49 @@ class RemoteCommand(models.Model):
         CANCELLED = "cancelled", _("Cancelled")
 
     OPEN_STATUSES = (Status.QUEUED, Status.DELIVERED)
+    FINISHED_STATUSES = (Status.SUCCEEDED, Status.FAILED, Status.EXPIRED, Status.CANCELLED)
+    # Commands that interrupt what the kiosk is doing: never handed to a kiosk that reports a citizen's payment in
+    # progress (docs/device-protocol.md, "Payment sessions"). The two that only read or lift a screen may go.
+    DISRUPTIVE_KINDS = frozenset(
+        {
+            Kind.RESTART,
+            Kind.RESTART_MODULE,
+            Kind.SELF_TEST,
+            Kind.PUSH_PATCH,
+            Kind.FACTORY_RESET,
+            Kind.OUT_OF_SERVICE_SCREEN,
+        }
+    )
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    kiosk = models.ForeignKey(Kiosk, on_delete=models.CASCADE, related_name="commands")
+    kiosk = models.ForeignKey(Kiosk, on_delete=models.CASCADE, related_name="commands", verbose_name=_("kiosk"))
     kind = models.CharField(_("command"), max_length=32, choices=Kind.choices)
     params = models.JSONField(_("parameters"), default=dict, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.QUEUED)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("issued by"),
     )
     expires_at = models.DateTimeField(_("expires at"))
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    delivery_count = models.PositiveIntegerField(default=0)
-    completed_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(_("first delivered at"), null=True, blank=True)
+    delivery_count = models.PositiveIntegerField(_("deliveries"), default=0)
+    # Held back because the kiosk reported a payment in progress: when that first happened and how many heartbeats
+    # held it back. The command stays queued; the console shows it as waiting for the payment to end.
+    deferred_at = models.DateTimeField(_("first deferred at"), null=True, blank=True)
+    deferred_count = models.PositiveIntegerField(_("times deferred"), default=0)
+    completed_at = models.DateTimeField(_("completed at"), null=True, blank=True)
     result_detail = models.TextField(_("result"), blank=True)
-    result_data = models.JSONField(default=dict, blank=True)
+    result_data = models.JSONField(_("result data"), default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("remote command")
+        verbose_name_plural = _("remote commands")
         constraints = [
             models.CheckConstraint(
                 name="command_status_valid",
@@ -373,6 +430,22 @@ class RemoteCommand(models.Model):
                 name="command_completed_has_time",
                 condition=Q(status__in=["queued", "delivered"]) | Q(completed_at__isnull=False),
                 violation_error_message=_("A finished command must have a completion time."),
+            ),
+            models.CheckConstraint(
+                name="command_kind_valid",
+                condition=Q(
+                    kind__in=[
+                        "restart",
+                        "self_test",
+                        "push_patch",
+                        "check_config",
+                        "restart_module",
+                        "factory_reset",
+                        "out_of_service_screen",
+                        "in_service_screen",
+                    ]
+                ),
+                violation_error_message=_("Unknown command."),
             ),
         ]
         indexes = [
@@ -394,6 +467,39 @@ class RemoteCommand(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in self.OPEN_STATUSES
+
+    @property
+    def is_disruptive(self) -> bool:
+        return self.kind in self.DISRUPTIVE_KINDS
+
+    @property
+    def is_deferred(self) -> bool:
+        """Queued and held back at least once because a citizen was paying: it goes out once the payment ends."""
+        return self.status == self.Status.QUEUED and self.deferred_at is not None
+
+    @property
+    def expired_while_deferred(self) -> bool:
+        """Expired before any heartbeat without a payment in progress came to deliver it."""
+        return self.status == self.Status.EXPIRED and self.deferred_at is not None and self.delivered_at is None
+
+    def params_display(self) -> list[tuple[str, str, str]]:
+        """The parameters as the console shows them: (label, value in words, value as sent to the kiosk)."""
+        shown = []
+        if module := self.params.get("module"):
+            label = Component(module).label if module in Component.values else module
+            shown.append((_("Module"), label, str(module)))
+        if version := self.params.get("version"):
+            shown.append((_("Patch version"), str(version), str(version)))
+        if "backup" in self.params:
+            backup = self.params["backup"] is True
+            shown.append(
+                (
+                    _("Data backup"),
+                    _("before the reset") if backup else _("not requested"),
+                    json.dumps(self.params["backup"]),
+                )
+            )
+        return shown
 
 
 class HeartbeatDeadLetter(models.Model):

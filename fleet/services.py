@@ -2,6 +2,7 @@
 
 import hashlib
 import logging
+import re
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -12,7 +13,7 @@ import redis
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, connection, transaction
-from django.db.models import Count, F, Q
+from django.db.models import Case, CharField, Count, DateTimeField, F, IntegerField, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -30,7 +31,7 @@ from fleet.models import (
     Site,
     StatusChange,
 )
-from fleet.vocabulary import HEALTHY_STATES
+from fleet.vocabulary import HEALTHY_STATES, Component
 
 logger = logging.getLogger(__name__)
 TOKEN_PREFIX = "kt_"
@@ -156,6 +157,8 @@ class HeartbeatInput:
     components: dict[str, str] = field(default_factory=dict)
     error_codes: list[str] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    # A citizen's payment is in progress at the kiosk: disruptive commands wait (commands_deliver).
+    payment_session_active: bool = False
 
     def clock_skew_s(self, received_at: datetime) -> int | None:
         """How far the kiosk's clock was from the server's, in whole seconds (recorded, never trusted)."""
@@ -294,7 +297,9 @@ def _apply_heartbeat(kiosk, beat, received_at, skew) -> HeartbeatOutcome | None:
     return HeartbeatOutcome(
         status=effect.new_status,
         interval_s=kiosk.heartbeat_interval_s,
-        commands=commands_deliver(kiosk_id=kiosk.pk, now=received_at),
+        commands=commands_deliver(
+            kiosk_id=kiosk.pk, now=received_at, payment_session_active=beat.payment_session_active
+        ).commands,
         clock_skew_s=skew,
     )
 
@@ -493,17 +498,52 @@ def _reason_text(assessment) -> str:
     return assessment.detail[:200]
 
 
-def commands_deliver(*, kiosk_id: int, now: datetime) -> list[dict]:
+@dataclass
+class CommandDelivery:
+    """What one heartbeat's answer carries, and how many open commands it held back for a payment in progress."""
+
+    commands: list[dict]  # {"id", "kind", "params", "expires_at"}, oldest first
+    held: int = 0
+
+
+def commands_deliver(*, kiosk_id: int, now: datetime, payment_session_active: bool = False) -> CommandDelivery:
     """Open, unexpired commands for the kiosk, oldest first. Delivery is at-least-once: a delivered command is
-    sent again with each heartbeat until the kiosk reports its result or it expires; kiosks de-duplicate by id."""
+    sent again with each heartbeat until the kiosk reports its result or it expires; kiosks de-duplicate by id.
+
+    While the heartbeat reports a citizen's payment in progress, disruptive commands (RemoteCommand.
+    DISRUPTIVE_KINDS) are held back: a queued one stays queued and is marked deferred (deferred_at, deferred_count),
+    and goes out with the first heartbeat without a payment; expiry still applies. One SELECT, and one UPDATE when
+    there are open commands, whatever their number and kinds."""
     commands = sql.open_commands(kiosk_id, now)
-    if commands:
-        RemoteCommand.objects.filter(pk__in=[c["id"] for c in commands]).update(
-            status=RemoteCommand.Status.DELIVERED,
-            delivered_at=Coalesce(F("delivered_at"), now),
-            delivery_count=F("delivery_count") + 1,
+    if not commands:
+        return CommandDelivery([])
+    if payment_session_active:
+        sent = [c for c in commands if c["kind"] not in RemoteCommand.DISRUPTIVE_KINDS]
+        held = [c for c in commands if c["kind"] in RemoteCommand.DISRUPTIVE_KINDS]
+    else:
+        sent, held = commands, []
+    sent_ids = [c["id"] for c in sent]
+    # Only a command the kiosk has not seen yet is "waiting for the payment to end"; one it already has is simply
+    # not sent again until the payment ends.
+    deferred_ids = [c["id"] for c in held if c["status"] == RemoteCommand.Status.QUEUED]
+    if sent_ids or deferred_ids:
+        is_sent = Q(pk__in=sent_ids)
+
+        def when_sent(sent_value, held_value, output_field):
+            return Case(When(is_sent, then=sent_value), default=held_value, output_field=output_field)
+
+        RemoteCommand.objects.filter(pk__in=sent_ids + deferred_ids).update(
+            status=when_sent(Value(RemoteCommand.Status.DELIVERED), F("status"), CharField()),
+            delivered_at=when_sent(Coalesce(F("delivered_at"), now), F("delivered_at"), DateTimeField()),
+            delivery_count=when_sent(F("delivery_count") + 1, F("delivery_count"), IntegerField()),
+            deferred_at=when_sent(F("deferred_at"), Coalesce(F("deferred_at"), now), DateTimeField()),
+            deferred_count=when_sent(F("deferred_count"), F("deferred_count") + 1, IntegerField()),
         )
-    return commands
+    return CommandDelivery([_device_command(c) for c in sent], held=len(held))
+
+
+def _device_command(row: dict) -> dict:
+    return {"id": row["id"], "kind": row["kind"], "params": row["params"], "expires_at": row["expires_at"]}
 
 
 # --- Flips, flapping and events -------------------------------------------------------------------------
@@ -811,8 +851,17 @@ def kiosk_retire(*, kiosk: Kiosk, actor) -> Kiosk:
     Kiosk.objects.filter(pk=kiosk.pk).update(status=Status.RETIRED, status_changed_at=now, status_reason="")
     kiosk.status = Status.RETIRED
     credential_revoke(kiosk=kiosk, actor=actor, reason="retired")
-    RemoteCommand.objects.filter(kiosk=kiosk, status__in=RemoteCommand.OPEN_STATUSES).update(
-        status=RemoteCommand.Status.CANCELLED, completed_at=now, result_detail="kiosk retired"
+    open_commands = RemoteCommand.objects.select_for_update().filter(
+        kiosk=kiosk, status__in=RemoteCommand.OPEN_STATUSES
+    )
+    cancelled = list(open_commands.values_list("pk", "kind"))
+    open_commands.update(status=RemoteCommand.Status.CANCELLED, completed_at=now, result_detail="kiosk retired")
+    _on_commit_commands_finished(
+        [
+            (pk, kiosk.pk, kiosk.serial, kiosk.site.region_id, kind, RemoteCommand.Status.CANCELLED, "kiosk retired")
+            for pk, kind in cancelled
+        ],
+        now,
     )
     _record_flips([(kiosk.pk, kiosk.serial, kiosk.site.region_id, old, Status.RETIRED)], Reason.RETIRED, "", now, actor)
     return kiosk
@@ -821,22 +870,86 @@ def kiosk_retire(*, kiosk: Kiosk, actor) -> Kiosk:
 # --- Remote commands ------------------------------------------------------------------------------------
 
 
+# A version a kiosk's updater understands: dotted numbers, optionally a pre-release or build tag
+# (3.2.2, 3.3.0-rc.1, 2026.11.1+hotfix2), as kiosks report it in `software_version`.
+PATCH_VERSION_RE = re.compile(r"\A\d{1,6}(\.\d{1,6}){1,3}([-+][0-9A-Za-z]+([.-][0-9A-Za-z]+)*)?\Z")
+PATCH_VERSION_MAX = 64
+
+
+def _command_params(*, kiosk: Kiosk, kind: str, params: dict, confirm_serial: str) -> dict:
+    """The parameters a command of this kind needs, checked: the one place for the rules, so the console, the staff
+    API and the incidents app get the same answers. Raises ValidationError keyed by the parameter."""
+    Kind = RemoteCommand.Kind
+    if not isinstance(params, dict):
+        raise ValidationError({"params": _("The parameters must be an object.")})
+    params = dict(params)
+    if kind == Kind.RESTART_MODULE:
+        module = params.get("module")
+        if not module:
+            raise ValidationError({"module": _("Choose the module to restart.")})
+        if module not in Component.values:
+            raise ValidationError({"module": _("Unknown module %(module)s.") % {"module": module}})
+    elif kind == Kind.PUSH_PATCH:
+        version = params.get("version")
+        if not version:
+            raise ValidationError({"version": _("Give the version of the patch to install, e.g. 3.2.2.")})
+        if not isinstance(version, str):
+            raise ValidationError({"version": _("The patch version must be text, e.g. 3.2.2.")})
+        version = params["version"] = version.strip()
+        if len(version) > PATCH_VERSION_MAX or not PATCH_VERSION_RE.match(version):
+            raise ValidationError(
+                {
+                    "version": _(
+                        "“%(version)s” is not a version a kiosk can install: use dotted numbers such as 3.2.2 "
+                        "or 3.3.0-rc.1."
+                    )
+                    % {"version": version[:PATCH_VERSION_MAX]}
+                }
+            )
+    elif kind == Kind.FACTORY_RESET:
+        if params.get("backup") is not True:
+            raise ValidationError(
+                {"backup": _("A factory reset erases the kiosk: it is only sent with a backup first (backup: true).")}
+            )
+        if (confirm_serial or "").strip() != kiosk.serial:
+            raise ValidationError(
+                {
+                    "confirm_serial": _(
+                        "A factory reset erases the kiosk: confirm it by typing the kiosk's serial number %(serial)s."
+                    )
+                    % {"serial": kiosk.serial}
+                }
+            )
+    return params
+
+
 @transaction.atomic
 def command_enqueue(
-    *, kiosk: Kiosk, kind: str, actor=None, params: dict | None = None, ttl_s: int | None = None
+    *,
+    kiosk: Kiosk,
+    kind: str,
+    actor=None,
+    params: dict | None = None,
+    ttl_s: int | None = None,
+    confirm_serial: str = "",
 ) -> RemoteCommand:
-    """Queue a command for the kiosk; it goes out with the kiosk's next heartbeat and expires after ttl_s."""
+    """Queue a command for the kiosk; it goes out with the kiosk's next heartbeat and expires after ttl_s.
+
+    The parameters are checked for the kind: restart_module names a module, push_patch a version the kiosk can
+    install, and factory_reset asks for a backup first (params {"backup": true}) and is refused unless
+    `confirm_serial` repeats the kiosk's serial number (the second of its two confirmations)."""
     if kind not in RemoteCommand.Kind.values:
         raise ValidationError({"kind": _("Unknown command %(kind)s.") % {"kind": kind}})
     if kiosk.status == Status.RETIRED:
         raise ValidationError(_("A retired kiosk cannot receive commands."))
+    params = _command_params(kiosk=kiosk, kind=kind, params=params or {}, confirm_serial=confirm_serial)
     ttl_s = ttl_s or _conf("COMMAND_DEFAULT_TTL_S")
     if not 30 <= ttl_s <= 7 * 24 * 3600:
         raise ValidationError({"ttl_s": _("A command must live between 30 seconds and 7 days.")})
     command = RemoteCommand.objects.create(
         kiosk=kiosk,
         kind=kind,
-        params=params or {},
+        params=params,
         created_by=actor,
         expires_at=timezone.now() + timedelta(seconds=ttl_s),
     )
@@ -844,6 +957,28 @@ def command_enqueue(
         transaction.on_commit(lambda: ingest.commands_queued(kiosk.pk))
     _on_commit_kiosks_updated([(kiosk.serial, kiosk.site.region_id)])
     return command
+
+
+def _on_commit_commands_finished(rows, completed_at: datetime) -> None:
+    """Announce finished commands — (id, kiosk_id, serial, region_id, kind, status, detail) — once committed."""
+    if not rows:
+        return
+
+    def publish():
+        for command_id, kiosk_id, serial, region_id, kind, status, detail in rows:
+            events.command_finished.send(
+                sender=RemoteCommand,
+                command_id=str(command_id),
+                kiosk_id=kiosk_id,
+                serial=serial,
+                region_id=region_id,
+                kind=str(kind),
+                status=str(status),
+                detail=detail,
+                completed_at=completed_at,
+            )
+
+    transaction.on_commit(publish)
 
 
 class CommandConflict(Exception):
@@ -869,29 +1004,70 @@ def command_record_result(
     command.result_detail = detail[:2000]
     command.result_data = data or {}
     command.save(update_fields=["status", "completed_at", "result_detail", "result_data"])
-    _on_commit_kiosks_updated([(kiosk.serial, kiosk.site.region_id)])
+    region_id = kiosk.site.region_id
+    _on_commit_kiosks_updated([(kiosk.serial, region_id)])
+    _on_commit_commands_finished(
+        [(command.pk, kiosk.pk, kiosk.serial, region_id, command.kind, status, command.result_detail)],
+        command.completed_at,
+    )
     return command
 
 
 @transaction.atomic
 def command_cancel(*, command: RemoteCommand, actor) -> RemoteCommand:
+    now = timezone.now()
     updated = RemoteCommand.objects.filter(pk=command.pk, status__in=RemoteCommand.OPEN_STATUSES).update(
         status=RemoteCommand.Status.CANCELLED,
-        completed_at=timezone.now(),
+        completed_at=now,
         result_detail=f"cancelled by {actor}",
     )
     if not updated:
         raise ValidationError(_("Only a queued or delivered command can be cancelled."))
     command.refresh_from_db()
+    kiosk = Kiosk.objects.select_related("site").only("serial", "site__region_id").get(pk=command.kiosk_id)
+    _on_commit_commands_finished(
+        [
+            (
+                command.pk,
+                kiosk.pk,
+                kiosk.serial,
+                kiosk.site.region_id,
+                command.kind,
+                command.status,
+                command.result_detail,
+            )
+        ],
+        now,
+    )
+    _on_commit_kiosks_updated([(kiosk.serial, kiosk.site.region_id)])
     return command
 
 
+@transaction.atomic
 def commands_expire(*, now: datetime | None = None) -> int:
-    """Mark open commands past their deadline as expired. One UPDATE; safe to run twice."""
+    """Mark open commands past their deadline as expired — a command deferred for a payment until then included —
+    and announce each on commit (events.command_finished). Rows another run holds are skipped: safe to run twice
+    or concurrently, each command expires once."""
     now = now or timezone.now()
-    return RemoteCommand.objects.filter(status__in=RemoteCommand.OPEN_STATUSES, expires_at__lte=now).update(
-        status=RemoteCommand.Status.EXPIRED, completed_at=now
+    due = list(
+        RemoteCommand.objects.select_for_update(skip_locked=True, of=("self",))
+        .filter(status__in=RemoteCommand.OPEN_STATUSES, expires_at__lte=now)
+        .values_list("pk", "kiosk_id", "kiosk__serial", "kiosk__site__region_id", "kind")
     )
+    if not due:
+        return 0
+    expired = RemoteCommand.objects.filter(
+        pk__in=[row[0] for row in due], status__in=RemoteCommand.OPEN_STATUSES
+    ).update(status=RemoteCommand.Status.EXPIRED, completed_at=now)
+    _on_commit_commands_finished(
+        [
+            (pk, kiosk_id, serial, region, kind, RemoteCommand.Status.EXPIRED, "")
+            for pk, kiosk_id, serial, region, kind in due
+        ],
+        now,
+    )
+    _on_commit_kiosks_updated(sorted({(row[2], row[3]) for row in due}))
+    return expired
 
 
 def heartbeats_purge(*, older_than: datetime, batch_size: int = 10_000) -> int:

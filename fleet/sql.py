@@ -37,7 +37,7 @@ _INSERT_HEARTBEAT = (
     "metrics) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
 )
 _OPEN_COMMANDS = (
-    f"SELECT id, kind, params, expires_at FROM {R} WHERE kiosk_id = %s AND status IN ('queued', 'delivered') "
+    f"SELECT id, kind, params, expires_at, status FROM {R} WHERE kiosk_id = %s AND status IN ('queued', 'delivered') "
     "AND expires_at > %s ORDER BY created_at"
 )
 
@@ -126,13 +126,14 @@ def heartbeat_insert(
 
 
 def open_commands(kiosk_id: int, now: datetime) -> list[dict]:
-    """The kiosk's queued or delivered, unexpired commands, oldest first, as the device protocol shows them."""
+    """The kiosk's queued or delivered, unexpired commands, oldest first: what the device protocol shows of them
+    (id, kind, params, expires_at) and their status (a queued one may be deferred, a delivered one not)."""
     with connection.cursor() as cursor:
         cursor.execute(_OPEN_COMMANDS, [kiosk_id, now])
         rows = cursor.fetchall()
     return [
-        {"id": command_id, "kind": kind, "params": _json_in(params), "expires_at": expires_at}
-        for command_id, kind, params, expires_at in rows
+        {"id": command_id, "kind": kind, "params": _json_in(params), "expires_at": expires_at, "status": status}
+        for command_id, kind, params, expires_at, status in rows
     ]
 
 

@@ -159,10 +159,15 @@ def command_issue(request, serial: str):
     if form.is_valid():
         try:
             command = services.command_enqueue(
-                kiosk=kiosk, kind=form.cleaned_data["kind"], actor=request.user, params=form.params, ttl_s=form.ttl_s
+                kiosk=kiosk,
+                kind=form.cleaned_data["kind"],
+                actor=request.user,
+                params=form.params,
+                ttl_s=form.ttl_s,
+                confirm_serial=form.confirm_serial_value,
             )
         except ValidationError as error:
-            add_service_errors(form, error, {"ttl_s": "ttl_minutes"})
+            add_service_errors(form, error, form.SERVICE_FIELDS)
         else:
             messages.success(
                 request,

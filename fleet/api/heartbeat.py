@@ -120,6 +120,12 @@ def parse_heartbeat(data) -> services.HeartbeatInput:
             elif len(name) > MAX_METRIC_NAME:
                 wrong("metrics", _("A metric name has at most 40 characters."))
 
+    # Optional: absent (older kiosks) means no payment in progress. Only true or false: a kiosk that sends
+    # anything else has a bug worth a 400 rather than a guess either way.
+    payment_session_active = data.get("payment_session_active", False)
+    if not isinstance(payment_session_active, bool):
+        wrong("payment_session_active", _("Must be true or false."))
+
     if errors:
         raise Rejected(400, "invalid", _("Invalid input."), errors=errors)
     return services.HeartbeatInput(
@@ -128,6 +134,7 @@ def parse_heartbeat(data) -> services.HeartbeatInput:
         components=components,
         error_codes=error_codes,
         metrics={name: float(number) for name, number in metrics.items()},
+        payment_session_active=payment_session_active,
     )
 
 
@@ -248,8 +255,12 @@ def _buffered(token_hash, beat, problem, received_at, request_body, conf):
         raise problem
     commands = []
     if admission.command_flag or missed:
-        commands = services.commands_deliver(kiosk_id=admission.kiosk_id, now=received_at)
-        if not commands and admission.command_flag:
+        delivery = services.commands_deliver(
+            kiosk_id=admission.kiosk_id, now=received_at, payment_session_active=beat.payment_session_active
+        )
+        commands = delivery.commands
+        # Commands held back for a payment in progress are still open: the flag stays for the next heartbeat.
+        if not commands and not delivery.held and admission.command_flag:
             ingest.commands_none_left(admission.kiosk_id, admission.command_flag)
     status = admission.silenced or services.assess_heartbeat(beat).status
     return _answer(status, admission.interval_s, beat.clock_skew_s(received_at), commands)

@@ -37,9 +37,19 @@ class HeartbeatIn(serializers.Serializer):
         help_text=f"Metric name (at most {heartbeat.MAX_METRIC_NAME} characters) to a finite number; at most "
         f"{heartbeat.MAX_METRICS} metrics.",
     )
+    payment_session_active = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="True while a citizen's payment is in progress at the kiosk (absent means false). Disruptive "
+        f"commands ({', '.join(sorted(RemoteCommand.DISRUPTIVE_KINDS))}) are then held back and go out with the "
+        "first heartbeat without a payment; the others go out as usual.",
+    )
 
 
 class CommandOut(serializers.ModelSerializer):
+    """A command for the kiosk. params by kind: restart_module {"module": component}, push_patch {"version":
+    "3.2.2"}, factory_reset {"backup": true} (back the kiosk's data up first); the others {}."""
+
     class Meta:
         model = RemoteCommand
         fields = ["id", "kind", "params", "expires_at"]
@@ -108,8 +118,20 @@ class StatusChangeOut(serializers.ModelSerializer):
 
 class CommandIn(serializers.Serializer):
     kind = serializers.ChoiceField(choices=RemoteCommand.Kind.choices)
-    params = serializers.DictField(required=False, default=dict)
+    params = serializers.DictField(
+        required=False,
+        default=dict,
+        help_text='restart_module: {"module": "receipt_printer"}; push_patch: {"version": "3.2.2"} (dotted numbers, '
+        'optionally -rc.1); factory_reset: {"backup": true}. The others take none.',
+    )
     ttl_s = serializers.IntegerField(required=False, min_value=30, max_value=7 * 24 * 3600)
+    confirm_serial = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=64,
+        help_text="factory_reset only: the kiosk's serial number again, to confirm the reset.",
+    )
 
 
 class CommandStaffOut(serializers.ModelSerializer):
@@ -127,6 +149,8 @@ class CommandStaffOut(serializers.ModelSerializer):
             "expires_at",
             "delivered_at",
             "delivery_count",
+            "deferred_at",
+            "deferred_count",
             "completed_at",
             "result_detail",
             "result_data",

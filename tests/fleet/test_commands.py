@@ -1,16 +1,19 @@
-"""The operator's command-line tools: register a kiosk, rotate or revoke its token, run a health pass."""
+"""The operator's command-line tools (register a kiosk, rotate or revoke its token, run a health pass), and the
+remote commands tech support sends a kiosk: the remote-fix set's rules and the event each finished command sends."""
 
 import json
 from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.urls import reverse
 from django.utils import timezone, translation
 
 from fleet import services
-from fleet.models import Kiosk
+from fleet.models import Kiosk, RemoteCommand
 from tests.factories import KioskFactory
 
 
@@ -139,3 +142,202 @@ def test_simulate_fleet_without_a_keyring_says_to_seed_the_demo_first(settings, 
 
     with pytest.raises(CommandError, match="No kiosk tokens in .*demo-tokens.json. Run `manage.py seed_demo` first."):
         run("simulate_fleet", "--duration", "1")
+
+
+# --- The remote-fix command set (fleet.services.command_enqueue) and its finished event -----------------------
+# The rules live in the service, so the console, the staff API and the incidents app all meet the same ones.
+
+
+@pytest.fixture
+def finished():
+    """The command_finished events published on commit (kwargs of each)."""
+    from fleet import events
+
+    captured = []
+
+    def on_finished(sender, **kw):
+        captured.append(kw)
+
+    events.command_finished.connect(on_finished, dispatch_uid="test-command-finished")
+    yield captured
+    events.command_finished.disconnect(dispatch_uid="test-command-finished")
+
+
+def refusal(**kwargs) -> dict:
+    with translation.override("zh-hans"), pytest.raises(ValidationError) as refused:
+        services.command_enqueue(**kwargs)
+    return refused.value.message_dict
+
+
+def test_a_factory_reset_is_queued_only_with_a_backup_first_and_the_serial_typed_again(kiosk):
+    command = services.command_enqueue(
+        kiosk=kiosk, kind="factory_reset", params={"backup": True}, confirm_serial=f" {kiosk.serial} "
+    )
+
+    assert (command.kind, command.status, command.params) == ("factory_reset", "queued", {"backup": True})
+
+
+@pytest.mark.parametrize(
+    ("params", "confirm", "field"),
+    [
+        ({"backup": True}, "", "confirm_serial"),
+        ({"backup": True}, "KS-99999", "confirm_serial"),
+        ({}, "KS-00001", "backup"),
+        ({"backup": False}, "KS-00001", "backup"),
+        ({"backup": "yes"}, "KS-00001", "backup"),
+    ],
+)
+def test_a_factory_reset_without_backup_or_confirmation_is_refused_in_chinese(kiosk, params, confirm, field):
+    errors = refusal(kiosk=kiosk, kind="factory_reset", params=params, confirm_serial=confirm)
+
+    assert list(errors) == [field]
+    assert "恢复出厂设置" in errors[field][0]
+    assert not RemoteCommand.objects.exists()
+
+
+@pytest.mark.parametrize("version", ["3.2.2", "3.3.0-rc.1", "2026.11.1+hotfix2", "10.0", " 3.2.3 "])
+def test_a_patch_goes_out_with_the_version_chosen(kiosk, version):
+    command = services.command_enqueue(kiosk=kiosk, kind="push_patch", params={"version": version})
+
+    assert command.params == {"version": version.strip()}
+
+
+@pytest.mark.parametrize(
+    "version", [None, "", 3.2, "latest", "v3.2.2", "3", "3.2.2; rm -rf /", "3..2", "1." + "1" * 70]
+)
+def test_a_patch_without_a_version_the_kiosk_understands_is_refused_in_chinese(kiosk, version):
+    params = {} if version is None else {"version": version}
+
+    errors = refusal(kiosk=kiosk, kind="push_patch", params=params)
+
+    assert list(errors) == ["version"]
+    assert "版本" in errors["version"][0]
+    assert not RemoteCommand.objects.exists()
+
+
+def test_restarting_an_unknown_module_is_refused(kiosk):
+    assert list(refusal(kiosk=kiosk, kind="restart_module", params={"module": "coffee_maker"})) == ["module"]
+    assert list(refusal(kiosk=kiosk, kind="restart_module", params={})) == ["module"]
+
+
+def test_the_staff_api_queues_a_factory_reset_only_with_the_serial_confirmed(api_client, manager, kiosk):
+    api_client.force_authenticate(manager)
+    url = f"/api/v1/kiosks/{kiosk.serial}/commands/"
+    body = {"kind": "factory_reset", "params": {"backup": True}}
+
+    refused = api_client.post(url, body, format="json", HTTP_ACCEPT_LANGUAGE="zh-hans")
+    queued = api_client.post(url, {**body, "confirm_serial": kiosk.serial}, format="json")
+
+    assert refused.status_code == 400
+    assert "confirm_serial" in refused.json()["errors"]
+    assert "序列号" in refused.json()["errors"]["confirm_serial"][0]
+    assert queued.status_code == 201 and queued.json()["kind"] == "factory_reset"
+    assert RemoteCommand.objects.count() == 1
+
+
+def test_the_staff_api_refuses_a_patch_without_a_version_naming_the_field(api_client, manager, kiosk):
+    api_client.force_authenticate(manager)
+
+    response = api_client.post(f"/api/v1/kiosks/{kiosk.serial}/commands/", {"kind": "push_patch"}, format="json")
+
+    assert response.status_code == 400 and list(response.json()["errors"]) == ["version"]
+
+
+def test_the_console_asks_twice_before_a_factory_reset(client, manager, kiosk):
+    client.force_login(manager)
+    url = reverse("fleet:command-issue", args=[kiosk.serial])
+
+    unticked = client.post(url, {"kind": "factory_reset", "confirm_serial": kiosk.serial})
+    untyped = client.post(url, {"kind": "factory_reset", "backup": "on"})
+    assert unticked.status_code == 400 and 'id="id_backup_errors"' in unticked.content.decode()
+    assert untyped.status_code == 400 and 'id="id_confirm_serial_errors"' in untyped.content.decode()
+    assert "请输入该终端的序列号" in untyped.content.decode()
+    assert not RemoteCommand.objects.exists()
+
+    confirmed = client.post(url, {"kind": "factory_reset", "backup": "on", "confirm_serial": kiosk.serial})
+
+    assert confirmed.status_code == 302
+    assert RemoteCommand.objects.get().params == {"backup": True}
+
+
+def test_the_console_sends_a_patch_with_its_version_or_says_what_is_wrong(client, manager, kiosk):
+    client.force_login(manager)
+    url = reverse("fleet:command-issue", args=[kiosk.serial])
+
+    wrong = client.post(url, {"kind": "push_patch", "version": "latest"})
+    right = client.post(url, {"kind": "push_patch", "version": "3.2.2"})
+
+    assert wrong.status_code == 400 and 'id="id_version_errors"' in wrong.content.decode()
+    assert "不是终端能安装的版本" in wrong.content.decode()
+    assert right.status_code == 302
+    assert RemoteCommand.objects.get().params == {"version": "3.2.2"}
+
+
+def _report(client, kiosk, command, status, detail=""):
+    return client.post(
+        f"/api/v1/device/commands/{command.pk}/result",
+        json.dumps({"status": status, "detail": detail}),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Device {kiosk.token}",
+    )
+
+
+def test_a_command_finishing_is_announced_once_with_plain_data(
+    client, kiosk, site, finished, django_capture_on_commit_callbacks
+):
+    restart = services.command_enqueue(kiosk=kiosk, kind="restart")
+    test = services.command_enqueue(kiosk=kiosk, kind="self_test")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _report(client, kiosk, restart, "succeeded", "restarted in 41 s").status_code == 200
+        assert _report(client, kiosk, restart, "succeeded", "restarted in 41 s").status_code == 200  # repeated
+        assert _report(client, kiosk, test, "failed", "receipt_printer: head jam").status_code == 200
+
+    assert [(e["kind"], e["status"], e["detail"]) for e in finished] == [
+        ("restart", "succeeded", "restarted in 41 s"),
+        ("self_test", "failed", "receipt_printer: head jam"),
+    ], "a result reported twice is announced once"
+    first = finished[0]
+    assert first["command_id"] == str(restart.pk)
+    assert (first["kiosk_id"], first["serial"], first["region_id"]) == (kiosk.pk, kiosk.serial, site.region_id)
+    restart.refresh_from_db()
+    assert first["completed_at"] == restart.completed_at
+    plain = {name: value for name, value in first.items() if name != "signal"}
+    assert all(isinstance(value, (str, int, type(restart.completed_at))) for value in plain.values())
+
+
+def test_cancelled_expired_and_retired_commands_are_announced(
+    kiosk, manager, finished, django_capture_on_commit_callbacks
+):
+    cancelled = services.command_enqueue(kiosk=kiosk, kind="restart")
+    expiring = services.command_enqueue(kiosk=kiosk, kind="check_config")
+    retired = services.command_enqueue(kiosk=kiosk, kind="in_service_screen")
+    RemoteCommand.objects.filter(pk=expiring.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.command_cancel(command=cancelled, actor=manager)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert services.commands_expire() == 1
+        assert services.commands_expire() == 0, "expiring twice announces nothing more"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.kiosk_retire(kiosk=kiosk, actor=manager)
+
+    assert [(e["command_id"], e["status"]) for e in finished] == [
+        (str(cancelled.pk), "cancelled"),
+        (str(expiring.pk), "expired"),
+        (str(retired.pk), "cancelled"),
+    ]
+    assert finished[2]["detail"] == "kiosk retired"
+
+
+def test_nothing_is_announced_when_the_transaction_rolls_back(kiosk, finished, django_capture_on_commit_callbacks):
+    from django.db import transaction
+
+    command = services.command_enqueue(kiosk=kiosk, kind="restart")
+
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
+        with transaction.atomic():
+            services.command_record_result(kiosk=kiosk, command_id=command.pk, succeeded=True)
+            raise RuntimeError("the request failed after recording")
+
+    assert finished == []

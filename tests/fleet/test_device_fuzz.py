@@ -1,5 +1,5 @@
 """The device API under generated requests, in both ingestion modes: bodies (well-formed heartbeats with wrong
-values, text with NUL and unpaired surrogates, timestamps from year 1 to 9999, numbers of every size, arbitrary
+values, text with NUL and unpaired surrogates, a payment session flag of every type, timestamps from year 1 to 9999, numbers of every size, arbitrary
 JSON and bytes), encodings (UTF-8 with and without BOM, UTF-16, UTF-32, Latin-1) and headers (content types,
 tokens). Every request is answered 2xx, and then its heartbeat is stored once the buffer is drained, or 4xx and
 nothing is stored; never 5xx. Afterwards nothing was set aside, a normal heartbeat is stored and a silent kiosk
@@ -76,6 +76,7 @@ heartbeat_bodies = st.fixed_dictionaries(
         "components": st.one_of(components, json_values),
         "error_codes": st.one_of(st.lists(st.one_of(text, scalars), max_size=4), json_values),
         "metrics": st.one_of(st.dictionaries(text, numbers, max_size=4), json_values),
+        "payment_session_active": st.one_of(st.booleans(), st.booleans(), scalars, json_values),
         "extra": json_values,
     },
 )
@@ -143,6 +144,8 @@ def test_no_request_to_the_device_api_is_answered_5xx_or_stored_unless_answered_
     )
     drain()
     command = services.command_enqueue(kiosk=kiosk, kind="self_test")
+    # A disruptive command too, so heartbeats with and without a payment in progress hold it back or hand it out.
+    services.command_enqueue(kiosk=kiosk, kind="restart")
     result_url = f"/api/v1/device/commands/{command.pk}/result"
     answered = {"2xx": 0, "4xx": 0}
 
