@@ -7,6 +7,7 @@ another region is a 404 everywhere. Permission checks come first: a role without
 The live queue re-renders the same partials the page was built from; the browser only decides when to fetch.
 """
 
+import re
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -21,6 +22,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -100,6 +102,18 @@ def _calendar_gaps(calendar, *also: int) -> list[int]:
         years.add(today.year + 1)
     known = known_years()
     return sorted(y for y in years if y not in known)
+
+
+_HAN = re.compile(r"[\u3400-\u9fff]")
+
+
+def _readable_error(text: str) -> tuple[str, str]:
+    """What to show of an error stored in words of its own (a file's or a run's): itself when it is in the
+    reader's language, else a sentence saying so, with the stored text returned apart for a tooltip. Technical
+    errors (a worker's exception, a database message) are stored as they were raised, in English."""
+    if not text or _HAN.search(text) or (get_language() or "").startswith("en"):
+        return text, ""
+    return _("A technical error; hold the pointer here for the detail."), text
 
 
 def _query_without(request, *names: str) -> str:
@@ -550,19 +564,29 @@ def report(request, business_date: str | None = None):
         "kiosks": list(data["per_kiosk"].items())[:REPORT_KIOSKS],
         "kiosk_total": len(data["per_kiosk"]),
         "rates": selectors.match_rates_in_scope(day, kiosk_scope_for(request.user), CHART_DAYS),
-        "runs": ReconciliationRun.objects.filter(business_date=day).order_by("-started_at")[:5],
+        "runs": _runs_shown(day),
         "calendar_gaps": _calendar_gaps(None, *run_years),
         "scoped": not user_sees_all_regions(request.user),
     }
     return render(request, "reconciliation/report.html", context)
 
 
+def _runs_shown(day: date) -> list[ReconciliationRun]:
+    runs = list(ReconciliationRun.objects.filter(business_date=day).order_by("-started_at")[:5])
+    for run in runs:
+        run.error_shown, run.error_detail = _readable_error(run.error)
+    return runs
+
+
+# The console's downloads are for people: headers, outcomes and channels in words (exports.labelled_rows).
 @login_required
 @view_items
 @require_GET
 def report_csv(request, business_date: str):
     day = _report_day(business_date)
-    response = HttpResponse(exports.report_csv(_report(day, request.user)), content_type="text/csv; charset=utf-8")
+    response = HttpResponse(
+        exports.report_csv(_report(day, request.user), labelled=True), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="reconciliation-{day}.csv"'
     return response
 
@@ -573,7 +597,7 @@ def report_csv(request, business_date: str):
 def report_xlsx(request, business_date: str):
     day = _report_day(business_date)
     response = HttpResponse(
-        exports.report_xlsx(_report(day, request.user)),
+        exports.report_xlsx(_report(day, request.user), labelled=True),
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )
     response["Content-Disposition"] = f'attachment; filename="reconciliation-{day}.xlsx"'
@@ -672,6 +696,18 @@ def _scoped_kiosks(user):
     return scope_kiosks(Kiosk.objects.all(), user)
 
 
+def _recent_journal_files(user) -> list[JournalFile]:
+    files = list(
+        JournalFile.objects.filter(kiosk__in=_scoped_kiosks(user))
+        .select_related("kiosk", "uploaded_by")
+        .defer("content", "rejections")
+        .order_by("-received_at")[:RECENT_FILES]
+    )
+    for journal_file in files:
+        journal_file.error_shown, journal_file.error_detail = _readable_error(journal_file.error)
+    return files
+
+
 def _render_imports(request, *, status: int = 200, **extra):
     user = request.user
     context = {
@@ -683,10 +719,7 @@ def _render_imports(request, *, status: int = 200, **extra):
             else None
         ),
         "journal_files": (
-            JournalFile.objects.filter(kiosk__in=_scoped_kiosks(user))
-            .select_related("kiosk", "uploaded_by")
-            .defer("content", "rejections")
-            .order_by("-received_at")[:RECENT_FILES]
+            _recent_journal_files(user)
             if user.has_perm("reconciliation.view_journalfile") or user.has_perm("reconciliation.add_journalfile")
             else None
         ),
@@ -701,6 +734,37 @@ def imports(request):
     if not _may_import(request.user):
         raise PermissionDenied
     return _render_imports(request)
+
+
+# Where in a ledger file a problem is, for the fields that are no column of the file (a column, 交易时间 or
+# settled_at, is named as the file names it, and a canonical column with its meaning as well).
+_LEDGER_PLACES = {
+    "csv": gettext_lazy("the CSV layout"),
+    "header": gettext_lazy("the header row"),
+    "encoding": gettext_lazy("the text encoding"),
+    "file": gettext_lazy("the file as a whole"),
+    "format": gettext_lazy("the format"),
+    "XML": gettext_lazy("the XML structure"),
+}
+_CANONICAL_COLUMNS = {
+    "channel": gettext_lazy("channel"),
+    "channel_ref": gettext_lazy("order number"),
+    "settled_at": gettext_lazy("settled at"),
+    "paid_at": gettext_lazy("paid at"),
+    "amount": gettext_lazy("Amount"),
+    "kiosk_serial": gettext_lazy("kiosk serial number"),
+    "payer_ref": gettext_lazy("payer reference"),
+    "service_code": gettext_lazy("service code"),
+}
+
+
+def _ledger_field(field: str) -> str:
+    """“金额（amount）” for a canonical column, “表头” for the header row, 交易时间 as it is."""
+    if field in _LEDGER_PLACES:
+        return str(_LEDGER_PLACES[field])
+    if field in _CANONICAL_COLUMNS:
+        return _("%(meaning)s (%(column)s)") % {"meaning": _CANONICAL_COLUMNS[field], "column": field}
+    return field
 
 
 @login_required
@@ -720,7 +784,9 @@ def import_ledger(request):
             message = _("Line %(line)s, field “%(field)s”: %(message)s. Nothing was imported.")
         else:
             message = _("The file, field “%(field)s”: %(message)s. Nothing was imported.")
-        form.add_error("file", message % {"line": error.line_no, "field": error.field, "message": error.message})
+        form.add_error(
+            "file", message % {"line": error.line_no, "field": _ledger_field(error.field), "message": error.localized()}
+        )
         return _render_imports(request, status=400, ledger_form=form)
     return _render_imports(request, ledger_report=report, ledger_name=upload.name)
 

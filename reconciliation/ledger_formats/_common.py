@@ -11,7 +11,7 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from core import inputs
 from reconciliation.ledger_formats.base import LedgerFormatError, LedgerRow
@@ -39,7 +39,13 @@ def in_window(moment: date, line_no: int, field: str, shown: str = "") -> None:
     """A date or timestamp outside the window every business date must lie in (a broken clock, a typo)."""
     problem = inputs.date_problem(moment)
     if problem:
-        raise LedgerFormatError(line_no, field, f"{shown or moment.isoformat()!r}: {problem}")
+        raise LedgerFormatError(
+            line_no,
+            field,
+            gettext_noop("%(value)s: %(problem)s"),
+            value=repr(shown or moment.isoformat()),
+            problem=problem,
+        )
 
 
 def text_value(value: str, line_no: int, field: str) -> str:
@@ -52,23 +58,29 @@ def text_value(value: str, line_no: int, field: str) -> str:
 def amount_strict(value: str, line_no: int, field: str) -> Decimal:
     """A positive amount written as yuan with two decimals, e.g. 20.00."""
     if not _AMOUNT_STRICT.match(value):
-        raise LedgerFormatError(line_no, field, f"{value!r} is not yuan with two decimals, e.g. 20.00")
+        raise LedgerFormatError(
+            line_no, field, gettext_noop("%(value)s is not yuan with two decimals, e.g. 20.00"), value=repr(value)
+        )
     amount = Decimal(value)
     if amount <= 0:
-        raise LedgerFormatError(line_no, field, f"{value!r} must be more than zero")
+        raise LedgerFormatError(line_no, field, gettext_noop("%(value)s must be more than zero"), value=repr(value))
     return amount
 
 
 def amount_loose(value: str, line_no: int, field: str) -> Decimal:
     """An amount as channel bills write it: yuan with up to two decimals, possibly negative (refunds)."""
     if not _AMOUNT_LOOSE.match(value):
-        raise LedgerFormatError(line_no, field, f"{value!r} is not an amount in yuan, e.g. 20.00")
+        raise LedgerFormatError(
+            line_no, field, gettext_noop("%(value)s is not an amount in yuan, e.g. 20.00"), value=repr(value)
+        )
     return Decimal(value).quantize(Decimal("0.01"))
 
 
 def positive(amount: Decimal, line_no: int, field: str) -> Decimal:
     if amount <= 0:
-        raise LedgerFormatError(line_no, field, f"{amount} must be more than zero for a payment")
+        raise LedgerFormatError(
+            line_no, field, gettext_noop("%(amount)s must be more than zero for a payment"), amount=str(amount)
+        )
     return within_limit(amount, line_no, field)
 
 
@@ -77,7 +89,8 @@ def within_limit(amount: Decimal, line_no: int, field: str) -> Decimal:
         raise LedgerFormatError(
             line_no,
             field,
-            _("%(amount)s is too large: at most 10 digits before the decimal point") % {"amount": amount},
+            gettext_noop("%(amount)s is too large: at most 10 digits before the decimal point"),
+            amount=str(amount),
         )
     return amount
 
@@ -88,10 +101,15 @@ def aware_timestamp(value: str, line_no: int, field: str) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise LedgerFormatError(
-            line_no, field, f"{value!r} is not an ISO 8601 timestamp, e.g. 2026-11-20T09:30:00+08:00"
+            line_no,
+            field,
+            gettext_noop("%(value)s is not an ISO 8601 timestamp, e.g. 2026-11-20T09:30:00+08:00"),
+            value=repr(value),
         ) from None
     if moment.tzinfo is None:
-        raise LedgerFormatError(line_no, field, f"{value!r} must carry a UTC offset, e.g. +08:00")
+        raise LedgerFormatError(
+            line_no, field, gettext_noop("%(value)s must carry a UTC offset, e.g. +08:00"), value=repr(value)
+        )
     return aware_moment(moment, value, line_no, field)
 
 
@@ -108,11 +126,15 @@ def aware_moment(moment: datetime, value: str, line_no: int, field: str) -> date
 def shanghai_local_time(value: str, line_no: int, field: str) -> datetime:
     """`2026-11-20 09:30:00` as the Chinese channels write it: local time in Asia/Shanghai, no offset."""
     if not _LOCAL_TIME.match(value):
-        raise LedgerFormatError(line_no, field, f"{value!r} is not a time like 2026-11-20 09:30:00")
+        raise LedgerFormatError(
+            line_no, field, gettext_noop("%(value)s is not a time like 2026-11-20 09:30:00"), value=repr(value)
+        )
     try:
         moment = datetime.fromisoformat(value).replace(tzinfo=SHANGHAI)
     except ValueError:
-        raise LedgerFormatError(line_no, field, f"{value!r} is not a real date and time") from None
+        raise LedgerFormatError(
+            line_no, field, gettext_noop("%(value)s is not a real date and time"), value=repr(value)
+        ) from None
     return aware_moment(moment, value, line_no, field)
 
 
@@ -130,9 +152,11 @@ def value_date(day: date, line_no: int, field: str) -> datetime:
 
 def bounded(value: str, line_no: int, field: str, limit: int, *, required: bool = False) -> str:
     if required and not value:
-        raise LedgerFormatError(line_no, field, "required")
+        raise LedgerFormatError(line_no, field, gettext_noop("required"))
     if len(value) > limit:
-        raise LedgerFormatError(line_no, field, f"at most {limit} characters, found {len(value)}")
+        raise LedgerFormatError(
+            line_no, field, gettext_noop("at most %(limit)s characters, found %(found)s"), limit=limit, found=len(value)
+        )
     return value
 
 
@@ -148,7 +172,11 @@ def key_value_pairs(text: str, line_no: int, field: str) -> dict[str, str]:
         key, sep, value = piece.partition("=")
         if not sep or not key.strip():
             raise LedgerFormatError(
-                line_no, field, f"{text!r} is not in the form payer_ref=...;service=... ({piece!r} has no key=)"
+                line_no,
+                field,
+                gettext_noop("%(text)s is not in the form payer_ref=...;service=... (%(piece)s has no key=)"),
+                text=repr(text),
+                piece=repr(piece),
             )
         pairs[key.strip().lower()] = value.strip()
     return pairs
@@ -170,11 +198,15 @@ def slash_fields(text: str) -> dict[str, str]:
 def compact_shanghai_time(value: str, line_no: int, field: str) -> datetime:
     """`20261120093105`: local time in Asia/Shanghai."""
     if not _COMPACT_TIME.match(value):
-        raise LedgerFormatError(line_no, field, f"{value!r} is not a time like 20261120093105")
+        raise LedgerFormatError(
+            line_no, field, gettext_noop("%(value)s is not a time like 20261120093105"), value=repr(value)
+        )
     try:
         moment = datetime.strptime(value, "%Y%m%d%H%M%S").replace(tzinfo=SHANGHAI)
     except ValueError:
-        raise LedgerFormatError(line_no, field, f"{value!r} is not a real date and time") from None
+        raise LedgerFormatError(
+            line_no, field, gettext_noop("%(value)s is not a real date and time"), value=repr(value)
+        ) from None
     return aware_moment(moment, value, line_no, field)
 
 
@@ -195,7 +227,13 @@ def make_row(
     in the window — and protect the payer reference. `fields` maps each LedgerRow field to the source's name for
     it, for the error message (the parsers check their times where they read them; this is the last guard)."""
     if channel not in LEDGER_CHANNELS:
-        raise LedgerFormatError(line_no, fields["channel"], f"{channel!r} is not one of {', '.join(LEDGER_CHANNELS)}")
+        raise LedgerFormatError(
+            line_no,
+            fields["channel"],
+            gettext_noop("%(value)s is not one of %(choices)s"),
+            value=repr(channel),
+            choices=", ".join(LEDGER_CHANNELS),
+        )
     for name, moment in (("settled_at", settled_at), ("paid_at", paid_at)):
         if moment is not None:
             aware_moment(moment, moment.isoformat(), line_no, fields.get(name, name))
@@ -232,7 +270,13 @@ class SeenRefs:
         key = (row.channel, row.channel_ref)
         if key in self._first:
             first = self._first[key]
-            raise LedgerFormatError(row.line_no, field, f"{row.channel_ref!r} already appears on line {first}")
+            raise LedgerFormatError(
+                row.line_no,
+                field,
+                gettext_noop("%(ref)s already appears on line %(line)s"),
+                ref=repr(row.channel_ref),
+                line=first,
+            )
         self._first[key] = row.line_no
 
 
@@ -240,5 +284,10 @@ def decode_error(data: bytes, exc: UnicodeDecodeError, encoding: str) -> LedgerF
     """Where the undecodable byte is, as a line number a person can open in an editor."""
     line_no = data.count(b"\n", 0, exc.start) + 1
     return LedgerFormatError(
-        line_no, "encoding", f"byte 0x{data[exc.start]:02x} at offset {exc.start} is not valid {encoding}"
+        line_no,
+        "encoding",
+        gettext_noop("byte 0x%(byte)s at offset %(offset)s is not valid %(encoding)s"),
+        byte=f"{data[exc.start]:02x}",
+        offset=exc.start,
+        encoding=encoding,
     )

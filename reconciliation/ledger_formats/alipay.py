@@ -11,6 +11,8 @@ import csv
 import re
 from decimal import Decimal
 
+from django.utils.translation import gettext_noop
+
 from reconciliation.ledger_formats._common import (
     SeenRefs,
     amount_loose,
@@ -93,13 +95,16 @@ def parse(data: bytes) -> list[LedgerRow]:
         try:
             record = [v.strip() for v in next(csv.reader([line]))]
         except csv.Error as exc:
-            raise LedgerFormatError(line_no, "csv", f"unreadable CSV: {exc}") from None
+            raise LedgerFormatError(line_no, "csv", gettext_noop("unreadable CSV: %(error)s"), error=str(exc)) from None
         if header is None:
             header = [_normalise_name(v) for v in record]
             missing = [c for c in REQUIRED if c not in header]
             if missing:
                 raise LedgerFormatError(
-                    line_no, missing[0], f"not an Alipay business bill: the header lacks {', '.join(missing)}"
+                    line_no,
+                    missing[0],
+                    gettext_noop("not an Alipay business bill: the header lacks %(missing)s"),
+                    missing=", ".join(missing),
                 )
             index = {name: header.index(name) for name in REQUIRED}
             continue
@@ -107,7 +112,11 @@ def parse(data: bytes) -> list[LedgerRow]:
             record.pop()  # some exports end every line with a comma
         if len(record) != len(header):
             raise LedgerFormatError(
-                line_no, "csv", f"expected {len(header)} fields like the header, found {len(record)}"
+                line_no,
+                "csv",
+                gettext_noop("expected %(width)s fields like the header, found %(found)s"),
+                width=len(header),
+                found=len(record),
             )
         values = {name: record[i] for name, i in index.items()}
         if values[KIND] != PAYMENT:
@@ -119,21 +128,29 @@ def parse(data: bytes) -> list[LedgerRow]:
         rows.append(row)
 
     if header is None:
-        raise LedgerFormatError(1, "header", f"no table found: an Alipay business bill has a header {ORDER},…")
+        raise LedgerFormatError(
+            1, "header", gettext_noop("no table found: an Alipay business bill has a header %(first)s,…"), first=ORDER
+        )
     if stated is not None:
         line_no, stated_count, stated_total = stated
         if stated_count != count:
             raise LedgerFormatError(
                 line_no,
                 "交易合计",
-                f"the bill's total counts {stated_count} payments but the table lists {count}: "
-                "the file is incomplete or was altered",
+                gettext_noop(
+                    "the bill's total counts %(stated)s payments but the table lists %(count)s: "
+                    "the file is incomplete or was altered"
+                ),
+                stated=stated_count,
+                count=count,
             )
         if stated_total != received_total:
             raise LedgerFormatError(
                 line_no,
                 "交易合计",
-                f"the bill's total says 商家实收 {stated_total} but the rows add up to {received_total}",
+                gettext_noop("the bill's total says 商家实收 %(stated)s but the rows add up to %(actual)s"),
+                stated=stated_total,
+                actual=received_total,
             )
     return rows
 

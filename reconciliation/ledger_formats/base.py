@@ -4,6 +4,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from django.utils.translation import gettext
+
 
 @dataclass(frozen=True, slots=True)
 class LedgerRow:
@@ -21,11 +23,21 @@ class LedgerRow:
 
 
 class LedgerFormatError(ValueError):
-    """The file cannot be imported. Names where (line or entry) and which field."""
+    """The file cannot be imported. Names where (line or entry) and which field.
 
-    def __init__(self, line_no: int, field: str, message: str):
+    The message is an English template (marked with gettext_noop where it is raised) and its parameters: `message`
+    is it in English, for logs, the API and the command line; `localized()` is it in the reader's language, for the
+    console. A template already translated where it was raised, or a Chinese column name, passes through as is."""
+
+    def __init__(self, line_no: int, field: str, message: str, **params):
         self.line_no = line_no
         self.field = field
-        self.message = message
+        self.template = message
+        self.params = params
+        self.message = message % params if params else message
         where = f"line {line_no}" if line_no else "file"
-        super().__init__(f"{where}, {field}: {message}")
+        super().__init__(f"{where}, {field}: {self.message}")
+
+    def localized(self) -> str:
+        text = gettext(self.template)
+        return text % self.params if self.params else text

@@ -23,6 +23,7 @@ from xml.sax.handler import ContentHandler, feature_namespaces
 
 from defusedxml import DefusedXmlException
 from defusedxml.expatreader import create_parser
+from django.utils.translation import gettext_noop
 
 from reconciliation.ledger_formats._common import (
     CURRENCY,
@@ -110,14 +111,16 @@ def _read_tree(data: bytes) -> tuple[_Element, str]:
     try:
         parser.parse(io.BytesIO(data))
     except SAXParseException as exc:
-        raise LedgerFormatError(exc.getLineNumber(), "XML", f"not well-formed XML: {exc.getMessage()}") from None
+        raise LedgerFormatError(
+            exc.getLineNumber(), "XML", gettext_noop("not well-formed XML: %(error)s"), error=exc.getMessage()
+        ) from None
     except DefusedXmlException:
         line_no = builder.locator.getLineNumber() if builder.locator else 0
         raise LedgerFormatError(
-            line_no, "XML", "DTDs and entity declarations are not accepted in a statement"
+            line_no, "XML", gettext_noop("DTDs and entity declarations are not accepted in a statement")
         ) from None
     except SAXException as exc:
-        raise LedgerFormatError(0, "XML", f"unreadable XML: {exc.getMessage()}") from None
+        raise LedgerFormatError(0, "XML", gettext_noop("unreadable XML: %(error)s"), error=exc.getMessage()) from None
     return builder.root, builder.namespace  # expat refuses a document without a root element
 
 
@@ -125,11 +128,14 @@ def parse(data: bytes) -> list[LedgerRow]:
     root, namespace = _read_tree(data)
     if root.name != "Document" or not namespace.startswith(NAMESPACE_PREFIX):
         raise LedgerFormatError(
-            root.line_no, root.name, f"not a camt.053 statement: expected Document in {NAMESPACE_PREFIX}xx"
+            root.line_no,
+            root.name,
+            gettext_noop("not a camt.053 statement: expected Document in %(namespace)sxx"),
+            namespace=NAMESPACE_PREFIX,
         )
     statements = root.all("BkToCstmrStmt/Stmt")
     if not statements:
-        raise LedgerFormatError(root.line_no, "BkToCstmrStmt/Stmt", "the document holds no statement")
+        raise LedgerFormatError(root.line_no, "BkToCstmrStmt/Stmt", gettext_noop("the document holds no statement"))
     rows: list[LedgerRow] = []
     seen = SeenRefs()
     for statement in statements:
@@ -141,20 +147,30 @@ def parse(data: bytes) -> list[LedgerRow]:
 
 def _amount(element: _Element | None, where: _Element, path: str) -> Decimal:
     if element is None:
-        raise LedgerFormatError(where.line_no, path, "required")
+        raise LedgerFormatError(where.line_no, path, gettext_noop("required"))
     value = element.text.strip()
     if not _AMOUNT.match(value):
-        raise LedgerFormatError(element.line_no, path, f"{value!r} is not an amount like 20.00")
+        raise LedgerFormatError(
+            element.line_no, path, gettext_noop("%(value)s is not an amount like 20.00"), value=repr(value)
+        )
     currency = element.attrs.get("Ccy", "")
     if currency != CURRENCY:
-        raise LedgerFormatError(element.line_no, f"{path}/@Ccy", f"{currency!r}: only {CURRENCY} is accepted")
+        raise LedgerFormatError(
+            element.line_no,
+            f"{path}/@Ccy",
+            gettext_noop("%(value)s: only %(currency)s is accepted"),
+            value=repr(currency),
+            currency=CURRENCY,
+        )
     return Decimal(value).quantize(Decimal("0.01"))
 
 
 def _signed(amount: Decimal, element: _Element, path: str) -> Decimal:
     indicator = element.text_of(path)
     if indicator not in ("CRDT", "DBIT"):
-        raise LedgerFormatError(element.line_no, path, f"{indicator!r} is not CRDT or DBIT")
+        raise LedgerFormatError(
+            element.line_no, path, gettext_noop("%(value)s is not CRDT or DBIT"), value=repr(indicator)
+        )
     return amount if indicator == "CRDT" else -amount
 
 
@@ -185,8 +201,13 @@ def _statement_rows(statement: _Element) -> list[LedgerRow]:
             raise LedgerFormatError(
                 closing_element.line_no,
                 "Bal CLBD",
-                f"opening balance {opening} plus the booked entries gives {opening + booked}, not the closing "
-                f"balance {closing}: the statement is incomplete or was altered",
+                gettext_noop(
+                    "opening balance %(opening)s plus the booked entries gives %(total)s, not the closing "
+                    "balance %(closing)s: the statement is incomplete or was altered"
+                ),
+                opening=opening,
+                total=opening + booked,
+                closing=closing,
             )
     return rows
 
@@ -196,17 +217,25 @@ def _payments(entry: _Element, entry_amount: Decimal) -> list[LedgerRow]:
     details = entry.all("NtryDtls/TxDtls")
     if not details:
         raise LedgerFormatError(
-            entry.line_no, "NtryDtls/TxDtls", "a card settlement needs its transaction details (Refs/EndToEndId)"
+            entry.line_no,
+            "NtryDtls/TxDtls",
+            gettext_noop("a card settlement needs its transaction details (Refs/EndToEndId)"),
         )
     amounts = []
     for tx in details:
         own = tx.first("AmtDtls/TxAmt/Amt") or tx.first("Amt")
         if own is None and len(details) > 1:
-            raise LedgerFormatError(tx.line_no, "TxDtls/Amt", "each payment of a batch entry needs its own amount")
+            raise LedgerFormatError(
+                tx.line_no, "TxDtls/Amt", gettext_noop("each payment of a batch entry needs its own amount")
+            )
         amounts.append(_amount(own, tx, "TxDtls/Amt") if own is not None else entry_amount)
     if sum(amounts) != entry_amount:
         raise LedgerFormatError(
-            entry.line_no, "Ntry/Amt", f"the entry is {entry_amount} but its payments add up to {sum(amounts)}"
+            entry.line_no,
+            "Ntry/Amt",
+            gettext_noop("the entry is %(amount)s but its payments add up to %(total)s"),
+            amount=entry_amount,
+            total=sum(amounts),
         )
     return [_payment(tx, amount, settled_at) for tx, amount in zip(details, amounts, strict=True)]
 
@@ -219,22 +248,33 @@ def _settled_at(entry: _Element) -> datetime:
             continue
         if day := element.text_of("Dt"):
             if not _DATE.match(day):
-                raise LedgerFormatError(element.line_no, f"{path}/Dt", f"{day!r} is not a date like 2026-11-21")
+                raise LedgerFormatError(
+                    element.line_no,
+                    f"{path}/Dt",
+                    gettext_noop("%(value)s is not a date like 2026-11-21"),
+                    value=repr(day),
+                )
             try:
                 parsed = datetime.fromisoformat(day).date()
             except ValueError:
-                raise LedgerFormatError(element.line_no, f"{path}/Dt", f"{day!r} is not a real date") from None
+                raise LedgerFormatError(
+                    element.line_no, f"{path}/Dt", gettext_noop("%(value)s is not a real date"), value=repr(day)
+                ) from None
             return value_date(parsed, element.line_no, f"{path}/Dt")
         if moment := element.text_of("DtTm"):
             return _date_time(moment, element, f"{path}/DtTm")
-    raise LedgerFormatError(entry.line_no, "ValDt", "a booked entry needs its value date (ValDt) or booking date")
+    raise LedgerFormatError(
+        entry.line_no, "ValDt", gettext_noop("a booked entry needs its value date (ValDt) or booking date")
+    )
 
 
 def _date_time(value: str, element: _Element, path: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
-        raise LedgerFormatError(element.line_no, path, f"{value!r} is not a time like 2026-11-20T09:31:05") from None
+        raise LedgerFormatError(
+            element.line_no, path, gettext_noop("%(value)s is not a time like 2026-11-20T09:31:05"), value=repr(value)
+        ) from None
     # ISO 20022 allows a time without offset; the bank's local time is Asia/Shanghai.
     moment = moment if moment.tzinfo else moment.replace(tzinfo=SHANGHAI)
     return aware_moment(moment, value, element.line_no, path)
@@ -249,7 +289,9 @@ def _payment(tx: _Element, amount: Decimal, settled_at: datetime) -> LedgerRow:
         channel_ref = ""
     channel_ref = channel_ref or fields.get("ORDER", "")
     if not channel_ref:
-        raise LedgerFormatError(line_no, _FIELDS["channel_ref"], "a card payment needs its merchant order number")
+        raise LedgerFormatError(
+            line_no, _FIELDS["channel_ref"], gettext_noop("a card payment needs its merchant order number")
+        )
     paid_at = None
     if accepted := tx.first("RltdDts/AccptncDtTm"):
         paid_at = _date_time(accepted.text.strip(), accepted, "RltdDts/AccptncDtTm")

@@ -6,6 +6,8 @@ UTF-8 (a byte-order mark is tolerated), a header naming the columns in any order
 import csv
 import io
 
+from django.utils.translation import gettext_noop
+
 from reconciliation.ledger_formats._common import (
     LEDGER_CHANNELS,
     SeenRefs,
@@ -31,14 +33,20 @@ def parse(data: bytes) -> list[LedgerRow]:
     try:
         header = next(reader, None)
     except csv.Error as exc:
-        raise LedgerFormatError(1, "header", f"unreadable CSV: {exc}") from None
+        raise LedgerFormatError(1, "header", gettext_noop("unreadable CSV: %(error)s"), error=str(exc)) from None
     if header is None or not any(h.strip() for h in header):
-        raise LedgerFormatError(1, "header", f"the file is empty: a header {','.join(COLUMNS)} is required")
+        raise LedgerFormatError(
+            1, "header", gettext_noop("the file is empty: a header %(columns)s is required"), columns=",".join(COLUMNS)
+        )
     names = [h.strip().lower() for h in header]
     missing = [c for c in COLUMNS if c not in names]
     if missing:
         raise LedgerFormatError(
-            1, missing[0], f"the header lacks column(s) {', '.join(missing)}; expected {','.join(COLUMNS)}"
+            1,
+            missing[0],
+            gettext_noop("the header lacks column(s) %(missing)s; expected %(expected)s"),
+            missing=", ".join(missing),
+            expected=",".join(COLUMNS),
         )
     # Columns may come in any order; unknown extra columns are ignored and never stored.
     index = {c: names.index(c) for c in (*COLUMNS, *OPTIONAL_COLUMNS) if c in names}
@@ -50,14 +58,22 @@ def parse(data: bytes) -> list[LedgerRow]:
         try:
             record = next(reader, None)
         except csv.Error as exc:
-            raise LedgerFormatError(reader.line_num, "csv", f"unreadable CSV: {exc}") from None
+            raise LedgerFormatError(
+                reader.line_num, "csv", gettext_noop("unreadable CSV: %(error)s"), error=str(exc)
+            ) from None
         if record is None:
             break
         line_no = reader.line_num
         if not record or (len(record) == 1 and not record[0].strip()):
             continue  # blank lines, typically at the end
         if len(record) != width:
-            raise LedgerFormatError(line_no, "csv", f"expected {width} fields like the header, found {len(record)}")
+            raise LedgerFormatError(
+                line_no,
+                "csv",
+                gettext_noop("expected %(width)s fields like the header, found %(found)s"),
+                width=width,
+                found=len(record),
+            )
         values = {c: record[i].strip() for c, i in index.items()}
         row = _row(values, line_no)
         seen.add(row, "channel_ref")
@@ -69,12 +85,22 @@ def _row(values: dict[str, str], line_no: int) -> LedgerRow:
     channel = values["channel"]
     if channel == "cash":
         raise LedgerFormatError(
-            line_no, "channel", "cash is never settled through a channel or bank, so it cannot be in the ledger"
+            line_no,
+            "channel",
+            gettext_noop("cash is never settled through a channel or bank, so it cannot be in the ledger"),
         )
     if channel not in LEDGER_CHANNELS:
-        raise LedgerFormatError(line_no, "channel", f"{channel!r} is not one of {', '.join(LEDGER_CHANNELS)}")
+        raise LedgerFormatError(
+            line_no,
+            "channel",
+            gettext_noop("%(value)s is not one of %(choices)s"),
+            value=repr(channel),
+            choices=", ".join(LEDGER_CHANNELS),
+        )
     if not values["channel_ref"]:
-        raise LedgerFormatError(line_no, "channel_ref", "required: the merchant order number the kiosk sent")
+        raise LedgerFormatError(
+            line_no, "channel_ref", gettext_noop("required: the merchant order number the kiosk sent")
+        )
     settled_at = aware_timestamp(values["settled_at"], line_no, "settled_at")
     paid_at = aware_timestamp(values["paid_at"], line_no, "paid_at") if values.get("paid_at") else None
     return make_row(

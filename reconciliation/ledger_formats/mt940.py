@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 import mt940
+from django.utils.translation import gettext_noop
 
 from reconciliation.ledger_formats._common import (
     CURRENCY,
@@ -52,11 +53,14 @@ _FIELDS = {
     "payer_ref": ":86: /PAYER/",
     "service_code": ":86: /SVC/",
 }
+# What a tag that does not fit its pattern should look like, as the whole message (translated where shown).
 _SHAPES = {
-    "61": "a statement line: value date YYMMDD, optional entry date MMDD, C or D, amount like 20,00, "
-    "a type like NTRF, a reference",
-    "60": "a balance: C or D, date YYMMDD, currency, amount like 1000,00",
-    "62": "a balance: C or D, date YYMMDD, currency, amount like 1000,00",
+    "61": gettext_noop(
+        "%(value)s is not a statement line: value date YYMMDD, optional entry date MMDD, C or D, amount like 20,00, "
+        "a type like NTRF, a reference"
+    ),
+    "60": gettext_noop("%(value)s is not a balance: C or D, date YYMMDD, currency, amount like 1000,00"),
+    "62": gettext_noop("%(value)s is not a balance: C or D, date YYMMDD, currency, amount like 1000,00"),
 }
 
 
@@ -75,7 +79,7 @@ def parse(data: bytes) -> list[LedgerRow]:
     text = _decode(data)
     statements = _split(text)
     if not statements:
-        raise LedgerFormatError(1, ":20:", "not an MT940 statement: no :20: transaction reference found")
+        raise LedgerFormatError(1, ":20:", gettext_noop("not an MT940 statement: no :20: transaction reference found"))
     rows: list[LedgerRow] = []
     seen = SeenRefs()
     for tags in statements:
@@ -113,16 +117,19 @@ def _split(text: str) -> list[list[_Tag]]:
             if current is not None and current.name[:2] in _MULTILINE:
                 current.value += "\n" + line
                 continue
-            where = f"after {current.label}" if current else "before the first :20:"
-            raise LedgerFormatError(line_no, current.label if current else ":20:", f"unexpected text {where}: {line!r}")
+            if current:
+                reason, params = gettext_noop("unexpected text after %(tag)s: %(text)s"), {"tag": current.label}
+            else:
+                reason, params = gettext_noop("unexpected text before the first :20:: %(text)s"), {}
+            raise LedgerFormatError(line_no, current.label if current else ":20:", reason, text=repr(line), **params)
         name = match.group(1) + (match.group(2) or "")
         number = int(match.group(1)) if match.group(1).isdigit() else match.group(1)
         if name not in known and number not in known:
-            raise LedgerFormatError(line_no, f":{name}:", "not an MT940 tag")
+            raise LedgerFormatError(line_no, f":{name}:", gettext_noop("not an MT940 tag"))
         if number == 20:
             statements.append([])
         elif not statements:
-            raise LedgerFormatError(line_no, f":{name}:", "a statement must start with :20:")
+            raise LedgerFormatError(line_no, f":{name}:", gettext_noop("a statement must start with :20:"))
         current = _Tag(line_no, name, line[match.end() :])
         statements[-1].append(current)
     return statements
@@ -149,14 +156,15 @@ def _library_parse(tags: list[_Tag]) -> mt940.models.Transactions:
         pattern_failed = isinstance(exc, RuntimeError) and len(exc.args) == 3
         index = processed[0] if pattern_failed else processed[0] - 1
         tag = tags[min(max(index, 0), len(tags) - 1)]
+        value = repr(tag.value.strip())
         if pattern_failed:
-            shape = _SHAPES.get(tag.name[:2])
-            reason = f"{tag.value.strip()!r} is not " + (shape or "valid for this tag")
-        elif isinstance(exc, InvalidOperation):
-            reason = f"{tag.value.strip()!r}: the amount is not a number like 20,00"
-        else:
-            reason = f"{tag.value.strip()!r} cannot be read: {exc}"
-        raise LedgerFormatError(tag.line_no, tag.label, reason) from None
+            reason = _SHAPES.get(tag.name[:2]) or gettext_noop("%(value)s is not valid for this tag")
+            raise LedgerFormatError(tag.line_no, tag.label, reason, value=value) from None
+        if isinstance(exc, InvalidOperation):
+            reason = gettext_noop("%(value)s: the amount is not a number like 20,00")
+            raise LedgerFormatError(tag.line_no, tag.label, reason, value=value) from None
+        reason = gettext_noop("%(value)s cannot be read: %(error)s")
+        raise LedgerFormatError(tag.line_no, tag.label, reason, value=value, error=str(exc)) from None
 
 
 def _statement_rows(tags: list[_Tag]) -> list[LedgerRow]:
@@ -165,7 +173,9 @@ def _statement_rows(tags: list[_Tag]) -> list[LedgerRow]:
     if len(statement) != len(lines):
         # The library merges a :61: without its transaction type into the next one.
         index = next((i for i, tx in enumerate(statement) if not tx.data.get("id")), 0)
-        raise LedgerFormatError(lines[index].line_no, ":61:", "the transaction type (e.g. NTRF) is missing")
+        raise LedgerFormatError(
+            lines[index].line_no, ":61:", gettext_noop("the transaction type (e.g. NTRF) is missing")
+        )
     first = tags[0]
     opening = _balance(
         statement, first, ":60F:", ("final_opening_balance", "intermediate_opening_balance", "opening_balance")
@@ -179,9 +189,17 @@ def _statement_rows(tags: list[_Tag]) -> list[LedgerRow]:
     for tx, line in zip(statement, lines, strict=True):
         amount = tx.data["amount"]
         if amount.currency != CURRENCY:
-            raise LedgerFormatError(line.line_no, ":61:", f"currency {amount.currency}: only {CURRENCY} is accepted")
+            raise LedgerFormatError(
+                line.line_no,
+                ":61:",
+                gettext_noop("currency %(value)s: only %(currency)s is accepted"),
+                value=amount.currency,
+                currency=CURRENCY,
+            )
         if amount.amount != amount.amount.quantize(Decimal("0.01")):
-            raise LedgerFormatError(line.line_no, ":61:", f"{amount.amount} has more than two decimals")
+            raise LedgerFormatError(
+                line.line_no, ":61:", gettext_noop("%(amount)s has more than two decimals"), amount=amount.amount
+            )
         total += amount.amount
         if tx.data["status"].upper() == "C":
             rows.append(_payment(tx.data, line.line_no, abs(amount.amount)))
@@ -190,8 +208,13 @@ def _statement_rows(tags: list[_Tag]) -> list[LedgerRow]:
         raise LedgerFormatError(
             end.line_no,
             end.label,
-            f"opening balance {opening} plus the statement lines gives {total}, not the closing balance "
-            f"{closing}: the statement is incomplete or was altered",
+            gettext_noop(
+                "opening balance %(opening)s plus the statement lines gives %(total)s, not the closing balance "
+                "%(closing)s: the statement is incomplete or was altered"
+            ),
+            opening=opening,
+            total=total,
+            closing=closing,
         )
     return rows
 
@@ -202,10 +225,16 @@ def _balance(statement, first: _Tag, label: str, keys: tuple[str, ...]) -> Decim
         if balance is not None:
             if balance.amount.currency != CURRENCY:
                 raise LedgerFormatError(
-                    first.line_no, label, f"currency {balance.amount.currency}: only {CURRENCY} is accepted"
+                    first.line_no,
+                    label,
+                    gettext_noop("currency %(value)s: only %(currency)s is accepted"),
+                    value=balance.amount.currency,
+                    currency=CURRENCY,
                 )
             return balance.amount.amount
-    raise LedgerFormatError(first.line_no, label, f"the statement starting here has no {label} balance")
+    raise LedgerFormatError(
+        first.line_no, label, gettext_noop("the statement starting here has no %(label)s balance"), label=label
+    )
 
 
 def _payment(data: dict, line_no: int, amount: Decimal) -> LedgerRow:
@@ -216,7 +245,9 @@ def _payment(data: dict, line_no: int, amount: Decimal) -> LedgerRow:
         channel_ref = "" if reference.upper() in _NO_REFERENCE else reference
     if not channel_ref:
         raise LedgerFormatError(
-            line_no, _FIELDS["channel_ref"], "a card payment needs its order number in :86: as /ORDER/<number>"
+            line_no,
+            _FIELDS["channel_ref"],
+            gettext_noop("a card payment needs its order number in :86: as /ORDER/<number>"),
         )
     paid = fields.get("PAID")
     paid_at = compact_shanghai_time(paid, line_no, ":86: /PAID/") if paid else None

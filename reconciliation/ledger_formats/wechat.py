@@ -12,6 +12,8 @@ import csv
 import io
 from decimal import Decimal
 
+from django.utils.translation import gettext_noop
+
 from reconciliation.ledger_formats._common import (
     CURRENCY,
     SeenRefs,
@@ -70,16 +72,23 @@ def parse(data: bytes) -> list[LedgerRow]:
         try:
             return next(reader, None)
         except csv.Error as exc:
-            raise LedgerFormatError(reader.line_num, "csv", f"unreadable CSV: {exc}") from None
+            raise LedgerFormatError(
+                reader.line_num, "csv", gettext_noop("unreadable CSV: %(error)s"), error=str(exc)
+            ) from None
 
     header = next_record()
     if header is None or not any(h.strip() for h in header):
-        raise LedgerFormatError(1, "header", f"the file is empty: a WeChat Pay bill starts with {TIME},…")
+        raise LedgerFormatError(
+            1, "header", gettext_noop("the file is empty: a WeChat Pay bill starts with %(first)s,…"), first=TIME
+        )
     names = [_value(h) for h in header]
     missing = [c for c in REQUIRED if c not in names]
     if missing:
         raise LedgerFormatError(
-            1, missing[0], f"not a WeChat Pay trade bill: the header lacks column(s) {', '.join(missing)}"
+            1,
+            missing[0],
+            gettext_noop("not a WeChat Pay trade bill: the header lacks column(s) %(missing)s"),
+            missing=", ".join(missing),
         )
     index = {name: names.index(name) for name in (*REQUIRED, ORDER_AMOUNT) if name in names}
     width = len(names)
@@ -96,7 +105,7 @@ def parse(data: bytes) -> list[LedgerRow]:
         if not record or all(not v.strip() for v in record):
             continue
         if totals is not None:
-            raise LedgerFormatError(line_no, "csv", "nothing may follow the summary totals line")
+            raise LedgerFormatError(line_no, "csv", gettext_noop("nothing may follow the summary totals line"))
         if summary_names is not None:
             totals, totals_line = [_value(v) for v in record], line_no
             continue
@@ -107,8 +116,13 @@ def parse(data: bytes) -> list[LedgerRow]:
             raise LedgerFormatError(
                 line_no,
                 "csv",
-                f"expected {width} fields like the header, found {len(record)} "
-                f"(a comma inside {ATTACH} or 商品名称 breaks the bill)",
+                gettext_noop(
+                    "expected %(width)s fields like the header, found %(found)s "
+                    "(a comma inside %(attach)s or 商品名称 breaks the bill)"
+                ),
+                width=width,
+                found=len(record),
+                attach=ATTACH,
             )
         values = {name: _value(record[i]) for name, i in index.items()}
         count += 1
@@ -119,7 +133,11 @@ def parse(data: bytes) -> list[LedgerRow]:
             continue
         if status != PAID:
             raise LedgerFormatError(
-                line_no, STATUS, f"{status!r} is not one of {PAID}, {', '.join(sorted(NOT_PAYMENTS))}"
+                line_no,
+                STATUS,
+                gettext_noop("%(value)s is not one of %(choices)s"),
+                value=repr(status),
+                choices=", ".join([PAID, *sorted(NOT_PAYMENTS)]),
             )
         row = _payment(values, line_no)
         seen.add(row, ORDER)
@@ -128,17 +146,25 @@ def parse(data: bytes) -> list[LedgerRow]:
     end = reader.line_num + 1
     if summary_names is None:
         raise LedgerFormatError(
-            end, SUMMARY_COUNT, "the bill has no summary (总交易单数,…) at the end: the download is incomplete"
+            end,
+            SUMMARY_COUNT,
+            gettext_noop("the bill has no summary (总交易单数,…) at the end: the download is incomplete"),
         )
     if totals is None:
-        raise LedgerFormatError(end, SUMMARY_COUNT, "the summary header has no totals line after it")
+        raise LedgerFormatError(end, SUMMARY_COUNT, gettext_noop("the summary header has no totals line after it"))
     _check_totals(summary_names, totals, totals_line, count, settlement_total, refund_total)
     return rows
 
 
 def _payment(values: dict[str, str], line_no: int) -> LedgerRow:
     if values[CURRENCY_COLUMN] != CURRENCY:
-        raise LedgerFormatError(line_no, CURRENCY_COLUMN, f"{values[CURRENCY_COLUMN]!r}: only {CURRENCY} is accepted")
+        raise LedgerFormatError(
+            line_no,
+            CURRENCY_COLUMN,
+            gettext_noop("%(value)s: only %(currency)s is accepted"),
+            value=repr(values[CURRENCY_COLUMN]),
+            currency=CURRENCY,
+        )
     # The bill is the channel's statement that the payment succeeded on that trade day; the money reaches the
     # bank account later and is seen on the bank statement. So settled_at is the trade time too.
     paid_at = shanghai_local_time(values[TIME], line_no, TIME)
@@ -163,24 +189,40 @@ def _payment(values: dict[str, str], line_no: int) -> LedgerRow:
 
 def _check_totals(names, totals, line_no, count, settlement_total, refund_total) -> None:
     if len(totals) != len(names):
-        raise LedgerFormatError(line_no, SUMMARY_COUNT, f"expected {len(names)} totals, found {len(totals)}")
+        raise LedgerFormatError(
+            line_no,
+            SUMMARY_COUNT,
+            gettext_noop("expected %(expected)s totals, found %(found)s"),
+            expected=len(names),
+            found=len(totals),
+        )
     summary = dict(zip(names, totals, strict=True))
     for name in (SUMMARY_COUNT, SUMMARY_SETTLEMENT, SUMMARY_REFUND):
         if name not in summary:
-            raise LedgerFormatError(line_no, name, "missing from the summary")
+            raise LedgerFormatError(line_no, name, gettext_noop("missing from the summary"))
     stated_count = summary[SUMMARY_COUNT]
     if not stated_count.isascii() or not stated_count.isdigit():
-        raise LedgerFormatError(line_no, SUMMARY_COUNT, f"{stated_count!r} is not a number of trades")
+        raise LedgerFormatError(
+            line_no, SUMMARY_COUNT, gettext_noop("%(value)s is not a number of trades"), value=repr(stated_count)
+        )
     if int(stated_count) != count:
         raise LedgerFormatError(
             line_no,
             SUMMARY_COUNT,
-            f"the summary counts {int(stated_count)} trades but the bill lists {count}: "
-            "the file is incomplete or was altered",
+            gettext_noop(
+                "the summary counts %(stated)s trades but the bill lists %(count)s: "
+                "the file is incomplete or was altered"
+            ),
+            stated=int(stated_count),
+            count=count,
         )
     for name, actual in ((SUMMARY_SETTLEMENT, settlement_total), (SUMMARY_REFUND, refund_total)):
         stated = amount_loose(summary[name], line_no, name)
         if stated != actual:
             raise LedgerFormatError(
-                line_no, name, f"the summary says {stated} but the rows add up to {actual}: the file was altered"
+                line_no,
+                name,
+                gettext_noop("the summary says %(stated)s but the rows add up to %(actual)s: the file was altered"),
+                stated=stated,
+                actual=actual,
             )

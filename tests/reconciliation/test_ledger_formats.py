@@ -935,3 +935,40 @@ def test_every_parser_gives_business_day_times_in_shanghai_terms():
 
     assert days <= {date(2026, 11, 20), date(2026, 11, 21)}
     assert sh(2026, 11, 21) == datetime(2026, 11, 20, 16, tzinfo=UTC)
+
+
+# --- messages in the reader's language -------------------------------------------------------------------
+
+
+def _parser_messages() -> list[str]:
+    """Every message template the parsers raise (the strings they mark with gettext_noop)."""
+    import ast
+
+    found = []
+    for path in (Path(ledger_formats.__file__).parent).glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "gettext_noop":
+                found.append(node.args[0].value)
+    return found
+
+
+def test_every_ledger_parser_message_has_a_chinese_translation():
+    from django.utils import translation
+
+    messages = _parser_messages()
+    assert len(messages) > 50
+    with translation.override("zh-hans"):
+        untranslated = [m for m in messages if translation.gettext(m) == m]
+    assert untranslated == []
+
+
+def test_a_parser_error_is_english_for_logs_and_the_api_and_chinese_for_the_console():
+    from django.utils import translation
+
+    error = rejected(canonical.parse, b"channel,channel_ref\n")
+
+    assert error.message.startswith("the header lacks column(s) settled_at")
+    with translation.override("zh-hans"):
+        assert error.localized().startswith("表头缺少列 settled_at")
+    with translation.override("en"):
+        assert error.localized() == error.message

@@ -517,10 +517,10 @@ def test_the_report_downloads_as_csv_and_xlsx_with_the_users_regions_only(office
     text = csv_response.content.decode("utf-8-sig")
     assert csv_response["Content-Disposition"] == 'attachment; filename="reconciliation-2026-11-18.csv"'
     assert "KS-MINE" in text and "KS-THEIRS" not in text
-    assert "missing_in_ledger,1" in text
+    assert "已缴费未对账,1," in text
     workbook = load_workbook(io.BytesIO(xlsx_response.content))
-    assert workbook.sheetnames == ["summary", "outcomes", "channels", "kiosks"]
-    kiosks = [row[0] for row in workbook["kiosks"].iter_rows(min_row=2, values_only=True)]
+    assert workbook.sheetnames == ["概况", "按对账结果", "按缴费渠道", "按终端"]
+    kiosks = [row[0] for row in workbook["按终端"].iter_rows(min_row=2, values_only=True)]
     assert kiosks == ["KS-MINE"]
 
 
@@ -750,3 +750,108 @@ def test_the_item_page_names_the_fee_not_its_service_code(officer_client, world)
 
     assert "居民身份证工本费" in page
     assert ">ID_CARD<" not in page
+
+
+# --- Words, not codes -----------------------------------------------------------------------------------
+
+
+def test_a_bad_ledger_line_is_explained_in_chinese_naming_the_column_as_the_file_does(officer_client):
+    lines = (SAMPLES / "canonical.csv").read_text().splitlines()
+    lines[2] = lines[2].replace("20.00", "twenty")
+    upload = io.BytesIO("\n".join(lines).encode())
+    upload.name = "bad.csv"
+
+    page = page_of(
+        officer_client.post(reverse("reconciliation:import-ledger"), {"format": "canonical", "file": upload})
+    )
+
+    assert "第 3 行" in page and "金额（amount）" in page and "不是带两位小数的元金额" in page
+    assert "is not yuan" not in page
+
+
+def test_a_ledger_file_that_is_no_csv_at_all_names_the_place_in_words(officer_client):
+    upload = io.BytesIO("\ufeffnothing,here\n".encode())
+    upload.name = "bill.csv"
+
+    page = page_of(officer_client.post(reverse("reconciliation:import-ledger"), {"format": "wechat", "file": upload}))
+
+    assert "不是微信支付交易账单" in page and "the header lacks" not in page
+
+
+def test_the_imports_page_names_who_imported_and_uploaded_not_their_logins(officer_client, officer, site):
+    from reconciliation import services
+
+    kiosk = KioskFactory(site=site, serial="KS-00001")
+    services.ledger_import(data=(SAMPLES / "canonical.csv").read_bytes(), fmt="canonical", actor=officer)
+    services.journal_ingest(
+        kiosk=kiosk,
+        business_date=date(2026, 11, 20),
+        data=(SAMPLES / "journal-KS-00001-2026-11-20.csv").read_bytes(),
+        uploaded_by=officer,
+    )
+
+    page = page_of(officer_client.get(reverse("reconciliation:imports")))
+
+    assert page.count("<td>李娜</td>") == 2
+    assert "<td>fin</td>" not in page
+
+
+def test_a_journal_files_technical_error_is_said_in_chinese_with_the_detail_in_a_tooltip(officer_client, site):
+    from reconciliation.models import JournalFile
+
+    kiosk = KioskFactory(site=site, serial="KS-00001")
+    JournalFile.objects.create(
+        kiosk=kiosk,
+        business_date=date(2026, 11, 20),
+        sha256="0" * 64,
+        content=b"",
+        size=0,
+        status=JournalFile.Status.FAILED,
+        error="OperationalError: server closed the connection unexpectedly",
+    )
+
+    page = page_of(officer_client.get(reverse("reconciliation:imports")))
+
+    assert 'title="OperationalError: server closed the connection unexpectedly">技术错误' in page
+    assert ">OperationalError" not in page
+
+
+def test_a_failed_runs_exception_is_said_in_chinese_with_the_detail_in_a_tooltip(officer_client, world):
+    ReconciliationRun.objects.create(
+        business_date=world.day, status=ReconciliationRun.Status.FAILED, error="RuntimeError('boom')", trigger="demo"
+    )
+
+    page = page_of(officer_client.get(f"/reconciliation/reports/{world.day.isoformat()}/"))
+
+    assert 'title="RuntimeError(&#x27;boom&#x27;)">技术错误' in page
+    assert ">RuntimeError" not in page
+
+
+def test_a_run_error_already_in_chinese_is_shown_as_it_is(officer_client, world):
+    ReconciliationRun.objects.create(
+        business_date=world.day, status=ReconciliationRun.Status.FAILED, error="执行对账的任务进程已停止。"
+    )
+
+    page = page_of(officer_client.get(f"/reconciliation/reports/{world.day.isoformat()}/"))
+
+    assert '<small class="warning-text run-error">执行对账的任务进程已停止。</small>' in page
+
+
+def test_the_report_downloads_have_chinese_headers_and_outcomes_with_the_code_kept_last(officer_client, world):
+    text = officer_client.get(reverse("reconciliation:report-csv", args=["2026-11-18"])).content.decode("utf-8-sig")
+    workbook = load_workbook(
+        io.BytesIO(officer_client.get(reverse("reconciliation:report-xlsx", args=["2026-11-18"])).content)
+    )
+
+    assert "对账结果,笔数,金额（元）,代码" in text
+    assert "缴费渠道,缴费笔数,金额（元）,差异,差异金额（元）,代码" in text
+    channels = {row[0]: row for row in workbook["按缴费渠道"].iter_rows(min_row=2, values_only=True)}
+    assert channels["银行卡"][-1] == "card" and channels["微信支付"][-1] == "wechat"
+    outcomes = [row[0] for row in workbook["按对账结果"].iter_rows(min_row=2, values_only=True)]
+    assert "已缴费未对账" in outcomes and "missing_in_ledger" not in outcomes
+
+
+def test_the_item_page_keeps_the_service_code_in_a_tooltip(officer_client, world):
+    page = page_of(officer_client.get(f"/reconciliation/items/{item('M2').uid}/"))
+
+    assert '<dd title="ID_CARD">居民身份证工本费</dd>' in page
