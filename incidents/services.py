@@ -202,7 +202,10 @@ def incident_resolve(*, incident: Incident, actor, resolution: str) -> Incident:
         raise ValidationError({"resolution": _("Say what fixed it.")})
     incident = _locked(incident)
     _move(incident, State.RESOLVED)
-    _resolve(incident, actor=actor, resolution=resolution, at=timezone.now())
+    now = timezone.now()
+    if incident.acknowledged_at is None:  # whoever resolves it has handled it
+        incident.acknowledged_at, incident.acknowledged_by = now, actor
+    _resolve(incident, actor=actor, resolution=resolution, at=now)
     return incident
 
 

@@ -14,12 +14,14 @@ from incidents import engine
 from tests.factories import KioskFactory, SiteFactory, UserFactory
 
 seed_migration = importlib.import_module("incidents.migrations.0003_seed_playbooks_and_policies")
+error_codes_migration = importlib.import_module("fleet.migrations.0002_seed_error_codes")
 ALWAYS_OPEN = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
 
 @pytest.fixture
 def policies(db):
     seed_migration.seed(django_apps, None)
+    error_codes_migration.seed(django_apps, None)
 
 
 @pytest.fixture

@@ -116,3 +116,145 @@ def test_a_halls_mass_outage_becomes_one_parent_with_the_kiosks_as_children(make
     parent = Incident.objects.get(is_group=True)
     assert parent.children.count() == 4
     assert parent.severity == 1  # the hall is left with no working kiosk
+
+
+def test_a_kiosk_in_maintenance_opens_nothing(make_kiosk, manager):
+    kiosk = make_kiosk("KS-10007")
+    fleet_services.kiosk_start_maintenance(kiosk=kiosk, actor=manager, reason="更换打印机")
+    beat(kiosk, receipt_printer="hardware_error")
+
+    run_engine()
+
+    assert not Incident.objects.exists()
+
+
+def test_a_flapping_kiosk_opens_one_incident_however_often_it_flips(make_kiosk):
+    kiosk = make_kiosk("KS-10008")
+    for _ in range(8):
+        beat(kiosk, receipt_printer="hardware_error")
+        beat(kiosk, receipt_printer="ok")
+    run_engine()
+
+    incident = Incident.objects.get()
+    assert incident.occurrences == 8
+
+
+def test_a_catalogued_error_code_opens_its_fault_kind_and_an_info_code_opens_nothing(make_kiosk):
+    kiosk = make_kiosk("KS-10009")
+    beat(kiosk, error_codes=["E-PRN-002"])  # paper low: info
+    run_engine()
+    assert not Incident.objects.exists()
+
+    beat(kiosk, error_codes=["E-PRN-002", "E-PRN-001"])  # paper jam: physical damage in the catalog
+    run_engine()
+    incident = Incident.objects.get()
+    assert (incident.fault_kind, incident.evidence["facts"]["code"]) == ("physical_damage", "E-PRN-001")
+
+
+def test_a_fraud_state_opens_a_p1_security_incident_and_takes_the_kiosk_out_of_service(make_kiosk):
+    kiosk = make_kiosk("KS-10010")
+    beat(kiosk, card_reader="fraud_attempt")
+
+    run_engine()
+
+    incident = Incident.objects.get()
+    kiosk.refresh_from_db()
+    assert (incident.fault_kind, incident.category, incident.severity, incident.source) == (
+        "tampering",
+        "security",
+        1,
+        "security",
+    )
+    assert kiosk.status == Kiosk.Status.MAINTENANCE
+    assert kiosk.commands.filter(kind="out_of_service_screen").exists()
+    assert incident.evidence["frozen"]["heartbeats"], "the heartbeats around it are kept on the incident"
+    kinds = list(incident.timeline.values_list("kind", flat=True))
+    assert {"detected", "evidence_frozen", "out_of_service"} <= set(kinds)
+
+
+def test_an_e_sec_code_is_a_security_incident_even_if_the_catalog_does_not_know_it(make_kiosk):
+    kiosk = make_kiosk("KS-10011")
+    beat(kiosk, error_codes=["E-SEC-999"])
+    run_engine()
+    assert Incident.objects.get().category == "security"
+
+
+def test_a_relapse_within_a_day_of_recovery_reopens_the_incident(make_kiosk, support):
+    from incidents import services
+
+    kiosk = make_kiosk("KS-10012")
+    beat(kiosk, receipt_printer="hardware_error")
+    run_engine()
+    incident = Incident.objects.get()
+    services.incident_resolve(incident=incident, actor=support, resolution="更换打印纸")
+    beat(kiosk, receipt_printer="ok")
+    beat(kiosk, receipt_printer="hardware_error")
+
+    run_engine()
+
+    incident.refresh_from_db()
+    assert Incident.objects.count() == 1
+    assert (incident.state, incident.reopened_count) == (State.ACKNOWLEDGED, 1)
+    assert incident.timeline.filter(kind="reopened").exists()
+
+
+def test_a_feed_row_of_an_uncommitted_transaction_waits_and_is_read_once_committed(make_kiosk):
+    """The crash/commit-order case: a flip whose transaction is still open is not skipped by a pass that reads
+    later rows; it is read when it commits."""
+    import threading
+
+    kiosk_a, kiosk_b = make_kiosk("KS-10013"), make_kiosk("KS-10014")
+    started, release = threading.Event(), threading.Event()
+
+    def slow_writer():
+        from django.db import connections
+
+        try:
+            with transaction.atomic():
+                beat(kiosk_a, receipt_printer="hardware_error")
+                started.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    writer = threading.Thread(target=slow_writer)
+    writer.start()
+    started.wait(10)
+    beat(kiosk_b, receipt_printer="hardware_error")  # committed after the slow writer's rows got their ids
+    run_engine()
+    seen_first = set(Incident.objects.values_list("kiosk__serial", flat=True))
+    release.set()
+    writer.join()
+    run_engine()
+
+    assert seen_first == set(), "nothing past the open transaction is read while it is open"
+    assert set(Incident.objects.values_list("kiosk__serial", flat=True)) == {"KS-10013", "KS-10014"}
+
+
+def test_two_engine_passes_at_once_open_each_incident_once(make_kiosk):
+    import threading
+
+    kiosks = [make_kiosk(f"KS-3000{n}") for n in range(5)]
+    for kiosk in kiosks:
+        beat(kiosk, qr_scanner="hardware_error")
+    errors = []
+
+    def engine_pass():
+        from django.db import connections
+
+        try:
+            run_engine()
+        except Exception as error:  # pragma: no cover - reported below
+            errors.append(error)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=engine_pass) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert errors == []
+    assert Incident.objects.count() == 5
+    assert set(Incident.objects.values_list("occurrences", flat=True)) == {1}
