@@ -209,6 +209,8 @@ def _act(rows: dict[str, list[tuple]], now: datetime, result: PassResult) -> Non
             faults.append(fault)
 
     for _id, _txid, kiosk_id, at, kind, source, key, title, evidence in rows["reports"]:
+        if isinstance(evidence, str):  # a raw cursor hands jsonb over as its text
+            evidence = json.loads(evidence)
         if kiosk_id in context.kiosks:
             faults.append(
                 rules.Fault(

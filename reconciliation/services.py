@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _t
 from accounts.scoping import visible_region_ids
 from core import inputs, redis_client
 from fleet.models import Kiosk
-from reconciliation import causes, events, ledger_formats, matching, selectors, sql
+from reconciliation import causes, events, fault_reports, ledger_formats, matching, selectors, sql
 from reconciliation.journal_format import (
     MAX_REJECTIONS_KEPT,
     JournalFormatError,
@@ -450,6 +450,9 @@ def reconcile_run(*, business_date: date, today: date | None = None, trigger: st
             )
             explained = causes.explain(result.verdicts, business_date=business_date, calendar=calendar, today=today)
             changes = _store_verdicts(business_date, result, explained, today, calendar)
+            # A kiosk with a burst of failed-but-settled payments or journal gaps is a fault: reported in this
+            # transaction, so it commits with the items it names (reconciliation/fault_reports.py).
+            changes["fault_reports"] = fault_reports.transaction_failures_report(business_date=business_date)
             run.status = ReconciliationRun.Status.COMPLETED
             run.finished_at = timezone.now()
             run.outcomes = {outcome.value: result.outcomes.get(outcome.value, 0) for outcome in Outcome}
