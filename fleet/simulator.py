@@ -4,8 +4,8 @@ Two halves. `SimulatedKiosk` decides what one kiosk does next (wear, faults, sil
 value handed to it: plain Python, no I/O, testable without a server. `FleetSimulator` runs all of them against
 a server with httpx and asyncio, a bounded number of connections at a time.
 
-Time: protocol times (heartbeat interval, a network outage, a restart) are real seconds, because the server
-judges them by its own clock. `speed` compresses only the simulated world: how fast paper and cash boxes are
+Time: protocol times (heartbeat interval, a network outage, a restart, a citizen's payment) are real seconds,
+because the server judges them by its own clock. `speed` compresses only the simulated world: how fast paper and cash boxes are
 used, how often faults arise, and how long people take to refill, clear or repair.
 """
 
@@ -60,6 +60,14 @@ FAULT_DESCRIPTIONS = {
     Fault.FRAUD: "skimming device detected on the card reader (E-SEC-001)",
 }
 
+# Commands that would interrupt a citizen's payment: the server holds them back while a heartbeat reports one
+# (fleet.models.RemoteCommand.DISRUPTIVE_KINDS), and a kiosk that gets one as a payment starts waits for its end.
+DISRUPTIVE_KINDS = frozenset(
+    {"restart", "restart_module", "self_test", "push_patch", "factory_reset", "out_of_service_screen"}
+)
+# Commands that take the kiosk down for a while and report their result once it is back.
+REBOOTING_KINDS = frozenset({"restart", "push_patch", "factory_reset"})
+
 PAPER_LOW_PCT = 10  # below this the printer warns (E-PRN-002); the server's metric threshold agrees
 CASH_FULL_PCT = 90  # above this the cash module warns (E-CASH-002)
 
@@ -69,6 +77,10 @@ class SimulationSettings:
     rate: float = 1.0  # fault rate multiplier
     speed: float = 1.0  # compression of the simulated world (wear, fault arrival, human response)
     restart_s: tuple[float, float] = (15.0, 25.0)  # how long a restart keeps a kiosk quiet (real seconds)
+    # A busy kiosk starts a citizen's payment about this often (real seconds between payments, on average), and
+    # a payment lasts this long: a few heartbeats at the usual interval. 0 turns payments off.
+    payment_every_s: float = 6 * MINUTE
+    payment_s: tuple[float, float] = (70.0, 200.0)
 
 
 @dataclass
@@ -120,7 +132,10 @@ class SimulatedKiosk:
         self.cash_collect_at: float | None = None  # once nearly full, when the cash box is emptied (清机)
         self.silent_until: float | None = None
         self.silent_reason: str | None = None  # "network_loss", "dark" or "restarting"
-        self.restart_command: str | None = None  # id of the restart being carried out
+        self.restart_command: str | None = None  # id of the restart (or patch, or reset) being carried out
+        self.rebooting_for: tuple[str, dict] | None = None  # that command's kind and params
+        self.paying_until: float | None = None  # a citizen's payment is in progress until then
+        self.postponed: list[dict] = []  # disruptive commands that arrived as a payment started
 
         self.unauthorised = False
         self.results: list[CommandResult] = []  # to post to the server, oldest first
@@ -141,6 +156,7 @@ class SimulatedKiosk:
             self._end_silence(now)
         if self.silent_reason in ("dark", "restarting"):
             return  # switched off: nothing wears, nothing breaks
+        self._pay(dt, now, local_time)
         self._wear(dt, now, local_time)
         for fault, clears_at in list(self.faults.items()):
             if now >= clears_at:
@@ -177,6 +193,27 @@ class SimulatedKiosk:
         if self.cash_collect_at is not None and now >= self.cash_collect_at:
             self.cash_box_pct, self.cash_collect_at = self.rng.uniform(0, 3), None
 
+    @property
+    def payment_active(self) -> bool:
+        """Whether a citizen is paying at the kiosk (as of the last `advance`)."""
+        return self.paying_until is not None and self._last_advanced < self.paying_until
+
+    def _pay(self, dt: float, now: float, local_time: datetime | None) -> None:
+        """Citizens come and pay: a payment lasts a few heartbeats. Commands held back for it run once it ends."""
+        if self.paying_until is not None and now >= self.paying_until:
+            self.paying_until = None
+            postponed, self.postponed = self.postponed, []
+            for command in postponed:
+                self.journal.append(f"{self.serial}: payment finished, now carrying out {command.get('kind')}")
+                self._carry_out(command, now)
+            return  # the next citizen steps up a little later
+        every = self.settings.payment_every_s
+        if self.paying_until is not None or every <= 0 or self.out_of_service or self.is_silent:
+            return
+        per_second = self.busyness / every if _hall_is_busy(local_time) else 0.05 * self.busyness / every
+        if self.rng.random() < 1 - math.exp(-per_second * dt):
+            self.paying_until = now + self.rng.uniform(*self.settings.payment_s)
+
     def _maybe_break(self, dt: float, now: float) -> None:
         scale = self.settings.rate * self.settings.speed * dt / HOUR
         for fault, per_hour in FAULT_RATES_PER_HOUR.items():
@@ -210,11 +247,36 @@ class SimulatedKiosk:
         reason = self.silent_reason
         self.silent_until = self.silent_reason = None
         if reason in ("dark", "restarting"):
+            self.paying_until, self.postponed = None, []  # a power cut ends a payment (the citizen tries again)
             self._boot(now)
         if reason == "restarting" and self.restart_command:
-            self.results.append(CommandResult(self.restart_command, "succeeded", "restarted; all modules initialised"))
-            self.restart_command = None
+            kind, params = self.rebooting_for or ("restart", {})
+            self.results.append(self._after_reboot(self.restart_command, kind, params))
+            self.restart_command = self.rebooting_for = None
         self.next_beat_at = now  # say hello as soon as the kiosk is back
+
+    def _after_reboot(self, command_id: str, kind: str, params: dict) -> CommandResult:
+        """What a kiosk back from a restart, a patch or a factory reset reports."""
+        still = [f"{name}={state}" for name, state in sorted(self.components().items()) if state not in ("ok", "busy")]
+        still_failing = f"; still failing: {', '.join(still)}" if still else ""
+        if kind == "push_patch":
+            version = str(params.get("version") or _next_patch(self.software_version))
+            if self.rng.random() < 0.05:
+                detail = f"patch {version} rejected: package checksum mismatch; still on {self.software_version}"
+                return CommandResult(command_id, "failed", detail, {"software_version": self.software_version})
+            self.software_version = version
+            return CommandResult(
+                command_id, "succeeded", f"patch installed, now {version}{still_failing}", {"software_version": version}
+            )
+        if kind == "factory_reset":
+            backup = f"backup-{self.serial}-{int(self._last_advanced)}.tar.gz"
+            return CommandResult(
+                command_id,
+                "succeeded",
+                f"data backed up ({backup}), factory image restored, configuration and data restored{still_failing}",
+                {"backup": backup, "software_version": self.software_version},
+            )
+        return CommandResult(command_id, "succeeded", f"restarted; all modules initialised{still_failing}")
 
     def _boot(self, now: float) -> None:
         # A reboot reloads drivers, which fixes a failed scanner module most of the time; a paper jam or a
@@ -281,6 +343,7 @@ class SimulatedKiosk:
             "components": self.components(),
             "error_codes": self.error_codes(),
             "metrics": self.metrics(),
+            "payment_session_active": self.payment_active,
         }
 
     def next_wake(self) -> float:
@@ -303,8 +366,8 @@ class SimulatedKiosk:
             self.interval_s = float(body.get("interval_s") or self.interval_s)
             self.next_beat_at = now + self.interval_s * jitter
             commands = body.get("commands") or []
-            # A restart takes the kiosk down, so do everything else in the batch first.
-            for command in sorted(commands, key=lambda c: c.get("kind") == "restart"):
+            # A restart, a patch or a reset takes the kiosk down, so do everything else in the batch first.
+            for command in sorted(commands, key=lambda c: c.get("kind") in REBOOTING_KINDS):
                 executed += self.execute(command, now)
         elif status_code == 401:
             self.unauthorised = True
@@ -323,20 +386,34 @@ class SimulatedKiosk:
         """Carry out one delivered command, once: redeliveries of a command already seen are ignored.
         Returns whether the command was new."""
         command_id, kind = str(command.get("id")), command.get("kind")
-        params = command.get("params") or {}
         if command_id in self._seen_commands:
             return False
         self._seen_commands.append(command_id)
         self.journal.append(f"{self.serial}: received command {kind}")
-        if kind == "restart":
-            if self.restart_command is None:
-                self.restart_command = command_id
-                self._go_silent(now, self.rng.uniform(*self.settings.restart_s), "restarting")
-            else:
-                self.results.append(CommandResult(command_id, "succeeded", "already restarting"))
+        if kind in DISRUPTIVE_KINDS and self.payment_active:
+            # The server sent it before the payment began: the citizen finishes first.
+            self.journal.append(f"{self.serial}: {kind} waits for the payment in progress")
+            self.postponed.append(command)
             return True
-        self.results.append(self._result_of(command_id, kind, params))
+        self._carry_out(command, now)
         return True
+
+    def _carry_out(self, command: dict, now: float) -> None:
+        command_id, kind = str(command.get("id")), command.get("kind")
+        params = command.get("params") or {}
+        if kind in REBOOTING_KINDS:
+            if kind == "factory_reset" and params.get("backup") is not True:
+                self.results.append(CommandResult(command_id, "failed", "refused: a factory reset needs a backup"))
+            elif self.restart_command is None:
+                self.restart_command, self.rebooting_for = command_id, (kind, params)
+                seconds = self.rng.uniform(*self.settings.restart_s)
+                if kind != "restart":  # installing or restoring an image takes longer than a reboot
+                    seconds *= 2 if kind == "push_patch" else 4
+                self._go_silent(now, seconds, "restarting")
+            else:
+                self.results.append(CommandResult(command_id, "failed", "busy restarting; send it again afterwards"))
+            return
+        self.results.append(self._result_of(command_id, kind, params))
 
     def _result_of(self, command_id: str, kind: str, params: dict) -> CommandResult:
         if kind == "self_test":
@@ -348,12 +425,15 @@ class SimulatedKiosk:
             return CommandResult(command_id, "succeeded", "self-test passed", data)
         if kind == "restart_module":
             module = params.get("component") or params.get("module") or ""
-            if module in ("", Component.QR_SCANNER):
-                self.faults.pop(Fault.SCANNER_FAILURE, None)
+            if module == Component.RECEIPT_PRINTER and Fault.PRINTER_JAM in self.faults:
+                return CommandResult(command_id, "failed", "receipt_printer restarted; paper still jammed (E-PRN-001)")
+            if module in ("", Component.QR_SCANNER) and Fault.SCANNER_FAILURE in self.faults:
+                # Reloading the driver usually brings the scanner back; now and then the part itself is gone.
+                if self.rng.random() < 0.75:
+                    del self.faults[Fault.SCANNER_FAILURE]
+                else:
+                    return CommandResult(command_id, "failed", "qr_scanner restarted; still hardware_error (E-MOD-001)")
             return CommandResult(command_id, "succeeded", f"module {module or 'all'} restarted")
-        if kind == "push_patch":
-            self.software_version = str(params.get("version") or _next_patch(self.software_version))
-            return CommandResult(command_id, "succeeded", f"patch installed, now {self.software_version}")
         if kind == "check_config":
             return CommandResult(command_id, "succeeded", "configuration matches", {"software": self.software_version})
         if kind == "out_of_service_screen":
