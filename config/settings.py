@@ -345,7 +345,9 @@ KIOSKOPS = {
     # Entries the buffer keeps at most while no consumer runs (about 1 KB each); the oldest raw beats go first.
     "HEARTBEAT_BUFFER_MAX": env_int("KIOSKOPS_HEARTBEAT_BUFFER_MAX", 500_000, minimum=1000),
     "HEARTBEAT_BATCH": env_int("KIOSKOPS_HEARTBEAT_BATCH", 2000, minimum=1),
-    # Incident engine (incidents/engine.py): rows of each feed read per pass.
+    # Incident engine (incidents/engine.py): woken on commit of a flip (beside its periodic tick), and rows of each
+    # feed read per pass.
+    "INCIDENT_WAKE_ON_COMMIT": env_bool("KIOSKOPS_INCIDENT_WAKE_ON_COMMIT", True),
     "INCIDENT_FEED_BATCH": env_int("KIOSKOPS_INCIDENT_FEED_BATCH", 20_000, minimum=100),
     # A mass outage: at least this many kiosks of one hall, and this share of its kiosks in service, down within
     # the window, become one parent incident for the hall.

@@ -154,12 +154,16 @@ class _Context:
 
 
 def _context(kiosk_ids: set[int]) -> _Context:
-    kiosks = {
-        row["id"]: row
-        for row in Kiosk.objects.filter(pk__in=kiosk_ids).values(
-            "id", "serial", "site_id", "status", "components", "metrics", "model"
-        )
-    }
+    names = ("id", "serial", "site_id", "status", "components", "metrics", "model")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {', '.join(names)} FROM {Kiosk._meta.db_table} WHERE id = ANY(%s)", [sorted(kiosk_ids)])
+        kiosks = {}
+        for row in cursor.fetchall():
+            record = dict(zip(names, row, strict=True))
+            for name in ("components", "metrics"):
+                if isinstance(record[name], str):
+                    record[name] = json.loads(record[name])
+            kiosks[record["id"]] = record
     site_ids = {row["site_id"] for row in kiosks.values()}
     sites = {
         row["id"]: row
@@ -239,12 +243,17 @@ def _open_or_repeat(faults: list[rules.Fault], context: _Context, now: datetime,
     kiosk_ids = {k for k, _kind in by_key}
     kinds = {kind for _k, kind in by_key}
 
-    candidates = list(
-        Incident.objects.filter(is_group=False, kiosk_id__in=kiosk_ids, fault_kind__in=kinds)
-        .filter(state__in=[*OPEN_STATES, State.CLOSED])
-        .exclude(state=State.CLOSED, resolved_at__lt=now - RELAPSE_WINDOW)
-        .values("id", "kiosk_id", "fault_kind", "state", "resolved_at", "acknowledged_at")
-    )
+    # The open incident of each kiosk × kind, or one closed within the relapse window (bound as arrays: a mass
+    # outage names ten thousand kiosks).
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, kiosk_id, fault_kind, state FROM {Incident._meta.db_table} "
+            "WHERE NOT is_group AND kiosk_id = ANY(%s) AND fault_kind = ANY(%s) "
+            "AND (state IN ('new', 'acknowledged', 'remote_fix', 'onsite', 'resolved') "
+            "     OR (state = 'closed' AND resolved_at >= %s))",
+            [list(kiosk_ids), list(kinds), now - RELAPSE_WINDOW],
+        )
+        candidates = [dict(zip(("id", "kiosk_id", "fault_kind", "state"), row, strict=True)) for row in cursor]
     existing: dict[tuple[int, str], dict] = {}
     for row in sorted(candidates, key=lambda r: (r["state"] == State.CLOSED, -(r["id"]))):
         existing.setdefault((row["kiosk_id"], row["fault_kind"]), row)
@@ -284,16 +293,16 @@ def _open_or_repeat(faults: list[rules.Fault], context: _Context, now: datetime,
     if entries:
         TimelineEntry.objects.bulk_create(entries)
     if new:
-        opened = _open(new, context, now)
-        result.opened += len(opened)
-        result.opened_ids += [incident_id for incident_id, _k, _kind in opened]
+        parents, joined = _mass_outage_parents(new, context, now)
+        opened = _open(new, context, now, parents=parents)
+        new_parents = [parents[site_id] for site_id in parents if site_id in joined.get("created", ())]
+        result.opened += len(opened) + len(new_parents)
+        result.opened_ids += [incident_id for incident_id, _k, _kind in opened] + new_parents
         result.changed_ids.update(result.opened_ids)
-        grouped, parents = _group_mass_outages(opened, context, now)
-        result.grouped += grouped
-        result.opened += len(parents)
-        result.opened_ids += parents
-        result.changed_ids.update(parents)
-        result.notifications += queue_opened_notifications([i for i, _k, _kind in opened] + parents, now)
+        result.grouped += sum(1 for group in new if _parent_of(group[0], context, parents)) + joined["adopted"]
+        result.notifications += queue_opened_notifications(result.opened_ids, now)
+        if parents:
+            groups_count_children(list(parents.values()), now)
         security = [incident_id for incident_id, _kiosk, kind in opened if kind == FaultKind.TAMPERING]
         if security:
             from incidents import services
@@ -333,8 +342,14 @@ def _entry(incident_id: int, fault: rules.Fault, kind: str) -> TimelineEntry:
     )
 
 
+_labels: dict = {}
+
+
 def _title(kind: str, serial: str, title: str = "") -> str:
-    return f"{title or FaultKind(kind).label} · {serial}"
+    key = (kind, translation.get_language())
+    if key not in _labels:
+        _labels[key] = str(FaultKind(kind).label)
+    return f"{title or _labels[key]} · {serial}"
 
 
 def _site_state(site_ids: set[int], now: datetime, context: _Context) -> dict[int, tuple[bool, int]]:
@@ -397,8 +412,18 @@ def deadlines(sla: dict | None, opening_hours: dict, opened_at: datetime) -> dic
     return due
 
 
-def _open(groups: list[list[rules.Fault]], context: _Context, now: datetime) -> list[tuple[int, int, str]]:
-    """Insert the new incidents with everything they start with. Returns (id, kiosk_id, fault_kind)."""
+def _parent_of(fault: rules.Fault, context: _Context, parents: dict[int, int]) -> int | None:
+    if fault.kind not in rules.KIOSK_DOWN_KINDS or fault.source != Source.HEALTH:
+        return None
+    return parents.get(context.kiosks[fault.kiosk_id]["site_id"])
+
+
+def _open(
+    groups: list[list[rules.Fault]], context: _Context, now: datetime, parents: dict[int, int] | None = None
+) -> list[tuple[int, int, str]]:
+    """Insert the new incidents with everything they start with; a kiosk-down incident of a hall in a mass outage
+    goes in as the hall's child (no escalation of its own). Returns (id, kiosk_id, fault_kind)."""
+    parents = parents or {}
     sla, chains, versions = snapshot_policies()
     site_ids = {context.kiosks[group[0].kiosk_id]["site_id"] for group in groups}
     site_state = _site_state(site_ids, now, context)
@@ -409,8 +434,9 @@ def _open(groups: list[list[rules.Fault]], context: _Context, now: datetime) -> 
         kiosk = context.kiosks[first.kiosk_id]
         site = context.sites[kiosk["site_id"]]
         hall_open, working = site_state[kiosk["site_id"]]
-        decision = rules.decide_severity(first.kind, hall_open=hall_open, hall_has_working_kiosk=working > 0)
+        decision = _decide(first.kind, hall_open, working > 0)
         severity = decision.severity
+        parent_id = _parent_of(first, context, parents)
         key = (kiosk["site_id"], severity, first.at)
         if key not in due_cache:
             due_cache[key] = deadlines(sla.get(severity), site["opening_hours"], first.at)
@@ -421,7 +447,7 @@ def _open(groups: list[list[rules.Fault]], context: _Context, now: datetime) -> 
                 "kiosk_id": first.kiosk_id,
                 "site_id": kiosk["site_id"],
                 "region_id": site["region_id"],
-                "parent_id": None,
+                "parent_id": parent_id,
                 "is_group": False,
                 "fault_kind": first.kind,
                 "category": FAULT_KIND_CATEGORY[FaultKind(first.kind)],
@@ -445,7 +471,7 @@ def _open(groups: list[list[rules.Fault]], context: _Context, now: datetime) -> 
                 "sla": sla.get(severity, {}),
                 "escalation": escalation,
                 "escalation_step": 0,
-                "next_escalation_at": first.at if escalation else None,
+                "next_escalation_at": first.at if escalation and parent_id is None else None,
                 "onsite_proposed_reason": "",
                 **due_cache[key],
             }
@@ -510,58 +536,54 @@ def checklist_create(cursor, incident_ids: list[int]) -> None:
 # --- Mass outages --------------------------------------------------------------------------------------------
 
 
-def _group_mass_outages(opened: list[tuple[int, int, str]], context: _Context, now: datetime) -> tuple[int, list[int]]:
-    """A hall where many kiosks went offline within minutes: one parent incident for the hall, the kiosks'
-    incidents its children, so people are told once per hall. Returns how many incidents were grouped and the ids
-    of the halls' new parent incidents."""
-    down = [incident_id for incident_id, _k, kind in opened if kind in rules.KIOSK_DOWN_KINDS]
-    if not down:
-        return 0, []
+def _mass_outage_parents(groups: list[list[rules.Fault]], context: _Context, now: datetime) -> tuple[dict, dict]:
+    """Before the batch's incidents are stored: the halls where many kiosks are down within minutes — this batch's
+    kiosk-down faults plus the hall's open kiosk-down incidents of the window — get one parent incident, so people
+    are told once per hall. Returns ({site_id: parent id} for every hall in a mass outage, {"created": site ids
+    whose parent is new, "adopted": earlier incidents moved under a parent})."""
+    down_by_site: dict[int, set[int]] = defaultdict(set)
+    first_down: dict[int, datetime] = {}
+    for group in groups:
+        fault = group[0]
+        if fault.kind in rules.KIOSK_DOWN_KINDS and fault.source == Source.HEALTH:
+            site_id = context.kiosks[fault.kiosk_id]["site_id"]
+            down_by_site[site_id].add(fault.kiosk_id)
+            first_down[site_id] = min(first_down.get(site_id, fault.at), fault.at)
+    if not down_by_site:
+        return {}, {"created": set(), "adopted": 0}
     window = timedelta(minutes=_conf("MASS_OUTAGE_WINDOW_MIN"))
     minimum, share = _conf("MASS_OUTAGE_MIN_KIOSKS"), _conf("MASS_OUTAGE_SHARE")
     table, kiosks = Incident._meta.db_table, Kiosk._meta.db_table
+    site_ids = list(down_by_site)
     with connection.cursor() as cursor:
-        # Halls of the new kiosk-down incidents: how many of their kiosks are down now, out of how many in service.
+        # Per hall: kiosks in service, kiosks already down in the window, and the hall's open parent if any.
         cursor.execute(
             f"""
-            WITH halls AS (SELECT DISTINCT site_id FROM {table} WHERE id = ANY(%(ids)s)),
-            down AS (
-                SELECT i.site_id, count(*) AS n, min(i.opened_at) AS first_at, max(i.opened_at) AS last_at
-                FROM {table} i JOIN halls h ON h.site_id = i.site_id
-                WHERE NOT i.is_group AND i.state IN ('new', 'acknowledged', 'remote_fix', 'onsite')
-                  AND i.fault_kind IN ('wont_start', 'connection_lost') AND i.opened_at >= %(since)s
-                GROUP BY i.site_id
-            ),
-            fleet AS (
-                SELECT k.site_id, count(*) AS n FROM {kiosks} k JOIN halls h ON h.site_id = k.site_id
-                WHERE k.status NOT IN ('retired', 'provisioned') GROUP BY k.site_id
-            )
-            SELECT d.site_id, d.n, f.n, d.first_at FROM down d JOIN fleet f ON f.site_id = d.site_id
-            WHERE d.n >= %(minimum)s AND d.n >= %(share)s * f.n
+            SELECT s.site_id,
+                   (SELECT count(*) FROM {kiosks} k WHERE k.site_id = s.site_id
+                      AND k.status NOT IN ('retired', 'provisioned')),
+                   (SELECT array_agg(i.kiosk_id) FROM {table} i WHERE i.site_id = s.site_id AND NOT i.is_group
+                      AND i.state IN ('new', 'acknowledged', 'remote_fix', 'onsite')
+                      AND i.fault_kind IN ('wont_start', 'connection_lost') AND i.opened_at >= %(since)s),
+                   (SELECT g.id FROM {table} g WHERE g.site_id = s.site_id AND g.is_group
+                      AND g.state IN ('new', 'acknowledged', 'remote_fix', 'onsite', 'resolved') LIMIT 1)
+            FROM unnest(%(sites)s::bigint[]) AS s(site_id)
             """,
-            {"ids": down, "since": now - window, "minimum": minimum, "share": share},
+            {"sites": site_ids, "since": now - window},
         )
         halls = cursor.fetchall()
-    if not halls:
-        return 0, []
-    site_ids = [row[0] for row in halls]
-    existing = dict(
-        Incident.objects.filter(is_group=True, state__in=OPEN_STATES, site_id__in=site_ids).values_list("site_id", "id")
-    )
+    parents, created, records = {}, set(), []
     sla, chains, _versions = snapshot_policies()
-    site_names = dict(Site.objects.filter(pk__in=site_ids).values_list("id", "name"))
-    records = []
-    for site_id, n_down, n_fleet, first_at in halls:
-        if site_id in existing:
+    for site_id, in_service, already_down, parent_id in halls:
+        down = down_by_site[site_id] | set(already_down or ())
+        if parent_id is not None:
+            parents[site_id] = parent_id
             continue
-        site = context.sites.get(site_id) or Site.objects.values("id", "name", "region_id", "opening_hours").get(
-            pk=site_id
-        )
-        hall_open = hours.is_open(site["opening_hours"], now)
-        working = n_fleet - n_down
-        decision = rules.decide_severity(
-            FaultKind.CONNECTION_LOST, hall_open=hall_open, hall_has_working_kiosk=working > 0
-        )
+        if len(down) < minimum or len(down) < share * in_service:
+            continue
+        site = context.sites[site_id]
+        first_at = first_down[site_id]
+        decision = _decide(FaultKind.CONNECTION_LOST, hours.is_open(site["opening_hours"], now), in_service > len(down))
         escalation = chains.get((decision.severity, site["region_id"])) or chains.get((decision.severity, None)) or []
         records.append(
             {
@@ -577,12 +599,16 @@ def _group_mass_outages(opened: list[tuple[int, int, str]], context: _Context, n
                 "severity": decision.severity,
                 "severity_reason": decision.reason_text[:300],
                 "state": State.NEW,
-                "title": (_("Mass outage · %(hall)s") % {"hall": site_names[site_id]})[:200],
+                "title": (_("Mass outage · %(hall)s") % {"hall": site["name"]})[:200],
                 "evidence": {
                     "rule": "mass_outage",
-                    "facts": {"kiosks_down": n_down, "kiosks_in_hall": n_fleet, "window_min": window.seconds // 60},
+                    "facts": {
+                        "kiosks_down": len(down),
+                        "kiosks_in_hall": in_service,
+                        "window_min": window.seconds // 60,
+                    },
                 },
-                "occurrences": n_down,
+                "occurrences": len(down),
                 "opened_at": first_at,
                 "last_seen_at": now,
                 "resolution": "",
@@ -600,10 +626,20 @@ def _group_mass_outages(opened: list[tuple[int, int, str]], context: _Context, n
                 **deadlines(sla.get(decision.severity), site["opening_hours"], first_at),
             }
         )
-    created = _insert_incidents(records)
-    parents = {**existing}
-    if created:
-        parents.update(Incident.objects.filter(pk__in=[row[0] for row in created]).values_list("site_id", "id"))
+    if records:
+        _insert_incidents(records)
+        for site_id, parent_id in Incident.objects.filter(
+            is_group=True, state__in=OPEN_STATES, site_id__in=[r["site_id"] for r in records]
+        ).values_list("site_id", "id"):
+            parents[site_id] = parent_id
+            created.add(site_id)
+    adopted = _adopt_children(parents, now - window, now) if parents else 0
+    return parents, {"created": created, "adopted": adopted}
+
+
+def _adopt_children(parents: dict[int, int], since: datetime, now: datetime) -> int:
+    """The halls' kiosk-down incidents opened before their parent (earlier passes) move under it: few rows."""
+    table = Incident._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -621,19 +657,36 @@ def _group_mass_outages(opened: list[tuple[int, int, str]], context: _Context, n
             {
                 "sites": list(parents),
                 "parents": list(parents.values()),
-                "since": now - window,
+                "since": since,
                 "now": now,
                 "measure": _("Part of a mass outage of its hall: people are told once for the hall"),
             },
         )
-        grouped = cursor.rowcount
+        return cursor.rowcount
+
+
+def groups_count_children(parent_ids: list[int], now: datetime) -> None:
+    """A mass outage's occurrences are its kiosks down."""
+    table = Incident._meta.db_table
+    with connection.cursor() as cursor:
         cursor.execute(
             f"UPDATE {table} g SET occurrences = c.n, last_seen_at = %s FROM ("
             f" SELECT parent_id, count(*) AS n FROM {table} WHERE parent_id = ANY(%s) GROUP BY parent_id) c "
-            "WHERE g.id = c.parent_id",
-            [now, list(parents.values())],
+            "WHERE g.id = c.parent_id AND g.occurrences <> c.n",
+            [now, parent_ids],
         )
-    return grouped, [row[0] for row in created]
+
+
+_decisions: dict = {}
+
+
+def _decide(kind: str, hall_open: bool, has_working: bool) -> rules.SeverityDecision:
+    """rules.decide_severity, once per combination and language within a process (the reasons are translated)."""
+    key = (kind, hall_open, has_working, translation.get_language())
+    if key not in _decisions:
+        decision = rules.decide_severity(kind, hall_open=hall_open, hall_has_working_kiosk=has_working)
+        _decisions[key] = rules.SeverityDecision(decision.severity, (decision.reason_text,))
+    return _decisions[key]
 
 
 # --- Recoveries and notifications ----------------------------------------------------------------------------
