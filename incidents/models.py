@@ -168,7 +168,7 @@ class EscalationStep(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="+",
-        verbose_name=_("person"),
+        verbose_name=_("person to notify"),
     )
     wait_min = models.PositiveIntegerField(_("then wait (min)"), default=15)
 
@@ -201,9 +201,22 @@ class NotificationChannel(models.Model):
 
     name = models.CharField(_("name"), max_length=100)
     kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
-    # E-mail: the address; WeCom: the robot's key; DingTalk: the access token; webhook: the URL.
-    target = models.CharField(_("target"), max_length=500)
-    secret = models.CharField(_("signing secret"), max_length=200, blank=True)
+    # E-mail: the address; WeCom: the robot's key; DingTalk: the access token; webhook: the URL. The robots'
+    # whole webhook addresses are accepted too (the key or token is read from them): docs/notifications.md.
+    target = models.CharField(
+        _("target"),
+        max_length=500,
+        help_text=_(
+            "E-mail: the address. WeCom: the robot's key or its webhook address. DingTalk: the access token or the "
+            "robot's webhook address. Webhook: the URL (http or https)."
+        ),
+    )
+    secret = models.CharField(
+        _("signing secret"),
+        max_length=200,
+        blank=True,
+        help_text=_("DingTalk robots with signing (加签): the secret starting with SEC."),
+    )
     region = models.ForeignKey(
         Region, null=True, blank=True, on_delete=models.CASCADE, related_name="+", verbose_name=_("region")
     )
@@ -224,6 +237,13 @@ class NotificationChannel(models.Model):
         ordering = ["name"]
         verbose_name = _("notification channel")
         verbose_name_plural = _("notification channels")
+        constraints = [
+            models.CheckConstraint(
+                name="notification_channel_kind_valid",
+                condition=Q(kind__in=["email", "wecom", "dingtalk", "webhook"]),
+                violation_error_message=_("Unknown channel kind."),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -565,24 +585,43 @@ class Attachment(models.Model):
 
 
 class Notification(models.Model):
-    """One message for one event of an incident to one channel: the outbox Celery sends from, with retries. The
-    unique key makes a second request for the same event and channel a no-op: never sent twice."""
+    """One message for one event of an incident to one channel or one person (by e-mail): the outbox Celery sends
+    from, with retries. The unique keys make a second request for the same event and recipient a no-op: never
+    sent twice. A sender claims a row by marking it `sending` until a lease runs out (next_attempt_at), so a row
+    whose sender died is picked up again after the lease (incidents/notify.py)."""
 
     class Status(models.TextChoices):
         PENDING = "pending", _("Waiting to send")
+        SENDING = "sending", _("Sending")
         SENT = "sent", _("Sent")
         FAILED = "failed", _("Failed, will retry")
         GAVE_UP = "gave_up", _("Gave up")
+        # A kiosk's message in a mass outage: its hall's parent incident announces it instead.
+        MERGED = "merged", _("Announced by the mass outage")
 
     incident = models.ForeignKey(
         Incident, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("incident")
     )
     channel = models.ForeignKey(
-        NotificationChannel, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("channel")
+        NotificationChannel,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        verbose_name=_("channel"),
     )
-    event = models.CharField(_("event"), max_length=64)  # "opened", "escalation:2", "security", "resolved"
-    subject = models.CharField(_("subject"), max_length=200)
-    body = models.TextField(_("message"))
+    # An escalation step that names a person (or a role with no channel of its own) e-mails people directly.
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("recipient"),
+    )
+    event = models.CharField(_("event"), max_length=64)  # "opened", "escalation:2", "security", "sla:acknowledge"
+    subject = models.CharField(_("subject"), max_length=200, blank=True)
+    body = models.TextField(_("message"), blank=True)
     status = models.CharField(_("status"), max_length=8, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     last_error = models.CharField(_("last error"), max_length=500, blank=True)
@@ -596,17 +635,32 @@ class Notification(models.Model):
         verbose_name_plural = _("notifications")
         constraints = [
             models.UniqueConstraint(fields=["incident", "channel", "event"], name="notification_once_per_event"),
+            models.UniqueConstraint(
+                fields=["incident", "recipient", "event"], name="notification_once_per_person_event"
+            ),
+            models.CheckConstraint(
+                name="notification_has_one_recipient",
+                condition=Q(channel__isnull=False, recipient__isnull=True)
+                | Q(channel__isnull=True, recipient__isnull=False),
+                violation_error_message=_("A notification goes to a channel or to a person."),
+            ),
+            models.CheckConstraint(
+                name="notification_status_valid",
+                condition=Q(status__in=["pending", "sending", "sent", "failed", "gave_up", "merged"]),
+                violation_error_message=_("Unknown notification status."),
+            ),
         ]
         indexes = [
+            # The sender's claim: rows due now (a `sending` row past its lease is an abandoned claim).
             models.Index(
                 fields=["next_attempt_at"],
                 name="notification_due_idx",
-                condition=Q(status__in=["pending", "failed"]),
+                condition=Q(status__in=["pending", "failed", "sending"]),
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.incident_id} {self.event} → {self.channel_id}"
+        return f"{self.incident_id} {self.event} → {self.channel_id or self.recipient_id}"
 
 
 class FaultReport(models.Model):
