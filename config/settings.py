@@ -221,6 +221,20 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- E-mail (incident notifications to an e-mail channel) --------------------------------------------------
+# Printed to the console in a local demo; an SMTP server in production (KIOSKOPS_EMAIL_HOST …).
+EMAIL_BACKEND = env_str(
+    "KIOSKOPS_EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend" if DEBUG else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("KIOSKOPS_EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("KIOSKOPS_EMAIL_PORT", 25, minimum=1)
+EMAIL_HOST_USER = env_str("KIOSKOPS_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = env_str("KIOSKOPS_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("KIOSKOPS_EMAIL_TLS", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env_str("KIOSKOPS_EMAIL_FROM", "KioskOps <kioskops@localhost>")
+
 # --- Auth -----------------------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
