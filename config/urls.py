@@ -37,6 +37,7 @@ urlpatterns = [
     path("api/docs/", login_required(SpectacularRedocView.as_view(url_name="schema")), name="api-docs"),
     path("api/v1/", include("fleet.api.urls")),
     path("api/v1/", include("reconciliation.api.urls")),
+    path("api/v1/", include("incidents.api.urls")),
     path("reconciliation/", include("reconciliation.urls")),
     path("", include("fleet.urls")),
 ]

@@ -47,7 +47,7 @@ class CommandForm(forms.Form):
     backup = forms.BooleanField(
         label=_("Back up the kiosk's data first"),
         required=False,
-        help_text=_("A factory reset erases everything on the kiosk: it is only sent with a backup first."),
+        help_text=_("The kiosk saves its data and configuration, resets, then restores them."),
     )
     confirm_serial = forms.CharField(
         label=_("Type the serial number to confirm"),

@@ -909,7 +909,7 @@ def _command_params(*, kiosk: Kiosk, kind: str, params: dict, confirm_serial: st
     elif kind == Kind.FACTORY_RESET:
         if params.get("backup") is not True:
             raise ValidationError(
-                {"backup": _("A factory reset erases the kiosk: it is only sent with a backup first (backup: true).")}
+                {"backup": _("A factory reset erases the kiosk: it is only sent with its data backed up first.")}
             )
         if (confirm_serial or "").strip() != kiosk.serial:
             raise ValidationError(

@@ -683,3 +683,55 @@ def _jsonable(value):
     from django.core.serializers.json import DjangoJSONEncoder
 
     return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+
+
+# --- Response configuration -------------------------------------------------------------------------------------
+
+MANAGE = "incidents.manage_response"
+
+
+def _check_manage(actor) -> None:
+    if not (actor and actor.is_authenticated and actor.has_perm(MANAGE)):
+        raise PermissionDenied(_("You may not change playbooks, SLA policies or escalation chains."))
+
+
+@transaction.atomic
+def sla_policy_update(*, policy, actor, **targets):
+    """New targets for a severity. Incidents already open keep the copy they took when they opened."""
+    from incidents.models import SlaPolicy
+
+    _check_manage(actor)
+    policy = SlaPolicy.objects.select_for_update().get(pk=policy.pk)
+    names = ("acknowledge_min", "remote_min", "onsite_min", "resolve_min", "clock")
+    values = {name: targets.get(name, getattr(policy, name)) for name in names}
+    if not values["acknowledge_min"] <= values["resolve_min"]:
+        raise ValidationError({"resolve_min": _("Resolving cannot be due before acknowledging.")})
+    if not values["remote_min"] <= values["resolve_min"] or not values["onsite_min"] <= values["resolve_min"]:
+        raise ValidationError({"resolve_min": _("Resolving is due last: after the remote attempt and onsite arrival.")})
+    for name, value in values.items():
+        setattr(policy, name, value)
+    policy.save()
+    logger.info("SLA policy P%s changed by %s: %s", policy.severity, actor.get_username(), values)
+    return policy
+
+
+@transaction.atomic
+def playbook_publish_version(*, playbook, actor, steps: list[dict], note: str):
+    """Publish the playbook's next version. Incidents keep the version they started with; new ones take this."""
+    from incidents.models import Playbook, PlaybookVersion
+
+    _check_manage(actor)
+    note = (note or "").strip()
+    if not note:
+        raise ValidationError({"note": _("Say what changed.")})
+    if not steps:
+        raise ValidationError({"steps": _("A playbook has at least one step.")})
+    playbook = Playbook.objects.select_for_update().get(pk=playbook.pk)
+    last = playbook.versions.order_by("-number").values_list("number", flat=True).first() or 0
+    return PlaybookVersion.objects.create(
+        playbook=playbook,
+        number=last + 1,
+        steps=[{"key": step["key"], "text": step["text"]} for step in steps],
+        note=note[:300],
+        created_by=actor,
+    )
