@@ -191,11 +191,23 @@ def _step(incident: Incident, now: datetime) -> int:
         TimelineEntry.Kind.ESCALATED,
         event,
         at=now,
-        measure=_("%(step)s: %(whom)s notified") % {"step": notify.event_headline(event), "whom": whom},
+        measure=_notified(event, whom),
         result=missing or _("Next step in %(n)s min unless acknowledged") % {"n": wait},
         data={"event": event, "role": role, "user_id": user_id, "channels": channels, "people": people},
     )
     return 1
+
+
+def _notified(event: str, whom: str) -> str:
+    """第 2 级升级：已通知运营管理岗 / 第 2 级升级（第 3 次提醒）：已通知运营管理岗"""
+    parts = event.split(":")
+    if len(parts) == 3:
+        return _("Escalation step %(n)s, reminder %(round)s: %(whom)s notified") % {
+            "n": parts[1],
+            "round": parts[2],
+            "whom": whom,
+        }
+    return _("Escalation step %(n)s: %(whom)s notified") % {"n": parts[1], "whom": whom}
 
 
 def _role_channels(incident: Incident, role: str) -> int:

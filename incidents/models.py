@@ -608,7 +608,7 @@ class Notification(models.Model):
         blank=True,
         on_delete=models.CASCADE,
         related_name="notifications",
-        verbose_name=_("channel"),
+        verbose_name=_("notification channel"),
     )
     # An escalation step that names a person (or a role with no channel of its own) e-mails people directly.
     recipient = models.ForeignKey(

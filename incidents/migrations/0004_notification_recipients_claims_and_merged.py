@@ -55,7 +55,7 @@ class Migration(migrations.Migration):
                 on_delete=django.db.models.deletion.CASCADE,
                 related_name="notifications",
                 to="incidents.notificationchannel",
-                verbose_name="channel",
+                verbose_name="notification channel",
             ),
         ),
         migrations.AlterField(
