@@ -12,9 +12,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 import fleet.routing  # noqa: E402
+import incidents.routing  # noqa: E402
 import reconciliation.routing  # noqa: E402
 
-websocket_urlpatterns = fleet.routing.websocket_urlpatterns + reconciliation.routing.websocket_urlpatterns
+websocket_urlpatterns = (
+    fleet.routing.websocket_urlpatterns
+    + reconciliation.routing.websocket_urlpatterns
+    + incidents.routing.websocket_urlpatterns
+)
 
 application = ProtocolTypeRouter(
     {

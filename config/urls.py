@@ -39,5 +39,6 @@ urlpatterns = [
     path("api/v1/", include("reconciliation.api.urls")),
     path("api/v1/", include("incidents.api.urls")),
     path("reconciliation/", include("reconciliation.urls")),
+    path("incidents/", include("incidents.urls")),
     path("", include("fleet.urls")),
 ]

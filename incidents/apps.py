@@ -78,11 +78,18 @@ class IncidentsConfig(AppConfig):
     def ready(self):
         from django.conf import settings
 
-        from core import faults
+        from core import faults, registry
         from fleet import events
+        from incidents import events as incident_events
+        from incidents import realtime, selectors
 
         register_console()
         faults.register_sink(_store_fault_reports)
+        incident_events.incidents_changed.connect(
+            realtime.broadcast_incidents_changed, dispatch_uid="incidents.realtime.console"
+        )
+        if hasattr(registry, "register_kiosk_annotator"):
+            registry.register_kiosk_annotator(selectors.board_annotations)
         if settings.KIOSKOPS.get("INCIDENT_WAKE_ON_COMMIT", True):
             events.kiosk_status_changed.connect(_wake_engine, dispatch_uid="incidents.wake_on_flip")
             if hasattr(events, "command_finished"):

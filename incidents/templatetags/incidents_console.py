@@ -1,0 +1,222 @@
+"""How incidents read on screen: every stored code (state, severity, source, timeline kind, a step's result, a
+command's status, a device's result text) in the reader's words, the raw value kept for a tooltip.
+
+The incident words carry the context "incident" so that they never borrow another screen's translation of the
+same English word (reconciliation's "Resolved" is 已解决, an incident's is 已恢复)."""
+
+from datetime import datetime
+
+from django import template
+from django.utils import timezone
+from django.utils.translation import gettext, pgettext, pgettext_lazy
+
+from fleet.models import RemoteCommand
+from fleet.vocabulary import Component, FaultCategory, FaultKind
+from incidents.models import ACTIVE_STATES, ChecklistItem, Severity, Source, State, TimelineKind
+
+register = template.Library()
+
+STATE_LABELS = {
+    State.NEW: pgettext_lazy("incident", "New"),
+    State.ACKNOWLEDGED: pgettext_lazy("incident", "Acknowledged"),
+    State.REMOTE_FIX: pgettext_lazy("incident", "Remote fix"),
+    State.ONSITE: pgettext_lazy("incident", "Onsite"),
+    State.RESOLVED: pgettext_lazy("incident", "Recovered"),
+    State.CLOSED: pgettext_lazy("incident", "Closed"),
+    State.CANCELLED: pgettext_lazy("incident", "False alarm"),
+}
+SEVERITY_LABELS = {
+    Severity.P1: pgettext_lazy("incident", "P1 · critical"),
+    Severity.P2: pgettext_lazy("incident", "P2 · high"),
+    Severity.P3: pgettext_lazy("incident", "P3 · medium"),
+    Severity.P4: pgettext_lazy("incident", "P4 · low"),
+}
+SOURCE_LABELS = {
+    Source.HEALTH: pgettext_lazy("incident", "Fleet health monitoring"),
+    Source.SECURITY: pgettext_lazy("incident", "Security alarm"),
+    Source.MANUAL: pgettext_lazy("incident", "Reported by a person"),
+    Source.RECONCILIATION: pgettext_lazy("incident", "Reconciliation"),
+    Source.GROUPING: pgettext_lazy("incident", "Mass outage"),
+}
+TIMELINE_LABELS = {
+    TimelineKind.DETECTED: pgettext_lazy("incident", "Detected"),
+    TimelineKind.OCCURRED_AGAIN: pgettext_lazy("incident", "Occurred again"),
+    TimelineKind.REPORTED: pgettext_lazy("incident", "Reported"),
+    TimelineKind.GROUPED: pgettext_lazy("incident", "Grouped"),
+    TimelineKind.ACKNOWLEDGED: pgettext_lazy("incident", "Acknowledged"),
+    TimelineKind.STATE_CHANGED: pgettext_lazy("incident", "State changed"),
+    TimelineKind.CHECKLIST: pgettext_lazy("incident", "Triage step"),
+    TimelineKind.COMMAND_SENT: pgettext_lazy("incident", "Command sent"),
+    TimelineKind.COMMAND_RESULT: pgettext_lazy("incident", "Command result"),
+    TimelineKind.NOTE: pgettext_lazy("incident", "Note"),
+    TimelineKind.ASSIGNED: pgettext_lazy("incident", "Assigned"),
+    TimelineKind.SEVERITY_CHANGED: pgettext_lazy("incident", "Severity changed"),
+    TimelineKind.SLA_BREACHED: pgettext_lazy("incident", "Deadline missed"),
+    TimelineKind.ESCALATED: pgettext_lazy("incident", "Escalated"),
+    TimelineKind.NOTIFIED: pgettext_lazy("incident", "Notified"),
+    TimelineKind.NOTIFY_FAILED: pgettext_lazy("incident", "Notification failed"),
+    TimelineKind.ONSITE_PROPOSED: pgettext_lazy("incident", "Onsite proposed"),
+    TimelineKind.OUT_OF_SERVICE: pgettext_lazy("incident", "Out of service"),
+    TimelineKind.EVIDENCE_FROZEN: pgettext_lazy("incident", "Evidence frozen"),
+    TimelineKind.RECOVERED: pgettext_lazy("incident", "Recovered by itself"),
+    TimelineKind.RESOLVED: pgettext_lazy("incident", "Recovered"),
+    TimelineKind.REOPENED: pgettext_lazy("incident", "Reopened"),
+    TimelineKind.VERIFIED: pgettext_lazy("incident", "Verified"),
+    TimelineKind.CLOSED: pgettext_lazy("incident", "Closed"),
+    TimelineKind.CANCELLED: pgettext_lazy("incident", "False alarm"),
+}
+OUTCOME_LABELS = {
+    ChecklistItem.Outcome.PENDING: pgettext_lazy("incident", "Not done"),
+    ChecklistItem.Outcome.OK: pgettext_lazy("incident", "Fine"),
+    ChecklistItem.Outcome.PROBLEM: pgettext_lazy("incident", "Problem found"),
+    ChecklistItem.Outcome.NOT_APPLICABLE: pgettext_lazy("incident", "Not applicable"),
+}
+DUE_LABELS = {
+    "acknowledge": pgettext_lazy("incident", "Acknowledge"),
+    "remote": pgettext_lazy("incident", "Remote attempt"),
+    "onsite": pgettext_lazy("incident", "Onsite arrival"),
+    "resolve": pgettext_lazy("incident", "Recovery"),
+}
+
+
+def _label(table: dict, value) -> str:
+    label = table.get(value)
+    return str(label) if label is not None else str(value)
+
+
+@register.filter
+def state_label(state: str) -> str:
+    return _label(STATE_LABELS, state)
+
+
+@register.filter
+def severity_label(severity) -> str:
+    try:
+        return _label(SEVERITY_LABELS, int(severity))
+    except (TypeError, ValueError):
+        return str(severity)
+
+
+@register.filter
+def severity_code(severity) -> str:
+    return f"P{severity}"
+
+
+@register.filter
+def source_label(source: str) -> str:
+    return _label(SOURCE_LABELS, source)
+
+
+@register.filter
+def timeline_label(kind: str) -> str:
+    return _label(TIMELINE_LABELS, kind)
+
+
+@register.filter
+def outcome_label(outcome: str) -> str:
+    return _label(OUTCOME_LABELS, outcome or "")
+
+
+@register.filter
+def due_label(kind: str) -> str:
+    return _label(DUE_LABELS, kind)
+
+
+@register.filter
+def fault_kind_label(kind: str) -> str:
+    return str(FaultKind(kind).label) if kind in FaultKind.values else str(kind)
+
+
+@register.filter
+def category_label(category: str) -> str:
+    return str(FaultCategory(category).label) if category in FaultCategory.values else str(category)
+
+
+@register.filter
+def component_name(name: str) -> str:
+    return str(Component(name).label) if name in Component.values else str(name)
+
+
+@register.filter
+def command_kind_label(kind: str) -> str:
+    return str(RemoteCommand.Kind(kind).label) if kind in RemoteCommand.Kind.values else str(kind)
+
+
+@register.filter
+def command_status_label(status: str) -> str:
+    return str(RemoteCommand.Status(status).label) if status in RemoteCommand.Status.values else str(status)
+
+
+@register.filter
+def is_active_state(state: str) -> bool:
+    return state in ACTIVE_STATES
+
+
+@register.filter
+def stored_text(text: str) -> str:
+    """A measure or result written by a service in the language of its moment: shown in the reader's language
+    when it is one of the console's own sentences (each " · " part on its own), else as it was written."""
+    if not text:
+        return ""
+    return " · ".join(gettext(part) for part in str(text).split(" · "))
+
+
+@register.filter
+def overdue(moment: datetime | None) -> bool:
+    return moment is not None and moment < timezone.now()
+
+
+@register.simple_tag
+def entry_text(entry) -> dict:
+    """What a timeline entry says, from its stored data where it has some (so states and results read in the
+    reader's language), else its stored measure and result. Returns {"measure", "result", "raw"}: raw is what was
+    stored, for the tooltip, when the words shown differ from it."""
+    data = entry.data or {}
+    kind = entry.kind
+    measure, result = stored_text(entry.measure), stored_text(entry.result)
+    raw = ""
+    if kind == TimelineKind.STATE_CHANGED and "from" in data and "to" in data:
+        measure = f"{state_label(data['from'])} → {state_label(data['to'])}"
+    elif kind == TimelineKind.SEVERITY_CHANGED and "from" in data and "to" in data:
+        measure = f"{severity_label(data['from'])} → {severity_label(data['to'])}"
+    elif kind == TimelineKind.CHECKLIST and data.get("outcome"):
+        # The step's text is the playbook's own; the result is the outcome, then the person's note.
+        label = outcome_label(data["outcome"])
+        parts = str(entry.result).split(" · ", 1)
+        result = f"{label} · {parts[1]}" if len(parts) == 2 else str(label)
+    elif kind == TimelineKind.COMMAND_SENT and data.get("kind"):
+        measure = command_kind_label(data["kind"])
+        params = data.get("params") or {}
+        if params.get("module"):
+            measure = f"{measure} · {component_name(params['module'])}"
+        if params.get("version"):
+            measure = f"{measure} · {params['version']}"
+    elif kind == TimelineKind.COMMAND_RESULT and data.get("status"):
+        # The device's own words (in English, as the kiosk sent them) stay in the tooltip.
+        result = command_status_label(data["status"])
+        raw = entry.result
+    if not raw and (measure != entry.measure or result != entry.result):
+        raw = " · ".join(filter(None, [entry.measure, entry.result]))
+    return {"measure": measure, "result": result, "raw": raw}
+
+
+@register.simple_tag
+def clock_words() -> dict:
+    """The words static/console/incidents.js counts down and ages with, in the reader's language, and the
+    server's clock (so a wrong clock on the reader's computer does not shift every deadline)."""
+    return {
+        "left": pgettext("incident", "{t} left"),
+        "over": pgettext("incident", "{t} over"),
+        "ago": pgettext("incident", "{t} ago"),
+        "now": pgettext("incident", "just now"),
+        "d": pgettext("incident", "{n} d"),
+        "h": pgettext("incident", "{n} h"),
+        "m": pgettext("incident", "{n} min"),
+        "s": pgettext("incident", "{n} s"),
+        "server_now": int(timezone.now().timestamp() * 1000),
+    }
+
+
+@register.filter
+def get_count(counts: dict, key) -> int:
+    return counts.get(key, 0) if counts else 0
