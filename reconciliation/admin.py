@@ -12,7 +12,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import ReadOnlyAdmin, person_column
+from core.admin import ReadOnlyAdmin, error_column, person_column
 from reconciliation.models import (
     Channel,
     JournalFile,
@@ -104,7 +104,7 @@ class JournalFileAdmin(ReadOnlyAdmin):
         "lines_accepted",
         "lines_rejected",
         "parse_attempts",
-        "error",
+        "error_text",
         "received_at",
         "uploaded_by_name",
     ]
@@ -131,6 +131,7 @@ class JournalFileAdmin(ReadOnlyAdmin):
     readonly_fields = fields
 
     uploaded_by_name = person_column("uploaded_by", _("uploaded by"))
+    error_text = error_column("error", _("error"))
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("content")

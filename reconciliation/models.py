@@ -101,7 +101,7 @@ class JournalFile(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.kiosk_id} {self.business_date} {self.sha256[:8]}"
+        return _("Journal of %(serial)s for %(date)s") % {"serial": self.kiosk.serial, "date": self.business_date}
 
 
 class JournalLine(models.Model):
@@ -238,7 +238,7 @@ class LedgerFile(models.Model):
         ordering = ["-imported_at"]
 
     def __str__(self) -> str:
-        return f"{self.format} {self.original_name or self.sha256[:8]}"
+        return self.original_name or str(self.get_format_display())
 
 
 class LedgerEntry(models.Model):
@@ -325,7 +325,11 @@ class Tariff(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.service_code} {self.amount} from {self.effective_from}"
+        return _("%(name)s: %(amount)s yuan from %(start)s") % {
+            "name": self.name or self.service_code,
+            "amount": self.amount,
+            "start": self.effective_from,
+        }
 
 
 class WorkingDayOverride(models.Model):
@@ -341,7 +345,7 @@ class WorkingDayOverride(models.Model):
         verbose_name_plural = _("working-day overrides")
 
     def __str__(self) -> str:
-        return f"{self.date} {'working' if self.is_working_day else 'holiday'}"
+        return f"{self.date} {_('working day') if self.is_working_day else _('holiday')}"
 
 
 class SettlementWindow(models.Model):
@@ -364,7 +368,11 @@ class SettlementWindow(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.channel} {self.min_days}–{self.max_days}"
+        return _("%(channel)s: %(min)s–%(max)s working days") % {
+            "channel": self.get_channel_display(),
+            "min": self.min_days,
+            "max": self.max_days,
+        }
 
 
 # --- Runs and their results ------------------------------------------------------------------------------
@@ -410,7 +418,7 @@ class ReconciliationRun(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"run {self.business_date} {self.status}"
+        return f"{self.business_date} {self.get_status_display()}"
 
 
 class ReconciliationDay(models.Model):
@@ -525,7 +533,7 @@ class ReconItem(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.business_date} {self.outcome}"
+        return f"{self.business_date} {self.get_outcome_display()}"
 
 
 class ReconActionKind(models.TextChoices):

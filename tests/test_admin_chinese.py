@@ -191,3 +191,40 @@ def test_a_tariffs_channels_are_ticked_by_name_and_listed_by_name(chinese_admin,
     form = client.get(reverse("admin:reconciliation_tariff_change", args=[tariff.pk])).content.decode()
     assert 'type="checkbox" name="accepted_channels" value="wechat"' in form
     assert "支付宝" in form
+
+
+@pytest.mark.django_db
+def test_a_technical_error_in_the_journal_file_list_is_said_in_chinese_with_the_text_in_a_tooltip(
+    chinese_admin, one_of_everything
+):
+    from reconciliation.models import JournalFile
+
+    client, _root = chinese_admin
+    JournalFile.objects.update(error="OperationalError: server closed the connection unexpectedly")
+
+    text = client.get(reverse("admin:reconciliation_journalfile_changelist")).content.decode()
+
+    assert '<span title="OperationalError: server closed the connection unexpectedly">技术错误' in text
+
+
+@pytest.mark.django_db
+def test_records_are_titled_in_words_on_their_admin_pages(chinese_admin, one_of_everything):
+    from reconciliation.models import JournalFile
+
+    client, _root = chinese_admin
+    tariff = Tariff.objects.get()
+    journal = JournalFile.objects.select_related("kiosk").get()
+    window = SettlementWindow.objects.get(channel="card")
+
+    assert (
+        "居民身份证工本费：20.00 元（2026-01-01 起）"
+        in client.get(reverse("admin:reconciliation_tariff_change", args=[tariff.pk])).content.decode()
+    )
+    assert (
+        f"{journal.kiosk.serial} 在 {journal.business_date} 的交易流水"
+        in client.get(reverse("admin:reconciliation_journalfile_change", args=[journal.pk])).content.decode()
+    )
+    assert (
+        "银行卡：1–3 个工作日"
+        in client.get(reverse("admin:reconciliation_settlementwindow_change", args=[window.pk])).content.decode()
+    )

@@ -9,8 +9,10 @@ import pytest
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from django.utils import translation
 
 from reconciliation.models import JournalFile, JournalLine, LedgerEntry, LedgerFile
+from reconciliation.views import _ledger_field
 from tests.factories import KioskFactory, UserFactory
 
 BAD = Path(__file__).resolve().parent / "bad_files"
@@ -66,7 +68,9 @@ def test_the_console_refuses_a_bad_ledger_file_whole_with_a_400_naming_line_and_
 
     assert response.status_code == 400
     page = response.content.decode()
-    assert f"Line {line}, field “{field}”" in page
+    with translation.override("en"):
+        shown = _ledger_field(field)  # a column as the file names it; "the header row" for a place that is none
+    assert f"Line {line}, field “{shown}”" in page
     assert "Nothing was imported." in page
     assert LedgerFile.objects.count() == 0
     assert LedgerEntry.objects.count() == 0
