@@ -51,6 +51,11 @@ FAULT_RATES_PER_HOUR = {
     Fault.FRAUD: 0.002,
 }
 
+# A whole hall losing power or network (every kiosk silent for a few minutes): chance per hall per hour at rate 1 and
+# speed 1. With ~40 halls, one every couple of hours; each becomes one mass-outage incident on the console.
+HALL_OUTAGE_RATE_PER_HOUR = 0.012
+HALL_OUTAGE_S = (3 * MINUTE, 8 * MINUTE)
+
 FAULT_DESCRIPTIONS = {
     Fault.PAPER_OUT: "receipt paper running out (E-PRN-002, then E-PRN-003 until refilled)",
     Fault.PRINTER_JAM: "receipt printer jammed (E-PRN-001)",
@@ -108,9 +113,11 @@ class SimulatedKiosk:
         interval_s: float = 60.0,
         settings: SimulationSettings | None = None,
         rng: random.Random | None = None,
+        hall: str = "",
     ):
         self.serial = serial
         self.token = token
+        self.hall = hall  # the service hall it stands in: a hall's power or network takes all of them down
         self.software_version = software_version
         self.interval_s = float(interval_s)
         self.settings = settings or SimulationSettings()
@@ -238,6 +245,11 @@ class SimulatedKiosk:
             self._go_silent(now, rng.uniform(2, 6) * MINUTE, "network_loss")
         elif fault == Fault.DARK:
             self._go_silent(now, max(5 * MINUTE, rng.uniform(20, 60) * MINUTE / speed), "dark")
+
+    def lose_hall(self, now: float, seconds: float) -> None:
+        """The hall's power or network is gone: silent until it is back, like every kiosk of the hall."""
+        self.journal.append(f"{self.serial}: hall {self.hall} lost power or network; silent")
+        self._go_silent(now, seconds, "hall_outage")
 
     def _go_silent(self, now: float, seconds: float, reason: str) -> None:
         self.silent_until = now + seconds
@@ -490,6 +502,7 @@ def kiosks_from_keyring(
     seed: int = 0,
     limit: int | None = None,
     known: dict[str, tuple[str, int | None]] | None = None,
+    halls: dict[str, str] | None = None,
 ) -> list[SimulatedKiosk]:
     """One simulated kiosk per keyring entry, in serial order. `known` gives a serial's (software version,
     heartbeat interval) where the demo plan knows them, so heartbeats do not contradict the seeded data."""
@@ -507,6 +520,7 @@ def kiosks_from_keyring(
                 interval_s=interval or 60,
                 settings=settings,
                 rng=random.Random(f"{seed}:{serial}"),
+                hall=(halls or {}).get(serial, ""),
             )
         )
     return kiosks
@@ -570,6 +584,7 @@ class FleetSimulator:
                 return self.tally
             self.log(f"simulating {len(self.kiosks)} kiosks against {self.url}")
             drivers = [asyncio.create_task(self._drive(kiosk, client)) for kiosk in self.kiosks]
+            drivers.append(asyncio.create_task(self._hall_outages()))
             reporter = asyncio.create_task(self._report())
             await self.stop.wait()
             # Let requests in flight finish briefly; a kiosk cut off mid-request just looks silent to the server.
@@ -664,6 +679,35 @@ class FleetSimulator:
             self.server_up = True
             self.log(f"server at {self.url} answering again")
         return response
+
+    async def _hall_outages(self, tick_s: float = 30.0) -> None:
+        """Now and then a hall loses its power or network: all its kiosks fall silent together for a few minutes."""
+        halls: dict[str, list[SimulatedKiosk]] = {}
+        for kiosk in self.kiosks:
+            if kiosk.hall:
+                halls.setdefault(kiosk.hall, []).append(kiosk)
+        if not halls:
+            return
+        rng = random.Random(f"halls:{len(self.kiosks)}")
+        while not self.stop.is_set():
+            await self._sleep(tick_s)
+            self.hall_outage_tick(halls, rng, tick_s)
+
+    def hall_outage_tick(self, halls: dict[str, list[SimulatedKiosk]], rng: random.Random, tick_s: float) -> str | None:
+        """One roll of the dice for the whole fleet; returns the hall that went down, if one did."""
+        if not self.kiosks:
+            return None
+        settings = self.kiosks[0].settings
+        chance = 1 - math.exp(-HALL_OUTAGE_RATE_PER_HOUR * len(halls) * settings.rate * settings.speed * tick_s / HOUR)
+        if rng.random() >= chance:
+            return None
+        hall = rng.choice(sorted(halls))
+        seconds, now = rng.uniform(*HALL_OUTAGE_S), self.clock()
+        for kiosk in halls[hall]:
+            if not kiosk.is_silent:
+                kiosk.lose_hall(now, seconds)
+        self.log(f"hall {hall}: power or network lost for {seconds / MINUTE:.0f} min ({len(halls[hall])} kiosks)")
+        return hall
 
     async def _report(self) -> None:
         while not self.stop.is_set():

@@ -478,3 +478,19 @@ def test_a_slow_answer_counts_as_a_timeout_not_as_the_server_going_away():
     assert (simulator.tally.timeouts, simulator.tally.unreachable) == (1, 0)
     assert simulator.server_up
     assert not any("not answering" in line for line in lines)
+
+
+def test_a_hall_outage_silences_every_kiosk_of_that_hall_and_no_other():
+    class Always(random.Random):
+        def random(self):
+            return 0.0  # the dice always say "now"
+
+    kiosks = [make_kiosk(rate=1.0, seed=n, hall="xh-01" if n < 3 else "pd-02") for n in range(5)]
+    simulator = FleetSimulator("http://127.0.0.1:9", kiosks, log=lambda line: None, clock=lambda: 100.0)
+    halls = {"xh-01": kiosks[:3]}
+
+    hall = simulator.hall_outage_tick(halls, Always(), tick_s=30)
+
+    assert hall == "xh-01"
+    assert [kiosk.is_silent for kiosk in kiosks] == [True, True, True, False, False]
+    assert {kiosk.silent_reason for kiosk in kiosks[:3]} == {"hall_outage"}

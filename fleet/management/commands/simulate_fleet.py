@@ -48,12 +48,14 @@ class Command(BaseCommand):
         if not tokens:
             raise CommandError(f"No kiosk tokens in {keyring}. Run `manage.py seed_demo` first.")
         # The demo plan knows each kiosk's software version and interval; start from those, not from guesses.
-        known = {k.serial: (k.software_version, k.heartbeat_interval_s) for k in demo.build_plan().kiosks}
+        plan = demo.build_plan().kiosks
+        known = {k.serial: (k.software_version, k.heartbeat_interval_s) for k in plan}
+        halls = {k.serial: k.site_code for k in plan}
         # httpx logs every request at INFO; hundreds a minute would drown the summary lines.
         logging.getLogger("httpx").setLevel(logging.WARNING)
-        asyncio.run(self._run(options, keyring, tokens, known))
+        asyncio.run(self._run(options, keyring, tokens, known, halls))
 
-    async def _run(self, options, keyring, tokens, known):
+    async def _run(self, options, keyring, tokens, known, halls):
         simulator_settings = SimulationSettings(rate=options["rate"], speed=options["speed"])
         seed = options["seed"] if options["seed"] is not None else random.SystemRandom().randrange(10**6)
         self._log(f"kiosk behaviour seed {seed} (pass --seed {seed} to roll the same dice again)")
@@ -65,6 +67,7 @@ class Command(BaseCommand):
             seed=seed,
             limit=options["limit"],
             known=known,
+            halls=halls,
         )
         simulator = FleetSimulator(
             options["url"],
