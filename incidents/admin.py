@@ -253,7 +253,10 @@ class NotificationAdmin(ReadOnlyAdmin):
     def what(self, obj):
         return format_html('<span title="{}">{}</span>', obj.event, notify.event_headline(obj.event))
 
-    @admin.action(description=_("Send again (given up ones)"), permissions=["view"])
+    def has_manage_permission(self, request):
+        return request.user.has_perm("incidents.manage_response")
+
+    @admin.action(description=_("Send again (given up ones)"), permissions=["manage"])
     def send_again(self, request, queryset):
         again = 0
         for notification in queryset.filter(status=Notification.Status.GAVE_UP):

@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 import httpx
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.mail import EmailMessage
+from django.core.mail import EmailMessage, get_connection
 from django.db import connection, transaction
 from django.utils import timezone, translation
 from django.utils.formats import date_format
@@ -346,7 +346,9 @@ def _deliver(claim: Claim) -> None:
 
 
 def _send_email(claim: Claim) -> None:
-    EmailMessage(subject=claim.subject, body=claim.body, to=[claim.target]).send(fail_silently=False)
+    # A timeout of our own: Django's SMTP backend waits forever without EMAIL_TIMEOUT, holding the claim's lease.
+    connection = get_connection(fail_silently=False, timeout=settings.EMAIL_TIMEOUT or TIMEOUT_S)
+    EmailMessage(subject=claim.subject, body=claim.body, to=[claim.target], connection=connection).send()
 
 
 def _robot_text(claim: Claim, limit_bytes: int) -> str:

@@ -57,6 +57,13 @@ def events_of(incident, channel=None):
 def test_the_chain_notifies_its_steps_in_order_repeats_the_last_and_stops_when_acknowledged(
     make_kiosk, role_channels, support
 ):
+    elsewhere = NotificationChannel.objects.create(
+        name="徐汇技术支持群",
+        kind="wecom",
+        target="xuhui-key",
+        role="technical_support",
+        region=RegionFactory(code="xuhui", name="徐汇区"),
+    )
     incident = printer_fault(make_kiosk)
     assert [step["role"] for step in incident.escalation] == ["technical_support", "operations_manager"]
     t0 = incident.opened_at
@@ -80,6 +87,7 @@ def test_the_chain_notifies_its_steps_in_order_repeats_the_last_and_stops_when_a
 
     assert events_of(incident, role_channels["manager"]) == ["escalation:2", "escalation:2:2"]
     assert events_of(incident, role_channels["support"]) == ["escalation:1"]
+    assert events_of(incident, elsewhere) == []  # another region's team is not told
     entries = list(
         incident.timeline.filter(kind=Entry.Kind.ESCALATED).order_by("at").values_list("once_key", "measure")
     )
@@ -222,3 +230,18 @@ def test_step_for_walks_the_chain_then_repeats_its_last_step():
     ]
     assert escalation.step_for(chain, 0)[0]["role"] == "technical_support"
     assert escalation.step_for([], 0) is None
+
+
+def test_breaches_of_many_incidents_are_recorded_in_a_fixed_number_of_statements(
+    make_kiosk, role_channels, django_assert_max_num_queries
+):
+    make_kiosk("KS-44999")
+    for n in range(12):
+        beat(make_kiosk(f"KS-440{n:02d}"), receipt_printer="hardware_error")
+    run_engine()
+    due = max(Incident.objects.values_list("resolve_due_at", flat=True))
+
+    with django_assert_max_num_queries(20):  # a few per milestone, none per incident
+        assert escalation.record_breaches(due + timedelta(minutes=1)) == 12 * 4
+
+    assert Notification.objects.filter(event__startswith="sla:").count() == 12 * 4
