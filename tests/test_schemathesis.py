@@ -16,12 +16,14 @@ import pytest
 import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
+from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from fleet import services
+from incidents import services as incident_services
 from tests.factories import KioskFactory, RegionFactory, SiteFactory, UserFactory
 
 EXAMPLES = int(os.environ.get("SCHEMATHESIS_EXAMPLES", "10"))
@@ -53,7 +55,18 @@ def tokens(db, settings, in_process_wsgi):
     staff = UserFactory(username="schema-staff", role="operations_manager", regions="all")
     staff.is_superuser = True
     staff.save()
-    return {"staff": Token.objects.create(user=staff).key, "device": kiosk.token, "serial": kiosk.serial}
+    incident, _created = incident_services.incident_report(
+        report=incident_services.ManualReport(
+            kiosk=kiosk, fault_kind="module_failure", symptom="打印机卡纸", observed_at=timezone.now()
+        ),
+        actor=staff,
+    )
+    return {
+        "staff": Token.objects.create(user=staff).key,
+        "device": kiosk.token,
+        "serial": kiosk.serial,
+        "incident_id": incident.pk,
+    }
 
 
 def _load_schema():
@@ -86,6 +99,9 @@ def test_the_apis_never_answer_5xx_and_match_their_schema(case, tokens):
         # A generated serial almost never names a kiosk; the real one lets the calls reach the actions' own
         # checks (unknown serials are a 404, tested in tests/fleet/test_staff_api.py).
         case.path_parameters["serial"] = tokens["serial"]
+    if case.path_parameters and "incident_id" in case.path_parameters:
+        # Likewise an incident: the actions' own checks (state, input) answer, not a 404.
+        case.path_parameters["incident_id"] = tokens["incident_id"]
     device = case.path.startswith("/api/v1/device/")
     header = f"Device {tokens['device']}" if device else f"Token {tokens['staff']}"
     checks = [not_a_server_error]

@@ -14,6 +14,7 @@ from zipfile import BadZipFile
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.core.files.base import ContentFile
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 from drf_spectacular.generators import SchemaGenerator
@@ -21,6 +22,8 @@ from openpyxl import load_workbook
 
 from accounts.roles import Role
 from fleet import services as fleet_services
+from incidents import services as incident_services
+from incidents.models import Attachment, EscalationChain
 from reconciliation import services as recon_services
 from reconciliation.models import ReconItem, Tariff
 from tests.factories import KioskFactory, RegionFactory, SiteFactory, UserFactory
@@ -73,7 +76,28 @@ def _district(books: Books, code: str, name: str, prefix: str) -> dict:
     books.ledger(ref=f"ORD-{t}2", kiosk=kiosk, payer=f"A-{t}2", amount="200.00")
     books.ledger(ref=f"K-{t}-typo", kiosk=kiosk, payer=f"A-{t}3", paid=at(DAY, "09:01"))
     books.ledger(ref=f"K-{t}-other", kiosk=kiosk, payer="", paid=at(DAY, "09:02"))
-    return {"region": region, "site": site, "kiosk": kiosk, "command": command, "prefix": t}
+    # An incident of the district (a citizen's report of the jammed printer) and its own escalation chain.
+    reporter = UserFactory(username="walk-reporter", role="operations_manager", regions="all")
+    incident, _created = incident_services.incident_report(
+        report=incident_services.ManualReport(
+            kiosk=kiosk, fault_kind="module_failure", symptom="打印机卡纸", observed_at=timezone.now()
+        ),
+        actor=reporter,
+    )
+    chain = EscalationChain.objects.create(name=f"{name} P1", severity=1, region=region)
+    photo = Attachment.objects.create(
+        incident=incident, file=ContentFile(b"\xff\xd8\xff\xe0", name="walk.jpg"), caption="现场照片"
+    )
+    return {
+        "region": region,
+        "site": site,
+        "kiosk": kiosk,
+        "command": command,
+        "prefix": t,
+        "incident": incident,
+        "chain": chain,
+        "photo": photo,
+    }
 
 
 def build_world() -> dict:
@@ -98,6 +122,7 @@ def build_world() -> dict:
 def forbidden_strings(district: dict) -> set[str]:
     """What must never reach a user of the other district: kiosk serials, the site's code, item uids."""
     strings = {district["kiosk"].serial, district["kiosk"].serial.replace("-0001", "-0002"), district["site"].code}
+    strings.add(district["incident"].reference)
     for item in district["items"]:
         strings |= {str(item.uid), item.uid.hex}
     return strings
@@ -115,6 +140,14 @@ def path_values(district: dict) -> dict[str, str]:
         "code": district["site"].code,
         "site": district["site"].code,
         "region": district["region"].code,
+        "incident_id": str(district["incident"].pk),
+        "pk": str(district["incident"].pk),
+        "item_id": str(district["incident"].checklist.order_by("position").first().pk),
+        "attachment_id": str(district["photo"].pk),
+        "position": "1",
+        "chain_id": str(district["chain"].pk),
+        "fault_kind": "module_failure",
+        "severity": "1",
     }
 
 
