@@ -57,9 +57,7 @@ def error_column(field: str, description, *, length: int = 120):
             return model_admin.get_empty_value_display()
         if _HAN.search(text) or (get_language() or "").startswith("en"):
             return Truncator(text).chars(length)
-        return format_html(
-            '<span title="{}">{}</span>', text, gettext("A technical error; hold the pointer here for the detail.")
-        )
+        return format_html('<span title="{}">{}</span>', text, gettext("Technical error"))
 
     column.__name__ = f"{field}_text"
     return column

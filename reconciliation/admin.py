@@ -103,10 +103,9 @@ class JournalFileAdmin(ReadOnlyAdmin):
         "lines_total",
         "lines_accepted",
         "lines_rejected",
-        "parse_attempts",
-        "error_text",
         "received_at",
         "uploaded_by_name",
+        "error_text",  # last: the widest column, given what the others leave
     ]
     list_filter = ["status", "business_date"]
     search_fields = ["kiosk__serial", "sha256"]
@@ -131,7 +130,7 @@ class JournalFileAdmin(ReadOnlyAdmin):
     readonly_fields = fields
 
     uploaded_by_name = person_column("uploaded_by", _("uploaded by"))
-    error_text = error_column("error", _("error"))
+    error_text = error_column("error", _("error"), length=60)
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("content")

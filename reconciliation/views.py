@@ -109,11 +109,12 @@ _HAN = re.compile(r"[\u3400-\u9fff]")
 
 def _readable_error(text: str) -> tuple[str, str]:
     """What to show of an error stored in words of its own (a file's or a run's): itself when it is in the
-    reader's language, else a sentence saying so, with the stored text returned apart for a tooltip. Technical
-    errors (a worker's exception, a database message) are stored as they were raised, in English."""
+    reader's language, else "技术错误", with the stored text returned apart for the tooltip (and for a <details>
+    that a phone, which has no pointer to hover with, opens by a tap). Technical errors (a worker's exception, a
+    database message) are stored as they were raised, in English."""
     if not text or _HAN.search(text) or (get_language() or "").startswith("en"):
         return text, ""
-    return _("A technical error; hold the pointer here for the detail."), text
+    return _("Technical error"), text
 
 
 def _query_without(request, *names: str) -> str:

@@ -812,8 +812,11 @@ def test_a_journal_files_technical_error_is_said_in_chinese_with_the_detail_in_a
 
     page = page_of(officer_client.get(reverse("reconciliation:imports")))
 
-    assert 'title="OperationalError: server closed the connection unexpectedly">技术错误' in page
-    assert ">OperationalError" not in page
+    assert (
+        '<details class="warning-text journal-file-error" title="OperationalError: server closed the connection'
+        ' unexpectedly"><summary>技术错误</summary>'
+    ) in page
+    assert page.count("OperationalError") == 2  # the tooltip and the folded detail, nowhere else
 
 
 def test_a_failed_runs_exception_is_said_in_chinese_with_the_detail_in_a_tooltip(officer_client, world):
@@ -823,8 +826,8 @@ def test_a_failed_runs_exception_is_said_in_chinese_with_the_detail_in_a_tooltip
 
     page = page_of(officer_client.get(f"/reconciliation/reports/{world.day.isoformat()}/"))
 
-    assert 'title="RuntimeError(&#x27;boom&#x27;)">技术错误' in page
-    assert ">RuntimeError" not in page
+    assert 'title="RuntimeError(&#x27;boom&#x27;)"><summary>技术错误</summary>' in page
+    assert page.count("RuntimeError") == 2  # the tooltip and the folded detail, nowhere else
 
 
 def test_a_run_error_already_in_chinese_is_shown_as_it_is(officer_client, world):
