@@ -19,7 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from core.admin import ReadOnlyAdmin, person_column
+from core.admin import ReadOnlyAdmin, error_column, person_column
 from core.people import person_name
 from incidents import notify
 from incidents.models import (
@@ -223,7 +223,7 @@ class NotificationChannelAdmin(admin.ModelAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
-    list_display = ["incident", "sent_to", "what", "status", "attempts", "last_error", "created_at", "sent_at"]
+    list_display = ["incident_ref", "sent_to", "what", "status", "attempts", "last_error_text", "created_at", "sent_at"]
     list_filter = ["status", "channel__kind", "channel"]
     search_fields = ["event", "channel__name", "recipient__username", "recipient__last_name"]
     list_select_related = ["incident", "channel", "recipient"]
@@ -242,6 +242,12 @@ class NotificationAdmin(ReadOnlyAdmin):
         "body",
     ]
     readonly_fields = fields
+
+    last_error_text = error_column("last_error", _("last error"))
+
+    @admin.display(description=_("incident"), ordering="incident_id")
+    def incident_ref(self, obj):
+        return format_html('<span title="{}">{}</span>', obj.incident.title, obj.incident.reference)
 
     @admin.display(description=_("sent to"))
     def sent_to(self, obj):
