@@ -45,6 +45,7 @@ from django.utils import timezone, translation
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
+from core.people import person_name
 from fleet.vocabulary import FaultKind
 from incidents import services
 from incidents.models import Incident, Notification, NotificationChannel, Severity, State, TimelineEntry
@@ -278,8 +279,6 @@ def _claim_of(row: Notification) -> Claim:
     if row.channel_id is not None:
         kind, target, secret, to_label = row.channel.kind, row.channel.target, row.channel.secret, row.channel.name
     else:
-        from core.people import person_name
-
         kind, target, secret, to_label = Kind.EMAIL, row.recipient.email, "", person_name(row.recipient)
     return Claim(
         pk=row.pk,
@@ -305,10 +304,10 @@ def _claim_of(row: Notification) -> Claim:
 
 
 def _give_up_switched_off(row: Notification, now: datetime) -> None:
-    Notification.objects.filter(pk=row.pk).update(
-        status=Status.GAVE_UP, next_attempt_at=None, last_error=_("The channel is switched off.")
-    )
     with translation.override("zh-hans"):
+        Notification.objects.filter(pk=row.pk).update(
+            status=Status.GAVE_UP, next_attempt_at=None, last_error=_("The channel is switched off.")
+        )
         services.entry_once(
             row.incident_id,
             TimelineEntry.Kind.NOTIFY_FAILED,
