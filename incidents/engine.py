@@ -278,6 +278,7 @@ def _open_or_repeat(faults: list[rules.Fault], context: _Context, now: datetime,
         result.occurrences += sum(len(group) for _row, group in repeats)
     if reopens:
         _reopen([(row["id"], len(group), group[-1].at) for row, group in reopens])
+        _queue_reopened([row["id"] for row, _group in reopens], now)
         for row, group in reopens:
             entries.append(
                 TimelineEntry(
@@ -310,6 +311,14 @@ def _open_or_repeat(faults: list[rules.Fault], context: _Context, now: datetime,
             services.security_lockdown(incident_ids=security, now=now)
 
 
+def _queue_reopened(incident_ids: list[int], now: datetime) -> None:
+    """Tell the channels a relapse reopened these incidents, once per reopening."""
+    from incidents import notify
+
+    for incident_id, count in Incident.objects.filter(pk__in=incident_ids).values_list("pk", "reopened_count"):
+        notify.queue_to_channels(incident_ids=[incident_id], event=f"reopened:{count}", now=now)
+
+
 def _bump(rows: list[tuple[int, int, datetime]]) -> None:
     with connection.cursor() as cursor:
         cursor.execute(
@@ -326,7 +335,10 @@ def _reopen(rows: list[tuple[int, int, datetime]]) -> None:
             f"UPDATE {Incident._meta.db_table} i SET occurrences = i.occurrences + v.n, "
             "last_seen_at = GREATEST(i.last_seen_at, v.at), healthy_since = NULL, "
             "state = CASE WHEN i.acknowledged_at IS NULL THEN 'new' ELSE 'acknowledged' END, "
-            "resolved_at = NULL, closed_at = NULL, resolution = '', reopened_count = i.reopened_count + 1 "
+            "resolved_at = NULL, closed_at = NULL, resolution = '', reopened_count = i.reopened_count + 1, "
+            # A relapse is news again: its escalation chain starts over (not for a mass outage's child).
+            "escalation_step = 0, next_escalation_at = CASE WHEN i.parent_id IS NULL "
+            "AND jsonb_array_length(i.escalation) > 0 THEN v.at END "
             "FROM unnest(%s::bigint[], %s::int[], %s::timestamptz[]) AS v(id, n, at) WHERE i.id = v.id",
             [[r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]],
         )

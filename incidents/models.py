@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Region
 from accounts.roles import Role
@@ -34,13 +35,13 @@ class Source(models.TextChoices):
 
 
 class State(models.TextChoices):
-    NEW = "new", _("New")  # 新建
-    ACKNOWLEDGED = "acknowledged", _("Acknowledged")  # 已确认 (triage)
-    REMOTE_FIX = "remote_fix", _("Remote fix")  # 远程修复中
-    ONSITE = "onsite", _("Onsite")  # 现场处理中
-    RESOLVED = "resolved", _("Resolved")  # 已恢复, pending verification
-    CLOSED = "closed", _("Closed")  # 已关闭
-    CANCELLED = "cancelled", _("Cancelled (false alarm)")  # 误报
+    NEW = "new", pgettext_lazy("incident state", "New")  # 新建
+    ACKNOWLEDGED = "acknowledged", pgettext_lazy("incident state", "Acknowledged")  # 已确认 (triage)
+    REMOTE_FIX = "remote_fix", pgettext_lazy("incident state", "Remote fix")  # 远程修复中
+    ONSITE = "onsite", pgettext_lazy("incident state", "Onsite")  # 现场处理中
+    RESOLVED = "resolved", pgettext_lazy("incident state", "Resolved")  # 已恢复, pending verification
+    CLOSED = "closed", pgettext_lazy("incident state", "Closed")  # 已关闭
+    CANCELLED = "cancelled", pgettext_lazy("incident state", "Cancelled (false alarm)")  # 误报
 
 
 # An incident in one of these states holds its kiosk × fault kind: a repeat is an occurrence of it.
@@ -427,31 +428,31 @@ class Incident(models.Model):
 class TimelineKind(models.TextChoices):
     """What a timeline entry records."""
 
-    DETECTED = "detected", _("Detected")
-    OCCURRED_AGAIN = "occurred_again", _("Occurred again")
-    REPORTED = "reported", _("Reported")
-    GROUPED = "grouped", _("Grouped into a mass outage")
-    ACKNOWLEDGED = "acknowledged", _("Acknowledged")
-    STATE_CHANGED = "state_changed", _("State changed")
-    CHECKLIST = "checklist", _("Triage step")
-    COMMAND_SENT = "command_sent", _("Command sent")
-    COMMAND_RESULT = "command_result", _("Command result")
-    NOTE = "note", _("Note")
-    ASSIGNED = "assigned", _("Assigned")
-    SEVERITY_CHANGED = "severity_changed", _("Severity changed")
-    SLA_BREACHED = "sla_breached", _("SLA breached")
-    ESCALATED = "escalated", _("Escalated")
-    NOTIFIED = "notified", _("Notification sent")
-    NOTIFY_FAILED = "notify_failed", _("Notification failed")
-    ONSITE_PROPOSED = "onsite_proposed", _("Onsite dispatch proposed")
-    OUT_OF_SERVICE = "out_of_service", _("Taken out of service")
-    EVIDENCE_FROZEN = "evidence_frozen", _("Evidence frozen")
-    RECOVERED = "recovered", _("Recovered")
-    RESOLVED = "resolved", _("Resolved")
-    REOPENED = "reopened", _("Reopened")
-    VERIFIED = "verified", _("Verified")
-    CLOSED = "closed", _("Closed")
-    CANCELLED = "cancelled", _("Cancelled")
+    DETECTED = "detected", pgettext_lazy("timeline entry", "Detected")
+    OCCURRED_AGAIN = "occurred_again", pgettext_lazy("timeline entry", "Occurred again")
+    REPORTED = "reported", pgettext_lazy("timeline entry", "Reported")
+    GROUPED = "grouped", pgettext_lazy("timeline entry", "Grouped into a mass outage")
+    ACKNOWLEDGED = "acknowledged", pgettext_lazy("timeline entry", "Acknowledged")
+    STATE_CHANGED = "state_changed", pgettext_lazy("timeline entry", "State changed")
+    CHECKLIST = "checklist", pgettext_lazy("timeline entry", "Triage step")
+    COMMAND_SENT = "command_sent", pgettext_lazy("timeline entry", "Command sent")
+    COMMAND_RESULT = "command_result", pgettext_lazy("timeline entry", "Command result")
+    NOTE = "note", pgettext_lazy("timeline entry", "Note")
+    ASSIGNED = "assigned", pgettext_lazy("timeline entry", "Assigned")
+    SEVERITY_CHANGED = "severity_changed", pgettext_lazy("timeline entry", "Severity changed")
+    SLA_BREACHED = "sla_breached", pgettext_lazy("timeline entry", "SLA breached")
+    ESCALATED = "escalated", pgettext_lazy("timeline entry", "Escalated")
+    NOTIFIED = "notified", pgettext_lazy("timeline entry", "Notification sent")
+    NOTIFY_FAILED = "notify_failed", pgettext_lazy("timeline entry", "Notification failed")
+    ONSITE_PROPOSED = "onsite_proposed", pgettext_lazy("timeline entry", "Onsite dispatch proposed")
+    OUT_OF_SERVICE = "out_of_service", pgettext_lazy("timeline entry", "Taken out of service")
+    EVIDENCE_FROZEN = "evidence_frozen", pgettext_lazy("timeline entry", "Evidence frozen")
+    RECOVERED = "recovered", pgettext_lazy("timeline entry", "Recovered")
+    RESOLVED = "resolved", pgettext_lazy("timeline entry", "Resolved")
+    REOPENED = "reopened", pgettext_lazy("timeline entry", "Reopened")
+    VERIFIED = "verified", pgettext_lazy("timeline entry", "Verified")
+    CLOSED = "closed", pgettext_lazy("timeline entry", "Closed")
+    CANCELLED = "cancelled", pgettext_lazy("timeline entry", "Cancelled")
 
 
 class TimelineEntry(models.Model):
@@ -472,7 +473,7 @@ class TimelineEntry(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="+",
-        verbose_name=_("person"),
+        verbose_name=pgettext_lazy("who did it", "person"),
     )
     measure = models.CharField(_("measure"), max_length=300, blank=True)
     result = models.CharField(_("result"), max_length=500, blank=True)

@@ -167,6 +167,8 @@ def event_headline(event: str) -> str:
         return _("Escalation step %(n)s: still not acknowledged") % {"n": parts[1]}
     if parts[0] == "resolved":
         return _("Incident resolved")
+    if parts[0] == "reopened":
+        return _("Incident reopened: the fault came back within 24 hours of its recovery")
     return event
 
 

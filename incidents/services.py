@@ -11,6 +11,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 
 from accounts.scoping import visible_region_ids
 from core.people import person_name
@@ -210,12 +211,17 @@ def incident_resolve(*, incident: Incident, actor, resolution: str) -> Incident:
 
 
 def _resolve(incident: Incident, *, actor, resolution: str, at: datetime, kind: str = Kind.RESOLVED) -> None:
+    from incidents import notify
+
     incident.state = State.RESOLVED
     incident.resolved_at = at
     incident.resolution = resolution[:300]
     incident.next_escalation_at = None
     incident.save()
     entry(incident, kind, actor=actor, at=at, measure=_("Resolved"), result=resolution)
+    # The channels that were told of it hear that it is over (once per resolution: a relapse resolves again).
+    event = "resolved" if not incident.reopened_count else f"resolved:{incident.reopened_count}"
+    notify.queue_to_channels(incident_ids=[incident.pk], event=event, now=at)
 
 
 @transaction.atomic
@@ -229,7 +235,7 @@ def incident_close(*, incident: Incident, actor, note: str = "") -> Incident:
     incident.closed_at = now
     incident.save()
     entry(incident, Kind.VERIFIED, actor=actor, at=now, measure=_("Verified the kiosk serves again"), result=note)
-    entry(incident, Kind.CLOSED, actor=actor, at=now, measure=_("Closed"))
+    entry(incident, Kind.CLOSED, actor=actor, at=now, measure=pgettext("timeline entry", "Closed"))
     return incident
 
 
