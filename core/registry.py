@@ -5,10 +5,17 @@ Apps register here from their ``AppConfig.ready``; core names no app and no role
 keep the role groups in step (``accounts.services.roles_sync``, run after every migrate), the landing view reads
 the landing pages, and the console's navigation (``core_console.console_nav``) reads the entries. A new app
 plugs in by registering, without editing accounts or the base template.
+
+Kiosk annotators (``register_kiosk_annotator``) let an app above fleet add a line to kiosks where fleet lists them
+(the board's problem rows: a kiosk's open incident), without fleet naming that app.
 """
 
+import logging
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+
+log = logging.getLogger(__name__)
 
 
 class RegistryError(ValueError):
@@ -48,6 +55,7 @@ class _Registry:
     grants: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     nav: dict[str, NavEntry] = field(default_factory=dict)
     landing: dict[str, LandingPage] = field(default_factory=dict)
+    kiosk_annotators: list = field(default_factory=list)
 
 
 _registry = _Registry()
@@ -120,3 +128,58 @@ def landing_page_for(user, roles) -> str | None:
         if user.has_perm(page.permission):
             return page.url_name
     return None
+
+
+# --- Kiosk annotators -----------------------------------------------------------------------------------
+
+# An annotator takes kiosk ids and returns {kiosk_id: {"label": str, "url": str, "severity": str}} for the kiosks it
+# has something to say about (kiosks it leaves out get nothing). It is called once per page with every kiosk the page
+# lists, so it must answer with a fixed number of queries whatever their number.
+KioskAnnotator = Callable[[list[int]], dict[int, dict]]
+
+# What an annotation carries: the words shown (already in the reader's language), where they lead, and a severity
+# the page shows as a colour ("critical", "warning", "info", or anything else for a neutral one).
+ANNOTATION_KEYS = ("label", "url", "severity")
+
+
+def register_kiosk_annotator(annotator: KioskAnnotator) -> None:
+    """Add ``annotator`` to the kiosk lists fleet renders (the board's problem rows); registering it again does
+    nothing, so an ``AppConfig.ready`` that runs twice is harmless. The incidents app, for one, registers the open
+    incident of each kiosk."""
+    if not callable(annotator):
+        raise RegistryError(f"{annotator!r} is not callable")
+    if annotator not in _registry.kiosk_annotators:
+        _registry.kiosk_annotators.append(annotator)
+
+
+def unregister_kiosk_annotator(annotator: KioskAnnotator) -> None:
+    """Take an annotator back out (tests, and an app that turns its annotations off)."""
+    if annotator in _registry.kiosk_annotators:
+        _registry.kiosk_annotators.remove(annotator)
+
+
+def kiosk_annotations(kiosk_ids: Iterable[int]) -> dict[int, list[dict]]:
+    """Every registered annotator's annotations of these kiosks, in registration order: {kiosk_id: [{"label",
+    "url", "severity"}, …]}. An annotator that fails, or answers with something malformed, is logged and left out:
+    the fleet's own view of the kiosks must not go dark because an app above it broke."""
+    kiosk_ids = list(dict.fromkeys(kiosk_ids))
+    annotations: dict[int, list[dict]] = defaultdict(list)
+    if not kiosk_ids:
+        return {}
+    wanted = set(kiosk_ids)
+    for annotator in list(_registry.kiosk_annotators):
+        try:
+            answer = annotator(kiosk_ids) or {}
+            rows = [(kiosk_id, _annotation(note)) for kiosk_id, note in answer.items() if kiosk_id in wanted]
+        except Exception:  # noqa: BLE001 — see the docstring: one broken annotator must not break the page
+            log.exception("kiosk annotator %r failed", annotator)
+            continue
+        for kiosk_id, note in rows:
+            annotations[kiosk_id].append(note)
+    return dict(annotations)
+
+
+def _annotation(note) -> dict:
+    if not isinstance(note, dict) or not isinstance(note.get("label"), str) or not note["label"]:
+        raise RegistryError(f"an annotation needs a non-empty 'label': {note!r}")
+    return {"label": note["label"], "url": str(note.get("url") or ""), "severity": str(note.get("severity") or "")}

@@ -5,6 +5,7 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from fleet.models import Kiosk, RemoteCommand
+from fleet.selectors import BOARD_ALARMS
 from fleet.vocabulary import Component
 
 
@@ -13,8 +14,11 @@ class BoardFilterForm(forms.Form):
 
     region = forms.ChoiceField(label=_("Region"), required=False)
     site = forms.ChoiceField(label=_("Service hall"), required=False)
+    # The statuses, then the two alarms the board counts beside them (fleet.selectors.BOARD_ALARMS).
     status = forms.ChoiceField(
-        label=_("Status"), required=False, choices=[("", _("All statuses")), *Kiosk.Status.choices]
+        label=_("Status"),
+        required=False,
+        choices=[("", _("All statuses")), *Kiosk.Status.choices, *BOARD_ALARMS.items()],
     )
     component = forms.ChoiceField(
         label=_("Failing component"), required=False, choices=[("", _("Any component")), *Component.choices]

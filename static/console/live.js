@@ -17,10 +17,18 @@
   function refresh() {
     var url = live.urlWithPageQuery(root.dataset.liveUrl);
     if (!ownSerial) {
+      // The board says which changed kiosks it lists as problems, and where ("serial~sort key"): the server swaps
+      // those rows in place while they keep their place, and re-sorts the list otherwise.
       var serials = Array.from(pending);
-      var unknown = serials.some(function (s) { return !document.getElementById("kiosk-" + s); });
-      if (resync || unknown) url.searchParams.set("all", "1");
-      else url.searchParams.set("serials", serials.join(","));
+      var shown = serials.map(function (s) {
+        var row = document.getElementById("problem-" + s);
+        return row ? s + "~" + row.dataset.sortKey : null;
+      }).filter(Boolean);
+      if (resync || serials.length > 500) url.searchParams.set("all", "1");
+      else {
+        url.searchParams.set("serials", serials.join(","));
+        if (shown.length) url.searchParams.set("shown", shown.join(","));
+      }
     }
     pending.clear();
     resync = false;

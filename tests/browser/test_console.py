@@ -25,14 +25,16 @@ def silence(serial: str) -> None:
     services.health_sweep()
 
 
-def test_a_kiosk_going_silent_turns_its_tile_offline_without_a_reload(page, fleet, off_loop, screenshot):
+def test_a_kiosk_going_silent_turns_up_offline_among_the_problems_without_a_reload(page, fleet, off_loop, screenshot):
     page.goto("/")
     expect(page.locator("h1")).to_have_text("登录 KioskOps")  # the board needs a login first
     screenshot("login-zh")
     log_in(page, fleet["manager"])
-    tile = page.locator("#kiosk-KS-HP-0001")
-    expect(tile).to_have_attribute("data-status", "online")
-    expect(page.locator("#kiosk-KS-JA-0001")).to_have_count(0)  # another region's kiosk is not on the board
+    row = page.locator("#problem-KS-HP-0001")
+    expect(row).to_have_count(0)  # healthy: counted in its hall's row, not listed
+    hall_offline = page.locator("#hall-hp-01 [data-hall-count=offline] b")
+    hall_offline_before = int(hall_offline.inner_text())
+    expect(page.locator("[data-region=jingan]")).to_have_count(0)  # another region is not on the board
     offline_before = int(page.locator("[data-status-count=offline] b").inner_text())
     wait_until_live(page)
     screenshot("board-zh")
@@ -40,13 +42,17 @@ def test_a_kiosk_going_silent_turns_its_tile_offline_without_a_reload(page, flee
 
     started = time.monotonic()
     off_loop(silence, "KS-HP-0001")
-    expect(tile).to_have_attribute("data-status", "offline", timeout=5_000)
+    expect(row).to_have_attribute("data-status", "offline", timeout=5_000)
     took = time.monotonic() - started
 
-    expect(tile.locator(".badge--offline")).to_have_text("离线")
+    expect(row.locator(".badge--offline")).to_have_text("离线")
     expect(page.locator("[data-status-count=offline] b")).to_have_text(str(offline_before + 1))
+    expect(hall_offline).to_have_text(str(hall_offline_before + 1))  # its hall's row, swapped live too
+    expect(page.locator("#board-summary [data-region=huangpu] [data-count=offline]")).to_have_text(
+        str(offline_before + 1)
+    )
     assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
-    assert took < 2, f"the tile took {took:.1f}s to turn offline; the board promises 2 s"
+    assert took < 2, f"the kiosk took {took:.1f}s to show offline; the board promises 2 s"
 
 
 def test_maintenance_and_a_restart_from_the_kiosk_page(page, fleet, screenshot):
@@ -96,7 +102,8 @@ def test_switching_to_english_shows_english_labels(page, fleet, screenshot):
     page.click(".langswitch button[value=en]")
 
     expect(page.locator("h1")).to_have_text("Fleet board")
-    expect(page.locator("#kiosk-KS-HP-0001 .badge--online")).to_have_text("Online")
+    expect(page.locator("#problem-KS-HP-0002 .badge--degraded")).to_have_text("Degraded")
+    expect(page.locator("#problem-KS-HP-0002")).to_contain_text("Receipt printer")
     expect(page.locator("[data-status-count=maintenance]")).to_contain_text("Maintenance")
     screenshot("board-en")
     page.goto("/kiosks/KS-HP-0002/")

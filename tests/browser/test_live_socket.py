@@ -32,8 +32,8 @@ def test_the_board_reconnects_after_its_socket_drops_and_shows_what_changed_mean
 
     page.route_web_socket("**/ws/fleet/", relay)
     log_in(page, fleet["manager"])
-    tile = page.locator("#kiosk-KS-HP-0001")
-    expect(tile).to_have_attribute("data-status", "online")
+    row = page.locator("#problem-KS-HP-0001")
+    expect(row).to_have_count(0)  # healthy, so not among the problems
     wait_until_live(page)
     page.evaluate("window.__sameDocument = true")
 
@@ -44,6 +44,6 @@ def test_the_board_reconnects_after_its_socket_drops_and_shows_what_changed_mean
     cut_off["now"] = False
 
     expect(page.locator("#live-indicator")).to_have_attribute("data-state", "live", timeout=15_000)
-    expect(tile).to_have_attribute("data-status", "offline", timeout=5_000)
+    expect(row).to_have_attribute("data-status", "offline", timeout=5_000)
     assert page.evaluate("window.__sameDocument") is True, "the page was reloaded"
     assert len(sockets) >= 2

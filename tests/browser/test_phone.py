@@ -42,7 +42,8 @@ def test_a_field_technicians_board_and_kiosk_page_fit_a_phone(browser, live_url,
     try:
         log_in(page, "hp-tech")
         expect(page.locator(".whoami")).to_contain_text("李强")
-        expect(page.locator("#kiosk-KS-HP-0001")).to_be_visible()
+        expect(page.locator("#board-summary")).to_be_visible()
+        expect(page.locator("#problem-KS-HP-0010")).to_be_attached()
         _fits(page)
         page.screenshot(path=str(_shot(f"phone-board-{width}")))
         page.goto("/kiosks/KS-HP-0001/")

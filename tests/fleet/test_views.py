@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from fleet import services
+from fleet import selectors, services
 from fleet.models import ErrorCode, Heartbeat, Kiosk, RemoteCommand, StatusChange
 from fleet.services import HeartbeatInput
 from tests.factories import KioskFactory, RegionFactory, SiteFactory, UserFactory
@@ -74,12 +74,16 @@ def test_board_shows_the_managers_kiosks_grouped_by_service_hall(manager_client,
     page = response.content.decode()
     assert response.status_code == 200
     assert site.name in page
-    assert 'id="kiosk-KS-00001"' in page
-    assert 'data-status="online"' in page
-    assert "在线" in page
+    assert f'id="hall-{site.code}"' in page and "1 台正常" in page  # counted in its hall's row, not drawn
+    hall = manager_client.get(reverse("fleet:board"), {"site": site.code}).content.decode()
+    assert 'id="kiosk-KS-00001"' in hall
+    assert 'data-status="online"' in hall
+    assert "在线" in hall
 
 
 def test_manager_does_not_see_kiosks_of_another_region_on_the_board(manager_client, kiosk, other_region_kiosk):
+    Kiosk.objects.update(status=Kiosk.Status.OFFLINE)  # both listed as problems, if the manager could see both
+
     page = manager_client.get(reverse("fleet:board")).content.decode()
 
     assert "KS-00001" in page
@@ -96,15 +100,18 @@ def test_kiosk_of_another_region_is_not_found_for_the_manager(manager_client, ot
 
 
 def test_live_tiles_never_include_a_kiosk_of_another_region(manager_client, kiosk, other_region_kiosk):
+    Kiosk.objects.update(status=Kiosk.Status.OFFLINE)
+
     response = manager_client.get(reverse("fleet:board-tiles"), {"serials": "KS-00001,KS-JA-001"})
 
     page = response.content.decode()
-    assert 'id="kiosk-KS-00001"' in page
+    assert 'id="problem-KS-00001"' in page
     assert "KS-JA-001" not in page
 
 
 def test_user_with_all_regions_sees_every_kiosk(client, kiosk, other_region_kiosk):
     client.force_login(UserFactory(username="city", role="operations_manager", regions="all"))
+    Kiosk.objects.update(status=Kiosk.Status.OFFLINE)
 
     page = client.get(reverse("fleet:board")).content.decode()
 
@@ -140,8 +147,8 @@ def test_board_filters_by_status(manager_client, site):
 
     page = manager_client.get(reverse("fleet:board"), {"status": "offline"}).content.decode()
 
-    assert 'id="kiosk-KS-OFF"' in page
-    assert 'id="kiosk-KS-ON"' not in page
+    assert 'id="problem-KS-OFF"' in page
+    assert "KS-ON" not in page
 
 
 def test_board_filters_by_failing_component(manager_client, site):
@@ -151,8 +158,8 @@ def test_board_filters_by_failing_component(manager_client, site):
 
     page = manager_client.get(reverse("fleet:board"), {"component": "receipt_printer"}).content.decode()
 
-    assert 'id="kiosk-KS-JAM"' in page
-    assert 'id="kiosk-KS-FINE"' not in page
+    assert 'id="problem-KS-JAM"' in page
+    assert "KS-FINE" not in page
 
 
 def test_board_ignores_a_region_filter_outside_the_users_scope(manager_client, kiosk, other_region_kiosk):
@@ -167,7 +174,7 @@ def test_board_marks_fraud_differently_from_a_fault(manager_client, site):
 
     page = manager_client.get(reverse("fleet:board")).content.decode()
 
-    assert 'class="tile tile--degraded tile--fraud"' in page
+    assert 'class="problem problem--degraded problem--fraud"' in page
     assert 'class="chip chip--fraud"' in page
     assert 'class="chip chip--fault"' in page
     assert "疑似欺诈" in page or "欺诈" in page
@@ -178,14 +185,18 @@ def test_board_shows_a_flapping_badge(manager_client, site):
 
     page = manager_client.get(reverse("fleet:board")).content.decode()
 
+    assert 'id="problem-KS-FLAP"' in page
     assert 'data-flapping="true"' in page
     assert "频繁切换" in page
 
 
 def test_board_runs_the_same_number_of_queries_for_5_and_50_kiosks(manager_client, site, django_assert_num_queries):
+    halls = [site, SiteFactory(region=site.region), SiteFactory(region=site.region)]
+
     def fill(n):
-        for _ in range(n - Kiosk.objects.count()):
-            beat(KioskFactory(site=site), components={"receipt_printer": "degraded"}, error_codes=["E-PRN-002"])
+        for i in range(n - Kiosk.objects.count()):
+            kiosk = KioskFactory(site=halls[i % 3])
+            beat(kiosk, components={"receipt_printer": "degraded"}, error_codes=["E-PRN-002"])
 
     fill(5)
     with CaptureQueriesContext(connection) as five:
@@ -193,16 +204,19 @@ def test_board_runs_the_same_number_of_queries_for_5_and_50_kiosks(manager_clien
     fill(50)
     with django_assert_num_queries(len(five.captured_queries)):
         response = manager_client.get(reverse("fleet:board"))
-    assert response.content.decode().count('class="tile ') == 50
+    assert response.content.decode().count('class="problem ') == 50
 
 
 def test_live_tiles_swap_only_the_changed_kiosks_out_of_band(manager_client, site):
-    KioskFactory(site=site, serial="KS-A")
-    KioskFactory(site=site, serial="KS-B")
+    a = KioskFactory(site=site, serial="KS-A", status=Kiosk.Status.OFFLINE)
+    KioskFactory(site=site, serial="KS-B", status=Kiosk.Status.OFFLINE)
+    key = selectors.problem_sort_key(a)
 
-    page = manager_client.get(reverse("fleet:board-tiles"), {"serials": "KS-A"}).content.decode()
+    page = manager_client.get(
+        reverse("fleet:board-tiles"), {"serials": "KS-A", "shown": f"KS-A~{key}"}
+    ).content.decode()
 
-    assert '<article id="kiosk-KS-A"' in page and 'hx-swap-oob="true"' in page
+    assert '<li id="problem-KS-A"' in page and 'hx-swap-oob="true"' in page
     assert "KS-B" not in page
     assert 'id="board-counts" class="counts" hx-swap-oob="true"' in page
 
@@ -212,8 +226,8 @@ def test_live_tiles_send_the_whole_grid_when_the_board_is_filtered(manager_clien
 
     page = manager_client.get(reverse("fleet:board-tiles"), {"serials": "KS-A", "status": "offline"}).content.decode()
 
-    assert 'id="board-grid" class="grid" hx-swap-oob="true"' in page
-    assert 'id="kiosk-KS-A"' in page
+    assert 'id="board-problems" class="card board-problems"' in page and 'hx-swap-oob="true"' in page
+    assert 'id="problem-KS-A"' in page
 
 
 # --- The kiosk page -------------------------------------------------------------------------------------
