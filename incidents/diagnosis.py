@@ -3,9 +3,10 @@ explained.
 
 How the fleet's past incidents of the same kind (and component, and error code) on kiosks of the same model were
 resolved says which measure fixes them: the last remote command that succeeded before the recovery, or the
-technician's visit (a part replaced onsite) when no command came after it. Each measure is counted as tried (the
-incidents where it was used) and as the fix (the incidents where it preceded the recovery), and shown with its
-counts: 'restart_module fixed 31 of 40 E-PRN-001 on this model'. When the model has too few such incidents, the
+technician's visit when no command came after it (told apart by what the technician wrote: 现场处理：更换打印机).
+A remote measure is counted as tried (the incidents where it was sent) and as the fix (where it preceded the
+recovery); a part replaced onsite against every past incident of the set, since a visit is the last resort. Each
+is shown with its counts: 'restart_module fixed 31 of 40 E-PRN-001 on this model'. When the model has too few such incidents, the
 whole fleet's are counted instead, and the text says so. The kiosk's current error codes (with the catalog's titles
 and first checks), its failing components and its worrying metrics are the evidence beside them.
 
@@ -14,8 +15,9 @@ Two grouped queries for the history, one for the catalog: never one per past inc
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from django.db.models import BooleanField, Count, ExpressionWrapper, F, OuterRef, Q, Subquery
+from django.db.models import Case, Count, F, OuterRef, Q, Subquery, Value, When
 from django.db.models.fields.json import KeyTextTransform, KeyTransform
+from django.db.models.functions import Concat
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
@@ -30,6 +32,8 @@ ONSITE = "onsite"
 # A cause read off the kiosk's current state, with no history behind it, ranks like a measure that fixed about a
 # quarter of the cases it was tried on: below a measure with a good record, above one that keeps failing.
 STATE_ONLY_SCORE = 0.3
+# The page shows this many at most.
+MAX_CAUSES = 8
 
 
 @dataclass
@@ -122,7 +126,9 @@ def _code_path(evidence: str) -> KeyTextTransform:
 
 
 def _history(incident: Incident) -> tuple[dict, dict]:
-    """(fixed, tried): per (model, code, measure), how many past incidents that measure fixed and was tried on.
+    """(fixed, tried): per (model, code, measure), how many past incidents that measure fixed and was tried on;
+    tried[(model, code, "")] is how many past incidents there are. A technician's fix is the measure
+    "onsite:<resolution>" (what they wrote they did, e.g. 现场处理：更换打印机), so each part replaced counts apart.
     Two grouped queries."""
     last_success = RemoteCommand.objects.filter(
         incident_link__incident=OuterRef("pk"),
@@ -133,26 +139,20 @@ def _history(incident: Incident) -> tuple[dict, dict]:
         last_kind=Subquery(last_success.values("kind")[:1]),
         last_at=Subquery(last_success.values("completed_at")[:1]),
     )
+    onsite_last = Q(onsite_at__isnull=False) & (Q(last_at__isnull=True) | Q(last_at__lt=F("onsite_at")))
     outcome_rows = past.values(
         "last_kind",
         model=F("kiosk__model"),
         code=_code_path("evidence"),
-        onsite_last=ExpressionWrapper(
-            Q(onsite_at__isnull=False) & (Q(last_at__isnull=True) | Q(last_at__lt=F("onsite_at"))),
-            output_field=BooleanField(),
-        ),
-        went_onsite=ExpressionWrapper(Q(onsite_at__isnull=False), output_field=BooleanField()),
+        onsite_fix=Case(When(onsite_last, then=Concat(Value(ONSITE + ":"), "resolution")), default=Value("")),
     ).annotate(n=Count("id"))
     fixed: dict[tuple, int] = defaultdict(int)
     tried: dict[tuple, int] = defaultdict(int)
     for row in outcome_rows:
         key = (row["model"] or "", row["code"] or "")
-        measure = ONSITE if row["onsite_last"] else row["last_kind"]
+        measure = row["onsite_fix"] or row["last_kind"]
         if measure:
             fixed[(*key, measure)] += row["n"]
-        if row["went_onsite"]:
-            tried[(*key, ONSITE)] += row["n"]
-        # Every past incident of the class counts towards the class's size.
         tried[(*key, "")] += row["n"]
     command_rows = (
         IncidentCommand.objects.filter(incident__in=_past(incident))
@@ -191,8 +191,8 @@ def _narrowest(fixed: dict, tried: dict, model: str, code: str) -> tuple[dict, d
     raise AssertionError("unreachable")
 
 
-def _counts_text(measure: str, fixed: int, total: int, what: str, model: str, same_model: bool) -> str:
-    values = {"measure": measure_label(measure), "fixed": fixed, "total": total, "what": what, "model": model}
+def _counts_text(shown: str, fixed: int, total: int, what: str, model: str, same_model: bool) -> str:
+    values = {"measure": shown, "fixed": fixed, "total": total, "what": what, "model": model}
     if same_model:
         return _("%(measure)s fixed %(fixed)d of %(total)d %(what)s on this model (%(model)s)") % values
     return _("%(measure)s fixed %(fixed)d of %(total)d %(what)s across the fleet (too few on this model)") % values
@@ -240,11 +240,17 @@ def likely_causes(incident: Incident) -> list[Cause]:
                 "command__kind", flat=True
             )
         )
-        for measure, n_fixed in fixed_by.items():
-            if not measure:
+        for key, n_fixed in fixed_by.items():
+            if not key:
                 continue
-            total = max(tried_by.get(measure, 0), n_fixed)
-            evidence = [_counts_text(measure, n_fixed, total, what, model, same_model), *evidence_now]
+            measure, _sep, part = key.partition(":")
+            if measure == ONSITE:
+                # A technician's visit is the last resort: counted against every past incident of the set, so a
+                # part that had to be replaced in 8 of 40 ranks below a restart that fixed 31 of the 40.
+                total, shown = tried_by.get("", 0), part.strip() or measure_label(ONSITE)
+            else:
+                total, shown = max(tried_by.get(measure, 0), n_fixed), measure_label(measure)
+            evidence = [_counts_text(shown, n_fixed, total, what, model, same_model), *evidence_now]
             score = (n_fixed + 1) / (total + 2)
             if measure in tried_here:
                 evidence.append(_("Already done for this incident without recovery"))
@@ -253,7 +259,7 @@ def likely_causes(incident: Incident) -> list[Cause]:
                 Cause(
                     label=_cause_of_measure(measure, incident.component),
                     measure=measure,
-                    measure_label=measure_label(measure),
+                    measure_label=shown,
                     evidence=evidence,
                     fixed=n_fixed,
                     total=total,
@@ -286,4 +292,4 @@ def likely_causes(incident: Incident) -> list[Cause]:
                 )
             )
     causes.sort(key=lambda cause: (-cause.score, -cause.total, cause.label))
-    return causes
+    return causes[:MAX_CAUSES]

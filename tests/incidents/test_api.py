@@ -134,6 +134,14 @@ def test_retrieve_timeline_and_checklist_show_the_incident(incident, people):
     assert checklist["catalog_checks"][0]["title"] == "打印机卡纸"
 
 
+def test_likely_causes_are_shown_with_their_evidence(incident, people):
+    causes = as_user(people["field"]).get(f"{BASE}{incident.pk}/likely-causes/").json()
+
+    assert causes[0]["label"] == "打印机卡纸"
+    assert "自助机报告 E-PRN-001：打印机卡纸" in causes[0]["evidence"]
+    assert (causes[0]["fixed"], causes[0]["total"]) == (0, 0)
+
+
 @pytest.mark.parametrize("role", ["finance", "counter"])
 def test_roles_outside_incident_response_cannot_read(incident, people, role):
     client = as_user(people[role])

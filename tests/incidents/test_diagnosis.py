@@ -28,7 +28,7 @@ def kiosk_of(hall, serial, model="ZW-3000", **components):
     return kiosk
 
 
-def incident_of(kiosk, *, state="new", days_ago=0, onsite_after=None, code=CODE):
+def incident_of(kiosk, *, state="new", days_ago=0, onsite_after=None, code=CODE, resolution=""):
     opened = NOW - timedelta(days=days_ago, hours=2)
     return Incident.objects.create(
         kiosk=kiosk,
@@ -46,6 +46,7 @@ def incident_of(kiosk, *, state="new", days_ago=0, onsite_after=None, code=CODE)
         last_seen_at=opened,
         resolved_at=opened + timedelta(hours=1) if state in ("resolved", "closed") else None,
         onsite_at=opened + timedelta(minutes=onsite_after) if onsite_after else None,
+        resolution=resolution,
     )
 
 
@@ -59,11 +60,13 @@ def command(incident, kind, minutes_after_open, status="succeeded"):
 
 def plant_history(hall):
     """Six closed E-PRN-001 incidents on ZW-3000: restart_module fixed four of the five it was tried on (the fifth
-    needed a technician), a kiosk restart fixed one. On ZW-5000 a factory reset fixed them: another model."""
+    needed a technician, who replaced the print head), a kiosk restart fixed one. On ZW-5000 a factory reset fixed them: another model."""
     for n in range(4):
         past = incident_of(kiosk_of(hall, f"KS-5000{n}"), state="closed", days_ago=n + 1)
         command(past, "restart_module", 10)
-    stubborn = incident_of(kiosk_of(hall, "KS-50010"), state="closed", days_ago=7, onsite_after=40)
+    stubborn = incident_of(
+        kiosk_of(hall, "KS-50010"), state="closed", days_ago=7, onsite_after=40, resolution="现场处理：更换打印头"
+    )
     command(stubborn, "restart_module", 10)
     restarted = incident_of(kiosk_of(hall, "KS-50011"), state="resolved", days_ago=8)
     command(restarted, "restart", 15)
@@ -86,14 +89,17 @@ def test_the_measure_that_fixed_most_on_this_model_ranks_first_with_its_counts(h
     assert first.counts_text == "Restart module fixed 4 of 5 E-PRN-001 on this model (ZW-3000)"
     assert "Receipt printer is Hardware error" in first.evidence
     measures = {cause.measure: (cause.fixed, cause.total) for cause in causes if cause.total}
-    assert measures == {"restart_module": (4, 5), "restart": (1, 1), "onsite": (1, 1)}
+    assert measures == {"restart_module": (4, 5), "restart": (1, 1), "onsite": (1, 6)}
+    onsite = next(cause for cause in causes if cause.measure == "onsite")
+    assert onsite.measure_label == "现场处理：更换打印头"
+    assert onsite.counts_text == "现场处理：更换打印头 fixed 1 of 6 E-PRN-001 on this model (ZW-3000)"
     assert "factory_reset" not in measures  # another model's fix
     assert [cause.score for cause in causes] == sorted((cause.score for cause in causes), reverse=True)
 
 
 def test_the_counts_read_in_chinese():
     with translation.override("zh-hans"):
-        text = diagnosis._counts_text("restart_module", 31, 40, CODE, "ZW-3000", True)
+        text = diagnosis._counts_text(diagnosis.measure_label("restart_module"), 31, 40, CODE, "ZW-3000", True)
 
     assert text == "重启模块在本型号（ZW-3000）的 40 起 E-PRN-001 中修复了 31 起"
 
