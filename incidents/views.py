@@ -38,7 +38,7 @@ from incidents.forms import (
     SeverityForm,
 )
 from incidents.models import ACTIVE_STATES, Attachment
-from incidents.templatetags.incidents_console import state_label
+from incidents.templatetags.incidents_console import as_text, command_kind_label, state_label
 
 log = logging.getLogger(__name__)
 
@@ -126,8 +126,9 @@ def bulk_acknowledge(request):
 # --- The incident page ----------------------------------------------------------------------------------
 
 
-def _likely_causes(incident) -> list:
-    """The diagnosis module's likely causes, when the module is there; nothing when it is not or it fails."""
+def _likely_causes(incident) -> list[dict]:
+    """The diagnosis module's likely causes, when the module is there; nothing when it is not or it fails. Each as
+    the words shown: the cause, the measure to try (its code kept for the tooltip), the evidence and the counts."""
     try:
         from incidents import diagnosis
     except ImportError:
@@ -138,10 +139,21 @@ def _likely_causes(incident) -> list:
     try:
         # In a savepoint: a query of the diagnosis that fails must not abort the page's own transaction.
         with transaction.atomic():
-            return list(likely_causes(incident) or [])[:5]
+            causes = list(likely_causes(incident) or [])[:5]
     except Exception:  # noqa: BLE001 — a broken diagnosis must not take the incident page down
         log.exception("likely causes of incident %s failed", incident.pk)
         return []
+    return [
+        {
+            "label": as_text(getattr(cause, "label", "")),
+            "measure": str(getattr(cause, "measure", "") or ""),
+            "measure_label": as_text(getattr(cause, "measure_label", ""))
+            or command_kind_label(str(getattr(cause, "measure", "") or "")),
+            "evidence": as_text(getattr(cause, "evidence", "")),
+            "counts": as_text(getattr(cause, "counts_text", "") or getattr(cause, "counts", "")),
+        }
+        for cause in causes
+    ]
 
 
 def _live_context(request, incident) -> dict:

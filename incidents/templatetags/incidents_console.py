@@ -4,10 +4,12 @@ command's status, a device's result text) in the reader's words, the raw value k
 The incident words carry the context "incident" so that they never borrow another screen's translation of the
 same English word (reconciliation's "Resolved" is 已解决, an incident's is 已恢复)."""
 
+import re
 from datetime import datetime
 
 from django import template
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext, pgettext, pgettext_lazy
 
 from fleet.models import RemoteCommand
@@ -19,7 +21,7 @@ register = template.Library()
 STATE_LABELS = {
     State.NEW: pgettext_lazy("incident", "New"),
     State.ACKNOWLEDGED: pgettext_lazy("incident", "Acknowledged"),
-    State.REMOTE_FIX: pgettext_lazy("incident", "Remote fix"),
+    State.REMOTE_FIX: pgettext_lazy("incident", "Remote fix in progress"),
     State.ONSITE: pgettext_lazy("incident", "Onsite"),
     State.RESOLVED: pgettext_lazy("incident", "Recovered"),
     State.CLOSED: pgettext_lazy("incident", "Closed"),
@@ -72,10 +74,10 @@ OUTCOME_LABELS = {
     ChecklistItem.Outcome.NOT_APPLICABLE: pgettext_lazy("incident", "Not applicable"),
 }
 DUE_LABELS = {
-    "acknowledge": pgettext_lazy("incident", "Acknowledge"),
-    "remote": pgettext_lazy("incident", "Remote attempt"),
-    "onsite": pgettext_lazy("incident", "Onsite arrival"),
-    "resolve": pgettext_lazy("incident", "Recovery"),
+    "acknowledge": pgettext_lazy("incident", "Acknowledge by"),
+    "remote": pgettext_lazy("incident", "First remote attempt by"),
+    "onsite": pgettext_lazy("incident", "On site by"),
+    "resolve": pgettext_lazy("incident", "Recover by"),
 }
 
 
@@ -161,6 +163,26 @@ def stored_text(text: str) -> str:
     return " · ".join(gettext(part) for part in str(text).split(" · "))
 
 
+# A device's own words (ASCII, in English) quoted after " · " inside a sentence of ours: "重启（已成功 · Reboot OK）".
+_DEVICE_WORDS = re.compile(r" · [\x20-\x7e]+?(?=）|$)")
+_HAN = re.compile(r"[\u3400-\u9fff]")
+
+
+@register.filter
+def without_device_words(text: str) -> str:
+    """A sentence in the reader's language with the device's English words taken out (they stay in the tooltip)."""
+    text = stored_text(text)
+    return _DEVICE_WORDS.sub("", text) if _HAN.search(text) else text
+
+
+@register.filter
+def as_text(value) -> str:
+    """A value of another module's (a likely cause's evidence) as words: a list reads as its items."""
+    if isinstance(value, (list, tuple)):
+        return "；".join(str(item) for item in value if item)
+    return "" if value is None else str(value)
+
+
 @register.filter
 def overdue(moment: datetime | None) -> bool:
     return moment is not None and moment < timezone.now()
@@ -191,6 +213,9 @@ def entry_text(entry) -> dict:
             measure = f"{measure} · {component_name(params['module'])}"
         if params.get("version"):
             measure = f"{measure} · {params['version']}"
+    elif kind in (TimelineKind.RECOVERED, TimelineKind.RESOLVED):
+        measure = ""  # the kind says it
+        result = without_device_words(entry.result)
     elif kind == TimelineKind.COMMAND_RESULT and data.get("status"):
         # The device's own words (in English, as the kiosk sent them) stay in the tooltip.
         result = command_status_label(data["status"])
@@ -220,3 +245,30 @@ def clock_words() -> dict:
 @register.filter
 def get_count(counts: dict, key) -> int:
     return counts.get(key, 0) if counts else 0
+
+
+def _time_element(moment: datetime | None, attribute: str, css: str = "") -> str:
+    if moment is None:
+        return format_html('<span class="muted">—</span>')
+    local = timezone.localtime(moment)
+    return format_html(
+        '<time class="{}" {} datetime="{}" title="{}">{}</time>',
+        css,
+        attribute,
+        local.isoformat(),
+        local.strftime("%Y-%m-%d %H:%M"),
+        local.strftime("%m-%d %H:%M"),
+    )
+
+
+@register.simple_tag
+def due_time(moment: datetime | None) -> str:
+    """A deadline that counts down in the browser (static/console/incidents.js); red once it has passed."""
+    css = "due due--over" if moment is not None and moment < timezone.now() else "due"
+    return _time_element(moment, "data-due", css)
+
+
+@register.simple_tag
+def age_time(moment: datetime | None) -> str:
+    """A moment whose age grows in the browser ("3 分钟前"); the exact time in the tooltip."""
+    return _time_element(moment, "data-age")
