@@ -13,7 +13,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import get_language, gettext_lazy, ngettext
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
@@ -133,8 +133,22 @@ def _hall_map(overview: selectors.BoardOverview, request) -> dict:
 def _board_context(request, form, filters) -> dict:
     now = timezone.localtime()
     overview = selectors.board_overview(request.user, filters)
+    hall_link = _link_prefix(_query_without(request, "status", "site"))
     for hall in overview.halls:
         hall.is_open = hall.site.is_open_at(now)
+        # What its row prints, worked out here: 200 rows render noticeably faster from plain values.
+        hall.row = {
+            "code": hall.site.code,
+            "name": hall.site.name,
+            "region_name": hall.site.region.name,
+            "is_open": hall.is_open,
+            "healthy_n": hall.counts.healthy,
+            "link": f"{hall_link}site={hall.site.code}",
+            "worst": hall.counts.worst or "empty",
+            "others": hall.counts.others(),
+            "healthy": ngettext("%(n)s kiosk working", "%(n)s kiosks working", hall.counts.healthy)
+            % {"n": hall.counts.healthy},
+        }
     return {
         "form": form,
         "filters": filters,
@@ -145,7 +159,6 @@ def _board_context(request, form, filters) -> dict:
         "language": get_language() or settings.LANGUAGE_CODE,
         "query_without_status": _query_without(request, "status"),
         "query_for_summary": _query_without(request, "status", "region", "site"),
-        "hall_link": _link_prefix(_query_without(request, "status", "site")),
         "query_for_page": _query_without(request),
         "map_legend": MAP_LEGEND,
         "words": {key: str(words) for key, words in ROW_WORDS.items()},
@@ -214,14 +227,24 @@ def _problem_rows(problems: list[selectors.BoardProblem]) -> list[dict]:
             if (css := state_class(state)) != "ok"
         ]
         chips.sort(key=lambda chip: (_CHIP_ORDER[chip["css"]], chip["label"]))
+        site = kiosk.site
         rows.append(
             {
-                "problem": problem,
-                "kiosk": kiosk,
-                "url": url.format(quote(kiosk.serial, safe="")),
+                "serial": kiosk.serial,
+                "status": kiosk.status,
                 "status_label": kiosk.get_status_display(),
+                "is_flapping": kiosk.is_flapping,
+                "rank": problem.rank,
+                "sort_key": problem.sort_key,
+                "has_fraud": problem.has_fraud,
+                "url": url.format(quote(kiosk.serial, safe="")),
+                "site_code": site.code,
+                "site_name": site.name,
+                "region_name": site.region.name,
                 "components": chips,
                 "errors": [(code, entry.title(language) if entry else unlisted) for code, entry in problem.errors],
+                "metrics": problem.metrics,
+                "annotations": problem.annotations,
                 "since": _moment(kiosk.status_changed_at),
                 "seen": _moment(kiosk.last_seen_at),
             }
