@@ -168,6 +168,7 @@ def _live_context(request, incident) -> dict:
         "may_command": may_work and request.user.has_perm("fleet.add_remotecommand") and kiosk is not None,
         "is_active": incident.state in ACTIVE_STATES,
         "checklist_form": ChecklistForm(),
+        "command_form": CommandForm(),
         "now": timezone.now(),
     }
 

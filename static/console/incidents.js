@@ -67,14 +67,17 @@
     if (event.target.matches && event.target.matches("input[name=incidents]")) countTicked();
   });
 
-  // The remote-fix form shows each kind's parameters only while that kind is chosen.
-  var commandForm = document.getElementById("command-form");
-  if (commandForm) {
-    var kind = commandForm.querySelector("select[name=kind]");
-    var showParams = function () { commandForm.dataset.kind = kind.value; };
-    kind.addEventListener("change", showParams);
-    showParams();
+  // The remote-fix form shows each kind's parameters only while that kind is chosen (also once swapped in live).
+  function showParams() {
+    var form = document.getElementById("command-form");
+    var kind = form && form.querySelector("select[name=kind]");
+    if (kind) form.dataset.kind = kind.value;
   }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches && event.target.matches("#command-form select[name=kind]")) showParams();
+  });
+  document.addEventListener("htmx:load", showParams);
+  showParams();
 
   if (!window.WebSocket || !window.htmx || !window.KioskOpsLive) return;
   var live = window.KioskOpsLive;
@@ -100,7 +103,7 @@
     var refreshPage = live.coalesce(function () {
       // A form someone is typing into is not swapped away under them: the refresh waits for them to finish.
       var active = document.activeElement;
-      if (active && active.form && active.value && page.contains(active) && active.closest("[hx-swap-oob], #incident-checklist, #incident-actions")) {
+      if (active && active.form && active.value && page.contains(active)) {
         setTimeout(refreshPage, 2000);
         return;
       }

@@ -21,6 +21,12 @@ pytestmark = pytest.mark.browser
 
 SHOTS = Path(os.environ.get("KIOSKOPS_INCIDENT_SHOTS", "/tmp/shots/h5"))
 ALWAYS_OPEN = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+# A 1×1 PNG, as a phone's photo would start.
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cf000000030101"
+    "00c9fe92ef0000000049454e44ae426082"
+)
 OK = {"receipt_printer": "ok", "card_reader": "ok", "qr_scanner": "ok", "network": "ok"}
 
 
@@ -116,6 +122,8 @@ def test_an_operator_acknowledges_works_the_checklist_sends_a_restart_and_sees_t
     expect(page.locator("#incident-timeline")).to_contain_text("命令结果")
     expect(page.locator("#incident-kiosk")).to_have_attribute("data-kiosk-status", "online")
     expect(page.locator("#incident-commands [data-command-status=succeeded]")).to_have_count(1)
+    expect(page.locator("#command-form")).to_have_count(0)  # no remote fix for a recovered incident
+    expect(page.locator("#close")).to_be_visible()
     assert page.evaluate("window.__sameDocument") is True, "the page was reloaded instead of updated live"
     assert "Reboot OK" not in page.locator("#incident-timeline").inner_text()  # the device's words: tooltip only
     _shot(page, "incident-desktop")
@@ -139,3 +147,43 @@ def test_a_technicians_queue_and_incident_page_fit_a_phone(browser, live_url, of
         _shot(page, f"incident-phone-{width}")
     finally:
         context.close()
+
+
+def test_a_manager_records_a_citizens_report_with_a_photo_and_lands_on_its_incident(page, off_loop, tmp_path):
+    def build_with_manager():
+        from accounts.models import Region
+
+        names = build()
+        UserFactory(
+            username="hp-manager",
+            first_name="芳",
+            last_name="王",
+            role="operations_manager",
+            regions=[Region.objects.get(code="huangpu")],
+        )
+        return names
+
+    off_loop(build_with_manager)
+    photo = tmp_path / "screen.png"
+    photo.write_bytes(PNG)
+    log_in(page, "hp-manager")
+    page.goto("/incidents/")
+    page.click("#report-link")
+    page.fill("#id_symptom", "")
+    page.click("#report-form button[type=submit]")
+    expect(page.locator("#id_symptom_errors")).to_be_visible()  # what was seen is required
+    _shot(page, "report-errors-desktop")
+
+    page.select_option("#id_kiosk", "KS-HP-0004")
+    page.select_option("#id_fault_kind", "physical_damage")
+    page.fill("#id_symptom", "触摸屏碎裂，点击无反应")
+    page.fill("#id_reporter_name", "张女士")
+    page.fill("#id_reporter_contact", "13800000000")
+    page.set_input_files("#id_photos", str(photo))
+    page.click("#report-form button[type=submit]")
+
+    expect(page.locator("#incident-state")).to_have_text("新建")
+    expect(page.locator("#incident-facts")).to_contain_text("张女士")
+    expect(page.locator("#incident-facts")).to_contain_text("王芳")
+    expect(page.locator(".incd__photos img")).to_have_count(1)
+    _shot(page, "reported-incident-desktop")
