@@ -1,5 +1,6 @@
 """The fleet-health console as its users meet it: what each role sees, what each form does, what stays hidden."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -285,6 +286,9 @@ def test_kiosk_page_lists_status_changes_with_their_reason(manager_client, kiosk
     assert StatusChange.objects.filter(kiosk=kiosk).count() == 2
     assert "首次心跳" in page
     assert "部件异常" in page
+    # The stored detail names the component by its code: a tooltip, not text on the page.
+    assert 'title="receipt_printer=hardware_error"' in page
+    assert "receipt_printer=hardware_error" not in re.sub(r'title="[^"]*"', "", page)
 
 
 # --- Remote commands ------------------------------------------------------------------------------------
