@@ -187,3 +187,41 @@ def test_a_manager_records_a_citizens_report_with_a_photo_and_lands_on_its_incid
     expect(page.locator("#incident-facts")).to_contain_text("王芳")
     expect(page.locator(".incd__photos img")).to_have_count(1)
     _shot(page, "reported-incident-desktop")
+
+
+def test_the_queue_shows_a_new_incident_live_keeps_the_ticks_and_acknowledges_them_in_bulk(page, off_loop):
+    world = off_loop(build)
+
+    def citizen_reports():
+        kiosk = Kiosk.objects.get(serial="KS-HP-0004")
+        manager = UserFactory(username="hp-ops", role="operations_manager", regions="all")
+        incident, _ = services.incident_report(
+            report=services.ManualReport(
+                kiosk=kiosk, fault_kind="physical_damage", symptom="屏幕碎裂", observed_at=timezone.now()
+            ),
+            actor=manager,
+        )
+        return incident.pk
+
+    log_in(page, "hp-support")
+    page.goto("/incidents/")
+    wait_until_live(page)
+    page.evaluate("window.__sameDocument = true")
+    button = page.locator("#bulk-acknowledge")
+    expect(button).to_be_disabled()
+    page.check(f"#incident-{world['incident']} input[name=incidents]")
+    expect(button.locator("[data-ticked]")).to_have_text("1")
+
+    new = off_loop(citizen_reports)
+
+    row = page.locator(f"#incident-{new}")
+    expect(row).to_contain_text("机具损坏或异常显示", timeout=10_000)
+    assert page.evaluate("window.__sameDocument") is True, "the queue was reloaded instead of updated live"
+    expect(page.locator(f"#incident-{world['incident']} input[name=incidents]")).to_be_checked()
+    row.locator("input[name=incidents]").check()
+    expect(button.locator("[data-ticked]")).to_have_text("2")
+    button.click()
+
+    expect(page.locator(".message--success")).to_contain_text("已确认 2 个事件")
+    expect(page.locator(f"#incident-{world['incident']}")).to_have_attribute("data-state", "acknowledged")
+    expect(page.locator(f"#incident-{new}")).to_have_attribute("data-state", "acknowledged")
