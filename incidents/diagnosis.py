@@ -201,26 +201,44 @@ def _counts_text(shown: str, fixed: int, total: int, what: str, model: str, same
 # --- The kiosk now ------------------------------------------------------------------------------------------
 
 
-def _state_evidence(incident: Incident, catalog: list[dict]) -> list[str]:
-    lines = [
-        _("The kiosk reports %(code)s: %(title)s") % {"code": entry["code"], "title": entry["title"]}
-        for entry in catalog
-    ]
+@dataclass
+class _Now:
+    """The kiosk's state as evidence: failing modules (beside a module's measure), worrying metrics (beside the
+    kiosk's), and the catalog's reading of its codes."""
+
+    modules: list[str] = field(default_factory=list)
+    metrics: list[str] = field(default_factory=list)
+    codes: list[str] = field(default_factory=list)
+
+    def beside(self, measure: str) -> list[str]:
+        return list(self.modules if measure in MODULE_MEASURES else self.metrics)
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.codes, *self.modules, *self.metrics]
+
+
+# Measures that act on the failing module (the rest act on the kiosk as a whole).
+MODULE_MEASURES = {RemoteCommand.Kind.RESTART_MODULE, ONSITE}
+
+
+def _state_evidence(incident: Incident, catalog: list[dict]) -> _Now:
+    now = _Now(codes=[_("The kiosk reports %(code)s: %(title)s") % entry for entry in catalog])
     if not incident.kiosk_id:
-        return lines
+        return now
     kiosk = incident.kiosk
     for name, state in sorted((kiosk.components or {}).items()):
         if state in FAULT_STATES or state in FRAUD_STATES or state == ComponentState.USER_ERROR:
             if name in Component.values and state in ComponentState.values:
-                lines.append(
+                now.modules.append(
                     _("%(component)s is %(state)s")
                     % {"component": Component(name).label, "state": ComponentState(state).label}
                 )
     for metric in worrying_metrics(kiosk.metrics or {}):
-        lines.append(
+        now.metrics.append(
             _("Metric %(name)s is past its threshold: %(value)s") % {"name": metric, "value": kiosk.metrics[metric]}
         )
-    return lines
+    return now
 
 
 def likely_causes(incident: Incident) -> list[Cause]:
@@ -250,7 +268,8 @@ def likely_causes(incident: Incident) -> list[Cause]:
                 total, shown = tried_by.get("", 0), part.strip() or measure_label(ONSITE)
             else:
                 total, shown = max(tried_by.get(measure, 0), n_fixed), measure_label(measure)
-            evidence = [_counts_text(shown, n_fixed, total, what, model, same_model), *evidence_now]
+            counts = _counts_text(shown, n_fixed, total, what, model, same_model)
+            evidence = evidence_now.beside(measure)
             score = (n_fixed + 1) / (total + 2)
             if measure in tried_here:
                 evidence.append(_("Already done for this incident without recovery"))
@@ -264,7 +283,7 @@ def likely_causes(incident: Incident) -> list[Cause]:
                     fixed=n_fixed,
                     total=total,
                     score=round(score, 3),
-                    counts_text=evidence[0],
+                    counts_text=counts,
                 )
             )
     # The catalog's reading of each current code, with its first check as the measure.
@@ -275,7 +294,7 @@ def likely_causes(incident: Incident) -> list[Cause]:
                 label=entry["title"],
                 measure=first,
                 measure_label=first,
-                evidence=[_("The kiosk reports %(code)s: %(title)s") % entry],
+                evidence=[_("The kiosk reports %(code)s: %(title)s") % entry, *evidence_now.modules],
                 score=STATE_ONLY_SCORE,
             )
         )
@@ -287,7 +306,7 @@ def likely_causes(incident: Incident) -> list[Cause]:
                     label=_("No past incident of this kind to learn from yet"),
                     measure=step.key,
                     measure_label=step.text,
-                    evidence=evidence_now or [_("Start with the playbook's next step")],
+                    evidence=evidence_now.all or [_("Start with the playbook's next step")],
                     score=STATE_ONLY_SCORE / 2,
                 )
             )

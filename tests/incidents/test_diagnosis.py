@@ -101,7 +101,7 @@ def test_the_counts_read_in_chinese():
     with translation.override("zh-hans"):
         text = diagnosis._counts_text(diagnosis.measure_label("restart_module"), 31, 40, CODE, "ZW-3000", True)
 
-    assert text == "重启模块在本型号（ZW-3000）的 40 起 E-PRN-001 中修复了 31 起"
+    assert text == "重启模块：本型号（ZW-3000）「E-PRN-001」40 起中修复 31 起"
 
 
 def test_a_model_with_too_few_past_incidents_learns_from_the_whole_fleet(hall):
