@@ -532,16 +532,20 @@ def _insert_incidents(records: list[dict]) -> list[tuple[int, int, str]]:
     return opened
 
 
-def checklist_create(cursor, incident_ids: list[int]) -> None:
-    """Each incident's checklist from its playbook version's steps, in one statement."""
+def checklist_create(cursor, incident_ids: list[int], *, children: bool = False) -> None:
+    """Each incident's checklist from its playbook version's steps, in one statement. A mass outage's kiosks are
+    triaged at the hall, on their parent's checklist: theirs is made when someone works one of them on its own
+    (services.checklist_ensure). An incident that has its checklist keeps it."""
     from incidents.models import ChecklistItem, PlaybookVersion
 
     cursor.execute(
         f"INSERT INTO {ChecklistItem._meta.db_table} (incident_id, position, key, text, outcome, note) "
         "SELECT i.id, s.n, left(s.step->>'key', 32), left(s.step->>'text', 300), '', '' "
         f"FROM {Incident._meta.db_table} i JOIN {PlaybookVersion._meta.db_table} v ON v.id = i.playbook_version_id "
-        "CROSS JOIN LATERAL jsonb_array_elements(v.steps) WITH ORDINALITY AS s(step, n) WHERE i.id = ANY(%s)",
-        [incident_ids],
+        "CROSS JOIN LATERAL jsonb_array_elements(v.steps) WITH ORDINALITY AS s(step, n) "
+        "WHERE i.id = ANY(%s) AND (i.parent_id IS NULL OR %s) "
+        f"AND NOT EXISTS (SELECT 1 FROM {ChecklistItem._meta.db_table} c WHERE c.incident_id = i.id)",
+        [incident_ids, children],
     )
 
 
@@ -585,7 +589,8 @@ def _mass_outage_parents(groups: list[list[rules.Fault]], context: _Context, now
         )
         halls = cursor.fetchall()
     parents, created, records = {}, set(), []
-    sla, chains, _versions = snapshot_policies()
+    sla, chains, versions = snapshot_policies()
+    hall_playbook, _recovery = versions.get(FaultKind.CONNECTION_LOST, (None, None))
     for site_id, in_service, already_down, parent_id in halls:
         down = down_by_site[site_id] | set(already_down or ())
         if parent_id is not None:
@@ -629,7 +634,7 @@ def _mass_outage_parents(groups: list[list[rules.Fault]], context: _Context, now
                 "reporter_name": "",
                 "reporter_contact": "",
                 "symptom": "",
-                "playbook_version_id": None,
+                "playbook_version_id": hall_playbook,
                 "sla": sla.get(decision.severity, {}),
                 "escalation": escalation,
                 "escalation_step": 0,

@@ -10,6 +10,7 @@ from fleet.vocabulary import (
     FAULT_KIND_CATEGORY,
     FAULT_STATES,
     FRAUD_STATES,
+    HEALTHY_STATES,
     Component,
     FaultCategory,
     FaultKind,
@@ -87,7 +88,8 @@ def fault_from_silence(kiosk_id: int, at: datetime, components: dict, metrics: d
     when the network was failing before it fell silent."""
     network = components.get(Component.NETWORK, "")
     power = components.get(Component.POWER, "")
-    facts = {"components": dict(components), "detail": detail}
+    # What the kiosk last said that was not OK: the evidence for the kind chosen (all OK: "no warning").
+    facts = {"components": {name: state for name, state in components.items() if state not in HEALTHY_STATES}}
     if network in FAULT_STATES or "net_latency_ms" in worrying_metrics(metrics or {}):
         facts["network"] = network or "latency"
         return Fault(

@@ -65,8 +65,19 @@ def _check_work(actor, incident: Incident) -> None:
         raise PermissionDenied(_("You may not work incidents of this region."))
 
 
-def _locked(incident: Incident) -> Incident:
-    return Incident.objects.select_for_update(of=("self",)).get(pk=incident.pk)
+def _locked(incident: Incident, *, worked: bool = False) -> Incident:
+    """The incident's row, locked until commit. `worked`: a person takes it in hand, so it has its checklist."""
+    locked = Incident.objects.select_for_update(of=("self",)).get(pk=incident.pk)
+    if worked:
+        checklist_ensure(locked)
+    return locked
+
+
+def checklist_ensure(incident: Incident) -> None:
+    """A mass outage's kiosk gets its own checklist when someone works it on its own (engine.checklist_create)."""
+    if incident.playbook_version_id:
+        with connection.cursor() as cursor:
+            engine.checklist_create(cursor, [incident.pk], children=True)
 
 
 def _move(incident: Incident, to: str) -> None:
@@ -131,7 +142,7 @@ def _json(value) -> str:
 def incident_acknowledge(*, incident: Incident, actor) -> Incident:
     """Someone has it (triage starts). Stops the escalation chain; takes the incident if nobody has it."""
     _check_work(actor, incident)
-    incident = _locked(incident)
+    incident = _locked(incident, worked=True)
     _move(incident, State.ACKNOWLEDGED)
     now = timezone.now()
     incident.state = State.ACKNOWLEDGED
@@ -170,7 +181,7 @@ def incident_move(*, incident: Incident, actor, to: str, note: str = "") -> Inci
     _check_work(actor, incident)
     if to not in (State.REMOTE_FIX, State.ONSITE, State.ACKNOWLEDGED):
         raise ValidationError(_("Use the resolve, close or cancel action for that."), code="illegal_transition")
-    incident = _locked(incident)
+    incident = _locked(incident, worked=True)
     _move(incident, to)
     now = timezone.now()
     before = incident.state
@@ -363,7 +374,7 @@ def incident_send_command(
     _check_work(actor, incident)
     if not actor.has_perm("fleet.add_remotecommand"):
         raise PermissionDenied(_("You may not send commands to kiosks."))
-    incident = _locked(incident)
+    incident = _locked(incident, worked=True)
     if incident.kiosk_id is None:
         raise ValidationError(_("A mass outage has no kiosk of its own: send commands from its kiosks' incidents."))
     if incident.state not in ACTIVE_STATES:

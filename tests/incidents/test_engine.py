@@ -258,3 +258,20 @@ def test_two_engine_passes_at_once_open_each_incident_once(make_kiosk):
     assert errors == []
     assert Incident.objects.count() == 5
     assert set(Incident.objects.values_list("occurrences", flat=True)) == {1}
+
+
+def test_a_mass_outage_is_triaged_at_the_hall_and_a_kiosk_worked_on_its_own_gets_its_checklist(make_kiosk, support):
+    from incidents import services
+
+    kiosks = [make_kiosk(f"KS-5000{n}") for n in range(3)]
+    Kiosk.objects.filter(pk__in=[k.pk for k in kiosks]).update(offline_after=timezone.now() - timedelta(minutes=5))
+    fleet_services.health_sweep()
+    run_engine()
+    parent = Incident.objects.get(is_group=True)
+    child = parent.children.first()
+
+    assert parent.checklist.exists(), "the hall's checks: its network, its power"
+    assert not child.checklist.exists()
+
+    services.incident_acknowledge(incident=child, actor=support)
+    assert child.checklist.count() == 4
