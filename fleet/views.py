@@ -154,7 +154,7 @@ def _board_context(request, form, filters) -> dict:
         "filters": filters,
         "overview": overview,
         "counts": overview.totals,
-        "hall_map": _hall_map(overview, request),
+        "hall_map": None if filters.site else _hall_map(overview, request),
         "statuses": selectors.BOARD_STATUS_ORDER,
         "language": get_language() or settings.LANGUAGE_CODE,
         "query_without_status": _query_without(request, "status"),

@@ -146,6 +146,16 @@ def test_the_board_at_10000_kiosks_renders_its_summary_and_problems_first(page, 
     print(f"board at {KIOSKS} kiosks: {min(timings) * 1000:.0f} ms (best of 3)")
     assert min(timings) < 1.0, f"the board took {min(timings):.2f} s at {KIOSKS} kiosks"
 
+    # A hall on the map opens that hall: its kiosks one by one, the others counted no more.
+    hall = page.locator("#board-map .hallmap__hall").last
+    code = hall.get_attribute("data-hall")
+    hall.click()
+    page.wait_for_url(f"**/?site={code}")
+    expect(page.locator(".tile")).to_have_count(KIOSKS // HALLS)
+    expect(page.locator("[data-status-count=all] b")).to_have_text(str(KIOSKS // HALLS))
+    _fits(page)
+    _shot(page, "board-10000-one-hall")
+
 
 def test_the_board_at_10000_kiosks_follows_the_fleet_live(page, city, off_loop):
     from fleet import services
