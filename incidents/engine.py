@@ -506,22 +506,32 @@ def _json_default(value):
     raise TypeError(type(value))
 
 
+JSON_COLUMNS = ("evidence", "sla", "escalation")
+
+
 def _insert_incidents(records: list[dict]) -> list[tuple[int, int, str]]:
-    """One INSERT for the batch, then the checklists and the detection entries, each one INSERT … SELECT."""
+    """The batch in one COPY (ids drawn from the sequence first, so they are known without RETURNING), then the
+    checklists and the detection entries, each one INSERT … SELECT. Returns (id, kiosk_id, fault_kind)."""
     if not records:
         return []
     table = Incident._meta.db_table
-    for record in records:
-        for name in ("acknowledge_due_at", "remote_due_at", "onsite_due_at", "resolve_due_at"):
-            record.setdefault(name, None)
+    columns = ["id", *INCIDENT_COLUMNS.split(", ")]
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {table} ({INCIDENT_COLUMNS}) SELECT {INCIDENT_COLUMNS} "
-            f"FROM json_populate_recordset(NULL::{table}, %s) RETURNING id, kiosk_id, fault_kind",
-            [json.dumps(records, default=_json_default, ensure_ascii=False)],
+            f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, %s)", [len(records)]
         )
-        opened = cursor.fetchall()
-        ids = [row[0] for row in opened]
+        ids = [row[0] for row in cursor.fetchall()]
+        with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+            for incident_id, record in zip(ids, records, strict=True):
+                copy.write_row(
+                    [incident_id]
+                    + [
+                        json.dumps(record.get(name), default=_json_default, ensure_ascii=False)
+                        if name in JSON_COLUMNS
+                        else record.get(name)
+                        for name in columns[1:]
+                    ]
+                )
         checklist_create(cursor, ids)
         cursor.execute(
             f"INSERT INTO {TimelineEntry._meta.db_table} (incident_id, at, kind, measure, result, data) "
@@ -529,7 +539,10 @@ def _insert_incidents(records: list[dict]) -> list[tuple[int, int, str]]:
             f"FROM {table} i WHERE i.id = ANY(%s)",
             [_("Detected by the incident engine"), ids],
         )
-    return opened
+    return [
+        (incident_id, record["kiosk_id"], record["fault_kind"])
+        for incident_id, record in zip(ids, records, strict=True)
+    ]
 
 
 def checklist_create(cursor, incident_ids: list[int], *, children: bool = False) -> None:
