@@ -223,6 +223,8 @@ def queue_page(user, filters: QueueFilters, page_number) -> Page:
     )
     by_id = {incident.pk: incident for incident in rows}
     page.object_list = [by_id[pk] for pk in ids if pk in by_id]
+    for incident in page.object_list:
+        incident.next_due_kind = next_due(incident)[1] if incident.next_due_at else ""
     return page
 
 

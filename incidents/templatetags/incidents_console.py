@@ -10,6 +10,7 @@ from datetime import datetime
 from django import template
 from django.utils import timezone
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext, pgettext, pgettext_lazy
 
 from fleet.models import RemoteCommand
@@ -249,7 +250,7 @@ def get_count(counts: dict, key) -> int:
 
 def _time_element(moment: datetime | None, attribute: str, css: str = "") -> str:
     if moment is None:
-        return format_html('<span class="muted">—</span>')
+        return mark_safe('<span class="muted">—</span>')
     local = timezone.localtime(moment)
     return format_html(
         '<time class="{}" {} datetime="{}" title="{}">{}</time>',

@@ -584,3 +584,10 @@ def test_each_kiosk_gets_its_open_incident_for_the_board_in_one_query(
     assert set(notes) == {incident.kiosk_id}
     assert notes[incident.kiosk_id]["url"] == reverse("incidents:detail", args=[incident.pk])
     assert incident.reference in notes[incident.kiosk_id]["label"]
+
+
+def test_the_incidents_app_annotates_the_fleet_boards_kiosks_through_the_registry(incident):
+    from core import registry
+
+    notes = registry.kiosk_annotations([incident.kiosk_id])
+    assert any(note["url"] == reverse("incidents:detail", args=[incident.pk]) for note in notes[incident.kiosk_id])
