@@ -114,5 +114,14 @@
       function (data) { if ((data.ids || []).indexOf(own) >= 0) refreshPage(); },
       refreshPage
     );
+    // The kiosk's own heartbeats (its state, its commands) come through the fleet's socket.
+    var serial = page.dataset.kioskSerial;
+    if (serial) {
+      live.connect(
+        "/ws/fleet/",
+        function (data) { if ((data.serials || []).indexOf(serial) >= 0) refreshPage(); },
+        refreshPage
+      );
+    }
   }
 })();

@@ -225,3 +225,20 @@ def test_the_queue_shows_a_new_incident_live_keeps_the_ticks_and_acknowledges_th
     expect(page.locator(".message--success")).to_contain_text("已确认 2 个事件")
     expect(page.locator(f"#incident-{world['incident']}")).to_have_attribute("data-state", "acknowledged")
     expect(page.locator(f"#incident-{new}")).to_have_attribute("data-state", "acknowledged")
+
+
+def test_the_incident_page_follows_the_kiosks_heartbeats_live(page, off_loop):
+    world = off_loop(build)
+
+    def paper_jam():
+        heartbeat(Kiosk.objects.get(serial=world["serial"]), components=OK | {"receipt_printer": "user_error"})
+
+    log_in(page, "hp-support")
+    page.goto(f"/incidents/{world['incident']}/")
+    wait_until_live(page)
+    kiosk = page.locator("#incident-kiosk")
+    expect(kiosk.locator("[title='receipt_printer=hardware_error']")).to_have_count(1)
+
+    off_loop(paper_jam)
+
+    expect(kiosk.locator("[title='receipt_printer=user_error']")).to_have_count(1, timeout=10_000)
