@@ -8,8 +8,10 @@ from tests.factories import UserFactory
 @pytest.mark.parametrize(
     ("role", "page"),
     [
-        ("operations_manager", "/"),
-        ("field_technician", "/"),
+        # The people who answer faults start on the incident queue: problems first.
+        ("operations_manager", "/incidents/"),
+        ("technical_support", "/incidents/"),
+        ("field_technician", "/incidents/"),
         ("finance_officer", "/reconciliation/"),
         ("counter_staff", "/reconciliation/lookup/"),
     ],
