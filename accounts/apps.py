@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.db.models.signals import post_migrate
+from django.utils.translation import gettext_lazy as _
 
 
 def _roles_sync_after_migrate(sender, app_config=None, using="default", apps=None, **kwargs):
@@ -41,6 +42,7 @@ def register_console() -> None:
 class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "accounts"
+    verbose_name = _("Accounts and regions")
 
     def ready(self):
         post_migrate.connect(_roles_sync_after_migrate, sender=self, dispatch_uid="accounts.roles_sync")
