@@ -242,3 +242,19 @@ def test_the_incident_page_follows_the_kiosks_heartbeats_live(page, off_loop):
     off_loop(paper_jam)
 
     expect(kiosk.locator("[title='receipt_printer=user_error']")).to_have_count(1, timeout=10_000)
+
+
+def test_the_incident_page_with_its_forms_fits_a_phone_for_someone_who_works_it(browser, live_url, off_loop):
+    world = off_loop(build)
+    context = browser.new_context(base_url=live_url, locale="zh-CN", viewport={"width": 360, "height": 844})
+    page = context.new_page()
+    try:
+        log_in(page, "hp-support")
+        page.goto(f"/incidents/{world['incident']}/")
+        expect(page.locator("#acknowledge")).to_be_visible()
+        page.select_option("#command-form select[name=kind]", "factory_reset")
+        expect(page.locator("#factory-reset-confirm")).to_be_visible()
+        _fits(page)
+        _shot(page, "incident-phone-360-worker")
+    finally:
+        context.close()
