@@ -32,6 +32,7 @@ def test_the_board_reconnects_after_its_socket_drops_and_shows_what_changed_mean
 
     page.route_web_socket("**/ws/fleet/", relay)
     log_in(page, fleet["manager"])
+    page.goto("/")  # the board: some roles land on another page
     row = page.locator("#problem-KS-HP-0001")
     expect(row).to_have_count(0)  # healthy, so not among the problems
     wait_until_live(page)
