@@ -273,3 +273,66 @@ def due_time(moment: datetime | None) -> str:
 def age_time(moment: datetime | None) -> str:
     """A moment whose age grows in the browser ("3 分钟前"); the exact time in the tooltip."""
     return _time_element(moment, "data-age")
+
+
+@register.simple_tag
+def incident_evidence(incident) -> dict:
+    """What decided the incident's kind, in words: the rule, the facts it read (codes, a module's state, latency,
+    a mass outage's count) and, for one reconciliation reported, the payments it names (linked by public id)."""
+    from django.urls import NoReverseMatch, reverse
+
+    from fleet.models import ErrorCode
+    from incidents.rules import RULE_LABELS
+
+    evidence = incident.evidence or {}
+    rule = evidence.get("rule", "")
+    facts = evidence.get("facts") if isinstance(evidence.get("facts"), dict) else {}
+    lines = []
+    code = facts.get("code")
+    if code:
+        entry = ErrorCode.objects.filter(code=code).first()
+        lines.append(
+            format_html('{} <span class="mono" title="{}">{}</span>', entry.title_zh if entry else "", code, code)
+        )
+    component, to = facts.get("component"), facts.get("to")
+    if component and to:
+        lines.append(format_html('{} → <span title="{}">{}</span>', _component_word(component), to, _state_word(to)))
+    for name, state in (facts.get("components") or {}).items():
+        lines.append(format_html('{}：<span title="{}">{}</span>', _component_word(name), state, _state_word(state)))
+    if "kiosks_down" in facts:
+        lines.append(
+            gettext("%(down)s of the hall's %(all)s kiosks down within %(min)s minutes")
+            % {
+                "down": facts["kiosks_down"],
+                "all": facts.get("kiosks_in_hall", "?"),
+                "min": facts.get("window_min", "?"),
+            }
+        )
+    counts = facts.get("counts") if isinstance(facts.get("counts"), dict) else {}
+    if counts:
+        lines.append(
+            gettext("%(failed)s failed but settled, %(missing)s journal lines missing on %(day)s")
+            % {
+                "failed": counts.get("failed_but_settled", 0),
+                "missing": counts.get("missing_lines", 0),
+                "day": facts.get("business_date", ""),
+            }
+        )
+    items = []
+    for uid in (facts.get("item_uids") or [])[:50]:
+        try:
+            items.append((str(uid)[:8], reverse("reconciliation:item", args=[uid])))
+        except NoReverseMatch:
+            continue
+    label = RULE_LABELS.get(rule)
+    return {"rule": rule, "label": str(label) if label else "", "lines": lines, "items": items}
+
+
+def _component_word(name: str) -> str:
+    return str(Component(name).label) if name in Component.values else name
+
+
+def _state_word(state: str) -> str:
+    from fleet.vocabulary import ComponentState
+
+    return str(ComponentState(state).label) if state in ComponentState.values else state
