@@ -10,6 +10,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
+from fleet.selectors import PROBLEMS_PAGE_SIZE
 from tests.browser.conftest import SCREENSHOT_DIR
 from tests.browser.helpers import log_in, seed_error_codes, wait_until_live
 
@@ -124,7 +125,7 @@ def test_the_board_at_10000_kiosks_renders_its_summary_and_problems_first(page, 
     assert _top(page, "#board-summary") < _top(page, "#board-problems") < _top(page, "#board-halls")
     expect(page.locator("[data-status-count=all] b")).to_have_text(str(KIOSKS))
     problems = page.locator("#board-problems .problem")
-    expect(problems).to_have_count(200)
+    expect(problems).to_have_count(PROBLEMS_PAGE_SIZE)
     expect(problems.first).to_have_attribute("data-fraud", "true")  # fraud before everything else
     ranks = [int(r) for r in problems.evaluate_all("rows => rows.map(r => r.dataset.rank)")]
     assert ranks == sorted(ranks)
