@@ -41,7 +41,6 @@ def test_a_field_technicians_board_and_kiosk_page_fit_a_phone(browser, live_url,
     page = context.new_page()
     try:
         log_in(page, "hp-tech")
-        page.goto("/")  # the board: some roles land on another page
         expect(page.locator(".whoami")).to_contain_text("李强")
         page.goto("/")  # a technician lands on the incident queue; the board is one tap away
         expect(page.locator("#board-summary")).to_be_visible()
