@@ -24,7 +24,7 @@ from accounts.scoping import scope_kiosks, visible_region_ids
 from core.permissions import has_perm
 from core.validation import raise_as_drf
 from fleet.models import Kiosk
-from incidents import diagnosis, services
+from incidents import diagnosis, selectors, services
 from incidents.api import serializers as s
 from incidents.api.filters import IncidentFilter
 from incidents.models import (
@@ -45,13 +45,6 @@ WORK = "incidents.work_incident"
 MANAGE = "incidents.manage_response"
 
 CONFLICT = OpenApiResponse(description="The incident's state does not allow this; nothing changed.")
-
-
-def scoped_incidents(user):
-    """The incidents of the caller's regions (every region for a city-wide user)."""
-    region_ids = visible_region_ids(user)
-    incidents = Incident.objects.all()
-    return incidents if region_ids is None else incidents.filter(region_id__in=region_ids)
 
 
 def _is_illegal_transition(error: DjangoValidationError) -> bool:
@@ -102,7 +95,7 @@ class IncidentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets
         return [IsAuthenticated(), has_perm(perm)()]
 
     def get_queryset(self):
-        incidents = scoped_incidents(self.request.user).select_related(
+        incidents = selectors.incidents_for_user(self.request.user).select_related(
             "kiosk", "site", "region", "assignee", "acknowledged_by", "reported_by", "playbook_version__playbook"
         )
         if self.action == "retrieve":
