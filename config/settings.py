@@ -329,6 +329,17 @@ SPECTACULAR_SETTINGS = {
         "KioskStatusEnum": "fleet.models.Kiosk.Status",
         "CommandStatusEnum": "fleet.models.RemoteCommand.Status",
         "ReconItemStateEnum": "reconciliation.models.ReconItem.State",
+        "ReconItemSeverityEnum": "reconciliation.models.ReconItem.Severity",
+        "ReconOutcomeEnum": "reconciliation.models.Outcome",
+        "WriteOffRequestStateEnum": "reconciliation.models.WriteOffRequest.State",
+        "CommandKindEnum": "fleet.models.RemoteCommand.Kind",
+        "ErrorCodeSeverityEnum": "fleet.vocabulary.Severity",
+        "IncidentStateEnum": "incidents.models.State",
+        "IncidentSeverityEnum": "incidents.models.Severity",
+        "TimelineKindEnum": "incidents.models.TimelineKind",
+        "ChannelKindEnum": "incidents.models.NotificationChannel.Kind",
+        "ChecklistOutcomeEnum": "incidents.models.ChecklistItem.Outcome",
+        "ChecklistResultEnum": ["ok", "problem", "n/a"],
     },
 }
 
