@@ -521,17 +521,27 @@ def _insert_incidents(records: list[dict]) -> list[tuple[int, int, str]]:
             f"SELECT nextval(pg_get_serial_sequence('{table}', 'id')) FROM generate_series(1, %s)", [len(records)]
         )
         ids = [row[0] for row in cursor.fetchall()]
+        # The SLA and escalation snapshots are the same few objects for a whole batch: each is written out once.
+        dumped: dict[int, str] = {}
+
+        def as_json(value) -> str:
+            key = id(value)
+            if key not in dumped:
+                dumped[key] = json.dumps(value, default=_json_default, ensure_ascii=False)
+            return dumped[key]
+
+        plain = columns[1:]
         with cursor.cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
             for incident_id, record in zip(ids, records, strict=True):
-                copy.write_row(
-                    [incident_id]
-                    + [
-                        json.dumps(record.get(name), default=_json_default, ensure_ascii=False)
-                        if name in JSON_COLUMNS
-                        else record.get(name)
-                        for name in columns[1:]
-                    ]
-                )
+                row = [incident_id]
+                for name in plain:
+                    value = record.get(name)
+                    if name == "evidence":
+                        value = json.dumps(value, default=_json_default, ensure_ascii=False)
+                    elif name in JSON_COLUMNS:
+                        value = as_json(value)
+                    row.append(value)
+                copy.write_row(row)
         checklist_create(cursor, ids)
         cursor.execute(
             f"INSERT INTO {TimelineEntry._meta.db_table} (incident_id, at, kind, measure, result, data) "
