@@ -32,6 +32,7 @@ from incidents.models import (
     FeedCursor,
     Incident,
     Playbook,
+    Severity,
     SlaPolicy,
     Source,
     State,
@@ -374,10 +375,12 @@ def _site_state(site_ids: set[int], now: datetime, context: _Context) -> dict[in
 
 
 def _count_working(site_ids: set[int]) -> list[tuple[int, int]]:
+    """Kiosks per hall not known to be down: serving, or installed and not heard from yet (a hall whose kiosks
+    have never reported is not "left with no working kiosk")."""
     from django.db.models import Count
 
     return list(
-        Kiosk.objects.filter(site_id__in=site_ids, status__in=UP)
+        Kiosk.objects.filter(site_id__in=site_ids, status__in=[*UP, Kiosk.Status.PROVISIONED])
         .values("site_id")
         .annotate(n=Count("id"))
         .values_list("site_id", "n")
@@ -446,7 +449,10 @@ def _open(
         kiosk = context.kiosks[first.kiosk_id]
         site = context.sites[kiosk["site_id"]]
         hall_open, working = site_state[kiosk["site_id"]]
-        decision = _decide(first.kind, hall_open, working > 0)
+        if first.source == Source.RECONCILIATION:
+            decision = _reconciliation_severity()
+        else:
+            decision = _decide(first.kind, hall_open, working > 0)
         severity = decision.severity
         parent_id = _parent_of(first, context, parents)
         key = (kiosk["site_id"], severity, first.at)
@@ -718,6 +724,13 @@ def groups_count_children(parent_ids: list[int], now: datetime) -> None:
 
 
 _decisions: dict = {}
+
+
+def _reconciliation_severity() -> rules.SeverityDecision:
+    """A pattern found in a past day's payments: worth working, but no citizen is waiting at the kiosk now."""
+    return rules.SeverityDecision(
+        Severity.P3, (_("found by reconciliation in a past day's payments: nobody is waiting at the kiosk now"),)
+    )
 
 
 def _decide(kind: str, hall_open: bool, has_working: bool) -> rules.SeverityDecision:

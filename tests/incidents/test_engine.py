@@ -275,3 +275,28 @@ def test_a_mass_outage_is_triaged_at_the_hall_and_a_kiosk_worked_on_its_own_gets
 
     services.incident_acknowledge(incident=child, actor=support)
     assert child.checklist.count() == 4
+
+
+def test_a_reconciliation_pattern_is_p3_and_a_hall_of_kiosks_not_heard_from_yet_is_not_left_without_one(hall):
+    from core import faults
+    from tests.factories import KioskFactory
+
+    silent_kiosk = KioskFactory(site=hall, serial="KS-70001")  # installed, never reported
+    KioskFactory(site=hall, serial="KS-70002")
+    with transaction.atomic():
+        faults.report(
+            [
+                faults.FaultReport(
+                    kiosk_id=silent_kiosk.pk,
+                    fault_kind="transaction_failures",
+                    occurred_at=timezone.now(),
+                    key="recon:txfail:KS-70001:2026-11-25",
+                    evidence={"counts": {"failed_but_settled": 5}},
+                )
+            ]
+        )
+    run_engine()
+
+    incident = Incident.objects.get()
+    assert incident.severity == 3
+    assert "对账" in incident.severity_reason or "reconciliation" in incident.severity_reason
