@@ -120,7 +120,7 @@ def run_pass(*, batch: int | None = None, now: datetime | None = None) -> PassRe
                     cursor.last_id, cursor.txid = feed_rows[-1][0], feed_rows[-1][1]
                     cursor.save(update_fields=["last_id", "txid", "updated_at"])
         if result.opened_ids or result.reopened:
-            transaction.on_commit(_wake_notifier)
+            transaction.on_commit(wake_notifier)
         if result.changed_ids:
             events.changed_on_commit(result.changed_ids)
     return result
@@ -138,13 +138,21 @@ def run_until_drained(*, batch: int | None = None, now: datetime | None = None, 
     return total
 
 
-def _wake_notifier() -> None:
+def wake_notifier() -> None:
     from incidents import tasks
 
     try:
         tasks.send_notifications.delay()
     except Exception:  # the broker may be down: the periodic sender picks them up
         logger.warning("could not wake the notification sender", exc_info=True)
+
+
+def open_one(fault: rules.Fault, now: datetime) -> Incident:
+    """Open one incident outside a feed pass (a fault reported by hand), exactly as a pass would, with its checklist,
+    deadlines, escalation snapshot and detection entry. The caller holds the engine's lock (lock())."""
+    with translation.override(settings.LANGUAGE_CODE):
+        opened = _open([[fault]], _context({fault.kiosk_id}), now)
+    return Incident.objects.get(pk=opened[0][0])
 
 
 @dataclass

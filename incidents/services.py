@@ -619,11 +619,7 @@ def incident_report(*, report: ManualReport, actor, photos=()) -> tuple[Incident
                 source=Source.MANUAL,
                 facts={"symptom": symptom[:500]},
             )
-            context = engine._context({kiosk.pk})
-            with_translation = engine.translation.override(engine.settings.LANGUAGE_CODE)
-            with with_translation:
-                opened = engine._open([[fault]], context, now)
-            incident = Incident.objects.get(pk=opened[0][0])
+            incident = engine.open_one(fault, now)
             incident.reporter_name = report.reporter_name.strip()[:100]
             incident.reporter_contact = report.reporter_contact.strip()[:100]
             incident.symptom = symptom
@@ -640,7 +636,7 @@ def incident_report(*, report: ManualReport, actor, photos=()) -> tuple[Incident
         for photo in photos:
             Attachment.objects.create(incident=incident, file=photo, uploaded_by=actor, caption=_("Reporter's photo"))
     if created:
-        transaction.on_commit(engine._wake_notifier)
+        transaction.on_commit(engine.wake_notifier)
     return incident, created
 
 

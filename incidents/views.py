@@ -45,6 +45,12 @@ log = logging.getLogger(__name__)
 view_incidents = permission_required("incidents.view_incident", raise_exception=True)
 work_incidents = permission_required("incidents.work_incident", raise_exception=True)
 
+
+def incident_action(view):
+    """An action on an incident: a POST by someone logged in who may see and work incidents."""
+    return login_required(view_incidents(work_incidents(require_POST(view))))
+
+
 # The incident page's action forms, by the name the template knows them by.
 ACTION_FORMS = {
     "move_form": MoveForm,
@@ -97,10 +103,7 @@ def queue_live(request):
     return render(request, "incidents/_queue_update.html", _queue_context(request) | {"oob": True})
 
 
-@login_required
-@view_incidents
-@work_incidents
-@require_POST
+@incident_action
 def bulk_acknowledge(request):
     raw = request.POST.getlist("incidents")
     ids = [int(value) for value in raw if value.isdigit() and len(value) < 19]
@@ -264,10 +267,7 @@ def _no_input(_incident):
     return _NoInput()
 
 
-@login_required
-@view_incidents
-@work_incidents
-@require_POST
+@incident_action
 def acknowledge(request, pk: int):
     return _act(
         request,
@@ -280,10 +280,7 @@ def acknowledge(request, pk: int):
     )
 
 
-@login_required
-@view_incidents
-@work_incidents
-@require_POST
+@incident_action
 def move(request, pk: int):
     return _act(
         request,
@@ -298,10 +295,7 @@ def move(request, pk: int):
     )
 
 
-@login_required
-@view_incidents
-@work_incidents
-@require_POST
+@incident_action
 def resolve(request, pk: int):
     return _act(
         request,
@@ -316,10 +310,7 @@ def resolve(request, pk: int):
     )
 
 
-@login_required
-@view_incidents
-@work_incidents
-@require_POST
+@incident_action
 def close(request, pk: int):
     return _act(
         request,
@@ -334,10 +325,7 @@ def close(request, pk: int):
     )
 
 
-@login_required
-@view_incidents
-@work_incidents
-@require_POST
+@incident_action
 def cancel(request, pk: int):
     return _act(
         request,
@@ -352,10 +340,7 @@ def cancel(request, pk: int):
     )
 
 
-@login_required
-@view_incidents
-@work_incidents
-@require_POST
+@incident_action
 def assign(request, pk: int):
     return _act(
         request,
@@ -370,10 +355,7 @@ def assign(request, pk: int):
     )
 
 
-@login_required
-@view_incidents
-@work_incidents
-@require_POST
+@incident_action
 def severity(request, pk: int):
     return _act(
         request,
@@ -388,10 +370,7 @@ def severity(request, pk: int):
     )
 
 
-@login_required
-@view_incidents
-@work_incidents
-@require_POST
+@incident_action
 def note(request, pk: int):
     return _act(
         request,
@@ -406,10 +385,7 @@ def note(request, pk: int):
     )
 
 
-@login_required
-@view_incidents
-@work_incidents
-@require_POST
+@incident_action
 def checklist(request, pk: int, item_id: int):
     item = selectors.checklist_item_for_user(request.user, pk, item_id)
     incident = item.incident
