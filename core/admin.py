@@ -31,15 +31,18 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return self.deletable and super().has_delete_permission(request, obj)
 
 
-def person_column(field: str, description):
+def person_column(field: str, description, *, nobody=None):
     """An admin column (or read-only field) showing the user held in `field` by name, family name first (李强),
     instead of their login name. Assign it to a ModelAdmin attribute and list that attribute's name; the admin
-    sorts it by the login name and should select the user with the row (list_select_related)."""
+    sorts it by the login name and should select the user with the row (list_select_related). `nobody` is
+    shown when the field is empty (an incident's timeline: 系统, the system acted), else the admin's empty mark."""
 
     @admin.display(description=description, ordering=f"{field}__username")
     def column(model_admin, obj) -> str:
         user = getattr(obj, field)
-        return person_name(user) if user is not None else model_admin.get_empty_value_display()
+        if user is not None:
+            return person_name(user)
+        return str(nobody) if nobody is not None else model_admin.get_empty_value_display()
 
     column.__name__ = f"{field}_name"
     return column

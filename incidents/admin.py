@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.html import format_html, format_html_join
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ReadOnlyAdmin, error_column, person_column
@@ -403,4 +403,4 @@ class TimelineEntryAdmin(ReadOnlyAdmin):
     fields = ["incident", "at", "kind", "actor_name", "measure", "result", "data"]
     readonly_fields = fields
 
-    actor_name = person_column("actor", _("person"))
+    actor_name = person_column("actor", _("person"), nobody=pgettext_lazy("incident", "System"))
