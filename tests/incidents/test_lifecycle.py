@@ -180,3 +180,13 @@ def test_a_manual_report_for_another_region_is_refused(make_kiosk):
             report=ManualReport(kiosk=kiosk, fault_kind="wont_start", symptom="黑屏", observed_at=timezone.now()),
             actor=manager,
         )
+
+
+def test_a_refused_transition_is_explained_in_chinese(incident, support):
+    from django.utils import translation
+
+    services.incident_acknowledge(incident=incident, actor=support)
+    with translation.override("zh-hans"), pytest.raises(ValidationError) as refused:
+        services.incident_acknowledge(incident=incident, actor=support)
+
+    assert refused.value.messages == ["此事件现为「已确认」，不能变为「已确认」。"]
