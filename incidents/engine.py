@@ -199,7 +199,7 @@ def _act(rows: dict[str, list[tuple]], now: datetime, result: PassResult) -> Non
         if kiosk is None:
             continue
         if new == Kiosk.Status.OFFLINE and reason == StatusChange.Reason.SILENT:
-            faults.append(rules.fault_from_silence(kiosk_id, at, kiosk["components"], kiosk["metrics"], detail))
+            faults.append(rules.fault_from_silence(kiosk_id, at, kiosk["components"], kiosk["metrics"]))
         elif new == Kiosk.Status.DEGRADED and reason == StatusChange.Reason.METRIC_THRESHOLD:
             fault = rules.fault_from_latency(kiosk_id, at, detail)
             if fault:

@@ -83,7 +83,7 @@ class Fault:
         return self.category == FaultCategory.SECURITY
 
 
-def fault_from_silence(kiosk_id: int, at: datetime, components: dict, metrics: dict, detail: str = "") -> Fault:
+def fault_from_silence(kiosk_id: int, at: datetime, components: dict, metrics: dict) -> Fault:
     """A kiosk went offline (no heartbeat within its interval and grace): won't start, or lost its connection
     when the network was failing before it fell silent."""
     network = components.get(Component.NETWORK, "")

@@ -2,11 +2,13 @@
 timeline entry in the same transaction. An illegal change raises ValidationError (or PermissionDenied) and
 changes nothing."""
 
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -128,10 +130,7 @@ def entry_once(incident: Incident | int, kind: str, once_key: str, **fields) -> 
 
 
 def _json(value) -> str:
-    import json
-
-    from django.core.serializers.json import DjangoJSONEncoder
-
+    """JSON text of a value that may hold datetimes and decimals (Django's encoder)."""
     return json.dumps(value, cls=DjangoJSONEncoder, ensure_ascii=False)
 
 
@@ -691,11 +690,8 @@ def security_lockdown(*, incident_ids: list[int], now: datetime) -> None:
 
 
 def _jsonable(value):
-    import json
-
-    from django.core.serializers.json import DjangoJSONEncoder
-
-    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+    """The value as plain JSON types, for a JSONField update (datetimes as ISO text)."""
+    return json.loads(_json(value))
 
 
 # --- Response configuration -------------------------------------------------------------------------------------
