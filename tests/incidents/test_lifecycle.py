@@ -36,7 +36,7 @@ def test_an_illegal_transition_is_refused_and_changes_nothing(incident, support)
     services.incident_cancel(incident=incident, actor=support, reason="测试误报")
     before = list(incident.timeline.values_list("id", flat=True))
 
-    with pytest.raises(ValidationError, match="cannot become"):
+    with pytest.raises(ValidationError, match="不能变为「已确认」"):
         services.incident_acknowledge(incident=incident, actor=support)
 
     incident.refresh_from_db()
