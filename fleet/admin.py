@@ -11,7 +11,7 @@ from fleet.models import ErrorCode, HeartbeatDeadLetter, Kiosk, RemoteCommand, S
 
 @admin.register(Site)
 class SiteAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "region", "address"]
+    list_display = ["code", "name", "region", "address", "counter_location", "duty_contact_name"]
     list_filter = ["region"]
     search_fields = ["code", "name", "address"]
     list_select_related = ["region"]
@@ -38,7 +38,17 @@ class KioskAdmin(admin.ModelAdmin):
         "maintenance_reason",
         "maintenance_until",
     ]
-    fields = ["serial", "site", "model", "asset_tag", "installed_on", "heartbeat_interval_s", "grace_s", *_reported]
+    fields = [
+        "serial",
+        "site",
+        "location",
+        "model",
+        "asset_tag",
+        "installed_on",
+        "heartbeat_interval_s",
+        "grace_s",
+        *_reported,
+    ]
     readonly_fields = ["serial", "site", *_reported]
 
     def save_model(self, request, obj, form, change):

@@ -216,6 +216,40 @@ def _plan_site(rng: random.Random, district: District, number: int, name: str, k
     )
 
 
+# Hall details drawn from an RNG of their own (seeded by the hall's code), so adding them left the fleet's
+# serials, which come from the plan's RNG, unchanged.
+DUTY_FAMILY = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
+DUTY_GIVEN = ("敏", "静", "丽", "强", "磊", "军", "洋", "勇", "艳", "杰", "娟", "涛", "明", "超", "秀英", "建华")
+KIOSK_SPOTS = ("一楼大厅东侧", "一楼大厅西侧", "一楼入口左侧", "二楼等候区", "自助服务区", "取号机旁")
+
+
+def hall_details(site: Site) -> dict:
+    """The staffed counter and the contact on duty of a demo hall."""
+    rng = random.Random(f"hall:{site.code}")
+    return {
+        "counter_location": f"一楼{rng.randint(1, 12)}号综合窗口",
+        "duty_contact_name": rng.choice(DUTY_FAMILY) + rng.choice(DUTY_GIVEN),
+        "duty_contact_phone": f"021-{rng.randint(5000, 6999)}{rng.randint(1000, 9999)}",
+    }
+
+
+def kiosk_location(serial: str) -> str:
+    return random.Random(f"kiosk:{serial}").choice(KIOSK_SPOTS)
+
+
+def fill_hall_details() -> int:
+    """Give demo halls and kiosks created before these fields existed their counter, contact and place (idempotent)."""
+    filled = 0
+    for site in Site.objects.filter(duty_contact_name=""):
+        for name, value in hall_details(site).items():
+            setattr(site, name, value)
+        site.save(update_fields=["counter_location", "duty_contact_name", "duty_contact_phone"])
+        filled += 1
+    for kiosk in Kiosk.objects.filter(location="").only("id", "serial"):
+        Kiosk.objects.filter(pk=kiosk.pk).update(location=kiosk_location(kiosk.serial))
+    return filled
+
+
 def _plan_kiosk(rng: random.Random, district: District, site_code: str, counters: dict, today: date) -> PlannedKiosk:
     _vendor, model, _share, prefix, interval = rng.choices(KIOSK_MODELS, weights=[m[2] for m in KIOSK_MODELS])[0]
     installed_on = today - timedelta(days=rng.randint(60, 5 * 365))
@@ -264,6 +298,7 @@ def seed_demo() -> SeedResult:
     of demo kiosks missing from the keyring (e.g. after the var folder was deleted) so the simulator can run."""
     path = keyring_path()
     if demo_exists():
+        fill_hall_details()
         return SeedResult(created=False, keyring_path=path, tokens_reissued=_repair_keyring(path))
     if Kiosk.objects.exists():
         raise DemoRefused(
@@ -273,6 +308,7 @@ def seed_demo() -> SeedResult:
     plan = build_plan()
     with transaction.atomic():
         tokens = _create_fleet(plan)
+        fill_hall_details()
         users = _create_users()
     keyring_write(path, tokens)
     return SeedResult(

@@ -24,6 +24,11 @@ class Site(models.Model):
     longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
     # {"mon": [["09:00", "12:00"], ["13:30", "17:30"]], …, "sun": []} in local (Asia/Shanghai) time.
     opening_hours = models.JSONField(_("opening hours"), default=dict, blank=True)
+    # Where citizens pay when the kiosks cannot (the notice and the public page name it), and who the technician
+    # asks for at the hall (the work order shows it; the hall's staff sign the repair off).
+    counter_location = models.CharField(_("staffed counter"), max_length=200, blank=True)
+    duty_contact_name = models.CharField(_("contact on duty"), max_length=100, blank=True)
+    duty_contact_phone = models.CharField(_("contact phone"), max_length=32, blank=True)
 
     class Meta:
         ordering = ["region__code", "code"]
@@ -65,6 +70,8 @@ class Kiosk(models.Model):
     serial = models.CharField(_("serial number"), max_length=64, unique=True)
     asset_tag = models.CharField(_("asset tag"), max_length=64, unique=True, null=True, blank=True)
     model = models.CharField(_("model"), max_length=100, blank=True)
+    # Where the kiosk stands in its hall ("一楼大厅东侧"): for the technician and the citizens' notice.
+    location = models.CharField(_("location in the hall"), max_length=200, blank=True)
     installed_on = models.DateField(_("installed on"), null=True, blank=True)
     software_version = models.CharField(_("software version"), max_length=64, blank=True)
     heartbeat_interval_s = models.PositiveIntegerField(_("heartbeat interval (s)"), default=60)
