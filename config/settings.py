@@ -48,6 +48,8 @@ INSTALLED_APPS = [
     "fleet",
     "incidents",
     "reconciliation",
+    "workorders",
+    "guidance",
 ]
 
 MIDDLEWARE = [

@@ -30,6 +30,7 @@ class Source(models.TextChoices):
     HEALTH = "health", _("Fleet health")
     SECURITY = "security", _("Security alarm")
     MANUAL = "manual", _("Reported by hand")
+    CITIZEN = "citizen", _("Reported by a citizen")  # the public "report a problem" page on the kiosk's sticker
     RECONCILIATION = "reconciliation", _("Reconciliation")
     GROUPING = "grouping", _("Mass outage")
 
@@ -459,6 +460,10 @@ class TimelineKind(models.TextChoices):
     NOTIFY_FAILED = "notify_failed", pgettext_lazy("timeline entry", "Notification failed")
     ONSITE_PROPOSED = "onsite_proposed", pgettext_lazy("timeline entry", "Onsite dispatch proposed")
     OUT_OF_SERVICE = "out_of_service", pgettext_lazy("timeline entry", "Taken out of service")
+    # The onsite work order's steps (dispatched, accepted, arrived, repaired, tested, signed off …): its own timeline
+    # is in workorders; the incident records each step with the order's reference in data["work_order"].
+    WORK_ORDER = "work_order", pgettext_lazy("timeline entry", "Work order")
+    CITIZENS_GUIDED = "citizens_guided", pgettext_lazy("timeline entry", "Citizens guided")
     EVIDENCE_FROZEN = "evidence_frozen", pgettext_lazy("timeline entry", "Evidence frozen")
     RECOVERED = "recovered", pgettext_lazy("timeline entry", "Recovered")
     RESOLVED = "resolved", pgettext_lazy("timeline entry", "Resolved")
