@@ -221,6 +221,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reconciliation.tasks.reconcile_recent_days",
         "schedule": crontab(hour=6, minute=30),
     },
+    # Onsite work orders: the dispatch policy, self-test answers, forgotten check-outs (workorders/tasks.py).
+    "workorders-tick": {"task": "workorders.tasks.tick", "schedule": env_float("KIOSKOPS_WORKORDER_TICK_S", 15.0)},
 }
 
 # --- E-mail (incident notifications to an e-mail channel) --------------------------------------------------
@@ -385,6 +387,12 @@ KIOSKOPS = {
     "NOTIFY_GROUP_WAIT_S": env_int("KIOSKOPS_NOTIFY_GROUP_WAIT_S", 60, minimum=0),
     # The console's address, for links in notifications.
     "PUBLIC_BASE_URL": env_str("KIOSKOPS_PUBLIC_BASE_URL", "http://127.0.0.1:8000"),
+    # Onsite work orders (workorders/services.py): the policy dispatches incidents whose remote fix failed to the
+    # best-ranked technician; a check-in holds the kiosk in maintenance at most this long (then it ends by itself
+    # and the order says the technician forgot to check out); arrival target when the incident has none.
+    "WORKORDER_AUTO_DISPATCH": env_bool("KIOSKOPS_WORKORDER_AUTO_DISPATCH", True),
+    "WORKORDER_MAINTENANCE_LIMIT_MIN": env_int("KIOSKOPS_WORKORDER_MAINTENANCE_LIMIT_MIN", 240, minimum=10),
+    "WORKORDER_DEFAULT_ONSITE_MIN": env_int("KIOSKOPS_WORKORDER_DEFAULT_ONSITE_MIN", 240, minimum=10),
 }
 if KIOSKOPS["HEARTBEAT_INGEST"] not in ("direct", "buffered"):
     raise ImproperlyConfigured("Environment variable KIOSKOPS_HEARTBEAT_INGEST must be 'direct' or 'buffered'.")

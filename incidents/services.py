@@ -567,6 +567,80 @@ def _resolve_finished_groups(now: datetime) -> int:
     return count
 
 
+# --- Onsite work orders ----------------------------------------------------------------------------------------
+# The work order (workorders, above this app) has checked its own permissions: a technician works the order, not
+# the incident. These record its steps on the incident and move the incident with it.
+
+
+def incident_work_order_step(
+    *, incident_id: int, actor, at: datetime, measure: str, result: str = "", data: dict | None = None
+) -> None:
+    """One step of the incident's onsite work order, on the incident's timeline."""
+    entry(incident_id, Kind.WORK_ORDER, actor=actor, at=at, measure=measure, result=result, data=data)
+
+
+@transaction.atomic
+def incident_onsite_dispatched(*, incident_id: int, actor, at: datetime, reference: str, detail: str) -> None:
+    """A work order was dispatched: the incident is in onsite handling (现场处理中); its onsite clock keeps
+    running until the technician checks in (arrival)."""
+    incident = Incident.objects.select_for_update(of=("self",)).get(pk=incident_id)
+    if incident.state in ACTIVE_STATES and incident.state != State.ONSITE:
+        before = incident.state
+        incident.state = State.ONSITE
+        if incident.acknowledged_at is None:
+            incident.acknowledged_at, incident.next_escalation_at = at, None
+            incident.acknowledged_by = actor if getattr(actor, "is_authenticated", False) else None
+        incident.save(update_fields=["state", "acknowledged_at", "acknowledged_by", "next_escalation_at"])
+        entry(
+            incident,
+            Kind.STATE_CHANGED,
+            actor=actor,
+            at=at,
+            measure=f"{State(before).label} → {State(State.ONSITE).label}",
+            result=reference,
+            data={"from": before, "to": State.ONSITE, "work_order": reference},
+        )
+    incident_work_order_step(
+        incident_id=incident_id,
+        actor=actor,
+        at=at,
+        measure=_("Work order %(reference)s dispatched") % {"reference": reference},
+        result=detail,
+        data={"work_order": reference, "event": "dispatched"},
+    )
+
+
+@transaction.atomic
+def incident_onsite_arrived(*, incident_id: int, actor, at: datetime, reference: str, detail: str = "") -> None:
+    """The technician checked in at the kiosk: the onsite SLA's arrival."""
+    Incident.objects.filter(pk=incident_id, onsite_at__isnull=True).update(onsite_at=at)
+    incident_work_order_step(
+        incident_id=incident_id,
+        actor=actor,
+        at=at,
+        measure=_("Technician arrived (checked in)"),
+        result=detail,
+        data={"work_order": reference, "event": "checked_in"},
+    )
+
+
+@transaction.atomic
+def incident_onsite_repaired(*, incident_id: int, actor, at: datetime, reference: str, resolution: str) -> bool:
+    """The work order closed with a verified repair: the incident is resolved (pending verification by the usual
+    close) unless it already is. Returns whether it was resolved now."""
+    incident = Incident.objects.select_for_update(of=("self",)).get(pk=incident_id)
+    if incident.state not in ACTIVE_STATES:
+        return False
+    _resolve(
+        incident,
+        actor=actor if getattr(actor, "is_authenticated", False) else None,
+        resolution=_("Repaired onsite (%(reference)s): %(resolution)s")
+        % {"reference": reference, "resolution": resolution},
+        at=at,
+    )
+    return True
+
+
 # --- Reports by hand and security -----------------------------------------------------------------------------
 
 
