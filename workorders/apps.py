@@ -19,6 +19,23 @@ def _self_test_answered(command_id=None, kind=None, **kwargs) -> None:
         logger.warning("could not wake the self-test recorder", exc_info=True)
 
 
+def register_grants() -> None:
+    """Who may do what with work orders (core.registry): operations managers dispatch, technical support guide the
+    technician, field technicians work their own orders."""
+    from accounts.roles import Role
+    from core import registry
+
+    see = ["workorders.view_workorder"]
+    registry.grants(
+        "workorders",
+        {
+            Role.OPERATIONS_MANAGER: [*see, "workorders.dispatch_workorder", "workorders.view_technicianprofile"],
+            Role.TECHNICAL_SUPPORT: [*see, "workorders.guide_workorder"],
+            Role.FIELD_TECHNICIAN: [*see, "workorders.work_workorder"],
+        },
+    )
+
+
 class WorkordersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "workorders"
@@ -27,4 +44,5 @@ class WorkordersConfig(AppConfig):
     def ready(self):
         from fleet import events as fleet_events
 
+        register_grants()
         fleet_events.command_finished.connect(_self_test_answered, dispatch_uid="workorders.self_test_answered")
