@@ -15,7 +15,7 @@ from django.utils.translation import gettext as _
 from accounts.roles import Role
 from accounts.scoping import visible_region_ids
 from core.people import person_name
-from fleet.vocabulary import FaultKind
+from fleet.vocabulary import HEALTHY_STATES, FaultKind
 from incidents.models import Incident
 from workorders import checklists
 from workorders.models import PartUsed, Status, TechnicianProfile, WorkOrder
@@ -182,7 +182,12 @@ def likely_part(incident: Incident) -> dict:
     )
     if past:
         return {"part_number": past["part_number"], "name": past["name"], "source": "history", "times": past["n"]}
-    return checklists.default_part(incident.fault_kind, incident.component)
+    component = incident.component
+    if not component and incident.kiosk_id:
+        # A fault reported by hand names no module: the one the kiosk itself reports failing.
+        failing = [name for name, state in (incident.kiosk.components or {}).items() if state not in HEALTHY_STATES]
+        component = failing[0] if failing else ""
+    return checklists.default_part(incident.fault_kind, component)
 
 
 def kiosk_history(kiosk_id: int, *, limit: int = 5) -> list[dict]:
