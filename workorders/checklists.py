@@ -73,8 +73,10 @@ COMPONENT_BY_KIND = {
 
 
 def onsite_steps(fault_kind: str, open_playbook_steps: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """The order's checklist: the playbook's steps not done remotely, then the onsite steps, each key once."""
-    steps = [*open_playbook_steps, *ONSITE_STEPS.get(fault_kind, []), *CLOSING_STEPS]
+    """The order's checklist: the playbook's steps still open that a person at the kiosk can do (remote commands
+    are support's), then the onsite steps, each key once."""
+    local = [(key, text) for key, text in open_playbook_steps if "remote" not in key]
+    steps = [*local, *ONSITE_STEPS.get(fault_kind, []), *CLOSING_STEPS]
     seen: set[str] = set()
     unique = []
     for key, text in steps:
