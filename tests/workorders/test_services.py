@@ -334,3 +334,10 @@ def test_a_self_test_that_the_kiosk_fails_is_recorded_with_the_modules_named(ord
     self_test.refresh_from_db()
     assert self_test.passed is False and "打印" in self_test.detail or "printer" in self_test.detail.lower()
     assert RemoteCommand.objects.filter(kind="self_test", kiosk_id=order.kiosk_id).count() == 1
+
+
+def test_the_event_log_cannot_be_rewritten(order):
+    from django.db import connection
+
+    with pytest.raises(Exception, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE workorders_workorderevent SET text = 'rewritten' WHERE order_id = %s", [order.pk])
