@@ -4,6 +4,7 @@ Live pages re-render from the server; a message carries only what changed. Each 
 messages (fleet/realtime.py, reconciliation/realtime.py) and hands them to `send_to_groups`."""
 
 import asyncio
+import concurrent.futures
 import contextvars
 import logging
 import os
@@ -27,6 +28,7 @@ class _SenderLoop:
         self._loop = None
         self._pid = None
         self._lock = threading.Lock()
+        self._pending: set[concurrent.futures.Future] = set()
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -41,7 +43,20 @@ class _SenderLoop:
         # into the sender's loop, where it is no longer alive.
         loop = self._running_loop()
         future = contextvars.Context().run(asyncio.run_coroutine_threadsafe, coroutine, loop)
-        future.add_done_callback(_log_failure)
+        with self._lock:
+            self._pending.add(future)
+        future.add_done_callback(self._done)
+
+    def _done(self, future) -> None:
+        with self._lock:
+            self._pending.discard(future)
+        _log_failure(future)
+
+    def flush(self, timeout: float) -> None:
+        with self._lock:
+            pending = list(self._pending)
+        if pending:
+            concurrent.futures.wait(pending, timeout=timeout)
 
 
 def _log_failure(future) -> None:
@@ -50,6 +65,12 @@ def _log_failure(future) -> None:
 
 
 _sender = _SenderLoop()
+
+
+def flush(timeout: float = 5.0) -> None:
+    """Wait for the sends still in flight: a short-lived process (a management command) calls it before exiting,
+    so its live updates are delivered rather than cut off with the process."""
+    _sender.flush(timeout)
 
 
 def send_to_groups(messages: list[tuple[str, dict]]) -> None:

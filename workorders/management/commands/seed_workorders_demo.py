@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from core import realtime
 from workorders import demo
 
 
@@ -11,6 +12,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         result = demo.seed_workorders_demo()
+        realtime.flush()  # the incident pages' live updates, before the process (and its connections) goes
         if not result.created:
             self.stdout.write("The work-order demo data already exists (or there is no fleet yet); nothing changed.")
             return
