@@ -8,6 +8,10 @@ plugs in by registering, without editing accounts or the base template.
 
 Kiosk annotators (``register_kiosk_annotator``) let an app above fleet add a line to kiosks where fleet lists them
 (the board's problem rows: a kiosk's open incident), without fleet naming that app.
+
+Out-of-service texts (``register_out_of_service_text``) let an app above incidents say what a kiosk's
+out-of-service screen tells citizens (the alternatives: other kiosks, the counter, the online platform), so that
+incidents can queue the screen with its words without naming that app (guidance registers one).
 """
 
 import logging
@@ -56,6 +60,7 @@ class _Registry:
     nav: dict[str, NavEntry] = field(default_factory=dict)
     landing: dict[str, LandingPage] = field(default_factory=dict)
     kiosk_annotators: list = field(default_factory=list)
+    out_of_service_texts: list = field(default_factory=list)
 
 
 _registry = _Registry()
@@ -183,3 +188,39 @@ def _annotation(note) -> dict:
     if not isinstance(note, dict) or not isinstance(note.get("label"), str) or not note["label"]:
         raise RegistryError(f"an annotation needs a non-empty 'label': {note!r}")
     return {"label": note["label"], "url": str(note.get("url") or ""), "severity": str(note.get("severity") or "")}
+
+
+# --- Out-of-service texts -------------------------------------------------------------------------------
+
+# A text provider takes a kiosk (fleet.Kiosk) and returns the out-of-service screen's params:
+# {"message": str, "alternatives": {...}} (docs/device-protocol.md), or {} when it has nothing to say.
+OutOfServiceText = Callable[[object], dict]
+
+
+def register_out_of_service_text(provider: OutOfServiceText) -> None:
+    """Let ``provider`` fill the out-of-service screen's params where a command is queued without a message;
+    registering it again does nothing. The guidance app registers the citizens' alternatives."""
+    if not callable(provider):
+        raise RegistryError(f"{provider!r} is not callable")
+    if provider not in _registry.out_of_service_texts:
+        _registry.out_of_service_texts.append(provider)
+
+
+def unregister_out_of_service_text(provider: OutOfServiceText) -> None:
+    if provider in _registry.out_of_service_texts:
+        _registry.out_of_service_texts.remove(provider)
+
+
+def out_of_service_params(kiosk) -> dict:
+    """The out-of-service screen's params for ``kiosk`` from the first provider that answers, or {} (the kiosk then
+    shows its own default screen). A provider that fails is logged and skipped: taking a kiosk out of service must
+    not fail because the words for it could not be found."""
+    for provider in list(_registry.out_of_service_texts):
+        try:
+            params = provider(kiosk)
+        except Exception:  # noqa: BLE001 — see the docstring
+            log.exception("out-of-service text provider %r failed", provider)
+            continue
+        if isinstance(params, dict) and params.get("message"):
+            return dict(params)
+    return {}

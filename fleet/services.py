@@ -1,6 +1,7 @@
 """Every state change of the fleet. Keyword-only, atomic, events sent on commit."""
 
 import hashlib
+import json
 import logging
 import re
 import secrets
@@ -874,6 +875,9 @@ def kiosk_retire(*, kiosk: Kiosk, actor) -> Kiosk:
 # (3.2.2, 3.3.0-rc.1, 2026.11.1+hotfix2), as kiosks report it in `software_version`.
 PATCH_VERSION_RE = re.compile(r"\A\d{1,6}(\.\d{1,6}){1,3}([-+][0-9A-Za-z]+([.-][0-9A-Za-z]+)*)?\Z")
 PATCH_VERSION_MAX = 64
+# The out-of-service screen's text (a few sentences of Chinese) and its structured alternatives (JSON characters).
+OUT_OF_SERVICE_MESSAGE_MAX = 500
+OUT_OF_SERVICE_ALTERNATIVES_MAX = 4000
 
 
 def _command_params(*, kiosk: Kiosk, kind: str, params: dict, confirm_serial: str) -> dict:
@@ -906,6 +910,24 @@ def _command_params(*, kiosk: Kiosk, kind: str, params: dict, confirm_serial: st
                     % {"version": version[:PATCH_VERSION_MAX]}
                 }
             )
+    elif kind == Kind.OUT_OF_SERVICE_SCREEN:
+        message = params.get("message", "")
+        if not isinstance(message, str):
+            raise ValidationError({"message": _("The out-of-service message must be text.")})
+        if len(message) > OUT_OF_SERVICE_MESSAGE_MAX:
+            raise ValidationError(
+                {
+                    "message": _("The out-of-service message is too long: at most %(max)d characters.")
+                    % {"max": OUT_OF_SERVICE_MESSAGE_MAX}
+                }
+            )
+        alternatives = params.get("alternatives")
+        # Structured alternatives are optional (older kiosks show `message` only); they must stay a small object.
+        if alternatives is not None and (
+            not isinstance(alternatives, dict)
+            or len(json.dumps(alternatives, ensure_ascii=False)) > OUT_OF_SERVICE_ALTERNATIVES_MAX
+        ):
+            raise ValidationError({"alternatives": _("The alternatives must be a small object.")})
     elif kind == Kind.FACTORY_RESET:
         if params.get("backup") is not True:
             raise ValidationError(

@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 
 from accounts.scoping import visible_region_ids
+from core import registry
 from core.people import person_name
 from fleet import services as fleet_services
 from fleet.models import Heartbeat, Kiosk, RemoteCommand, StatusChange
@@ -378,8 +379,12 @@ def incident_send_command(
         raise ValidationError(_("A mass outage has no kiosk of its own: send commands from its kiosks' incidents."))
     if incident.state not in ACTIVE_STATES:
         raise ValidationError(_("Commands are sent while the incident is being worked."), code="illegal_transition")
+    params = dict(params or {})
+    if kind == RemoteCommand.Kind.OUT_OF_SERVICE_SCREEN and not params.get("message"):
+        # Left empty, the screen tells citizens their alternatives (whoever registered the words: core.registry).
+        params = {**registry.out_of_service_params(incident.kiosk), **{k: v for k, v in params.items() if v}}
     command = fleet_services.command_enqueue(
-        kiosk=incident.kiosk, kind=kind, actor=actor, params=params or {}, confirm_serial=confirm_serial
+        kiosk=incident.kiosk, kind=kind, actor=actor, params=params, confirm_serial=confirm_serial
     )
     IncidentCommand.objects.create(incident=incident, command=command)
     now = timezone.now()
@@ -663,41 +668,99 @@ def incident_report(*, report: ManualReport, actor, photos=()) -> tuple[Incident
     kiosk = Kiosk.objects.select_related("site").get(pk=report.kiosk.pk)
     if region_ids is not None and kiosk.site.region_id not in region_ids:
         raise PermissionDenied(_("You may not record fault reports for this region."))
-    if report.fault_kind not in FaultKind.values:
+    symptom = _checked_report(report.fault_kind, report.symptom, report.observed_at)
+    text = _("%(who)s reported: %(symptom)s") % {"who": report.reporter_name or _("someone"), "symptom": symptom}
+    return _record_report(
+        kiosk=kiosk,
+        fault_kind=report.fault_kind,
+        symptom=symptom,
+        observed_at=report.observed_at,
+        actor=actor,
+        source=Source.MANUAL,
+        text=text,
+        reporter_name=report.reporter_name,
+        reporter_contact=report.reporter_contact,
+        photos=photos,
+    )
+
+
+@transaction.atomic
+def incident_report_by_citizen(*, kiosk: Kiosk, fault_kind: str, symptom: str) -> tuple[Incident, bool]:
+    """A citizen reported a problem from the kiosk's sticker (the public page): it opens the kiosk's incident of
+    that kind, or is one more occurrence of the open one. No actor, nothing about the citizen on the incident (their
+    phone number stays with the guidance app, protected). Returns (incident, created)."""
+    kiosk = Kiosk.objects.select_related("site").get(pk=kiosk.pk)
+    if kiosk.status == Kiosk.Status.RETIRED:
+        raise ValidationError(_("This kiosk is no longer in service."))
+    if FAULT_KIND_CATEGORY.get(fault_kind) == "security":
+        # A public page must not be able to lock a kiosk down: security alarms come from the kiosk itself.
         raise ValidationError({"fault_kind": _("Choose the kind of fault.")})
-    symptom = (report.symptom or "").strip()
+    now = timezone.now()
+    symptom = _checked_report(fault_kind, symptom, now)
+    return _record_report(
+        kiosk=kiosk,
+        fault_kind=fault_kind,
+        symptom=symptom,
+        observed_at=now,
+        actor=None,
+        source=Source.CITIZEN,
+        text=_("A citizen reported: %(symptom)s") % {"symptom": symptom},
+    )
+
+
+def _checked_report(fault_kind: str, symptom: str, observed_at: datetime) -> str:
+    if fault_kind not in FaultKind.values:
+        raise ValidationError({"fault_kind": _("Choose the kind of fault.")})
+    symptom = (symptom or "").strip()
     if not symptom:
         raise ValidationError({"symptom": _("Describe what was seen.")})
-    now = timezone.now()
-    if report.observed_at > now + timedelta(minutes=5):
+    if observed_at > timezone.now() + timedelta(minutes=5):
         raise ValidationError({"observed_at": _("The report cannot be in the future.")})
+    return symptom
+
+
+def _record_report(
+    *,
+    kiosk: Kiosk,
+    fault_kind: str,
+    symptom: str,
+    observed_at: datetime,
+    actor,
+    source: str,
+    text: str,
+    reporter_name: str = "",
+    reporter_contact: str = "",
+    photos=(),
+) -> tuple[Incident, bool]:
+    """The body every report shares: under the engine's lock, join the kiosk's open incident of the kind or open
+    one, with its timeline entry."""
+    now = timezone.now()
     with transaction.atomic():
         engine.lock()
         existing = Incident.objects.filter(
-            kiosk=kiosk, fault_kind=report.fault_kind, is_group=False, state__in=OPEN_STATES
+            kiosk=kiosk, fault_kind=fault_kind, is_group=False, state__in=OPEN_STATES
         ).first()
-        text = _("%(who)s reported: %(symptom)s") % {"who": report.reporter_name or _("someone"), "symptom": symptom}
         if existing:
             Incident.objects.filter(pk=existing.pk).update(
-                occurrences=F("occurrences") + 1, last_seen_at=max(existing.last_seen_at, report.observed_at)
+                occurrences=F("occurrences") + 1, last_seen_at=max(existing.last_seen_at, observed_at)
             )
             entry(existing, Kind.REPORTED, actor=actor, at=now, measure=_("Reported again"), result=text[:500])
             incident, created = existing, False
         else:
             fault = rules.Fault(
                 kiosk.pk,
-                report.fault_kind,
-                report.observed_at,
+                fault_kind,
+                observed_at,
                 "manual",
-                source=Source.MANUAL,
+                source=source,
                 facts={"symptom": symptom[:500]},
             )
             incident = engine.open_one(fault, now)
-            incident.reporter_name = report.reporter_name.strip()[:100]
-            incident.reporter_contact = report.reporter_contact.strip()[:100]
+            incident.reporter_name = reporter_name.strip()[:100]
+            incident.reporter_contact = reporter_contact.strip()[:100]
             incident.symptom = symptom
             incident.reported_by = actor
-            incident.source = Source.SECURITY if FAULT_KIND_CATEGORY[report.fault_kind] == "security" else Source.MANUAL
+            incident.source = Source.SECURITY if FAULT_KIND_CATEGORY[fault_kind] == "security" else source
             incident.save()
             entry(
                 incident, Kind.REPORTED, actor=actor, at=now, measure=_("Recorded a reported fault"), result=text[:500]
@@ -750,7 +813,11 @@ def security_lockdown(*, incident_ids: list[int], now: datetime) -> None:
                 logger.exception("could not put kiosk %s in maintenance for %s", kiosk.serial, incident.reference)
         try:
             with transaction.atomic():
-                command = fleet_services.command_enqueue(kiosk=kiosk, kind=RemoteCommand.Kind.OUT_OF_SERVICE_SCREEN)
+                command = fleet_services.command_enqueue(
+                    kiosk=kiosk,
+                    kind=RemoteCommand.Kind.OUT_OF_SERVICE_SCREEN,
+                    params=registry.out_of_service_params(kiosk),
+                )
                 IncidentCommand.objects.create(incident=incident, command=command)
         except ValidationError:
             logger.exception("could not queue the out-of-service screen for %s", incident.reference)
