@@ -344,6 +344,13 @@ SPECTACULAR_SETTINGS = {
         "ChannelKindEnum": "incidents.models.NotificationChannel.Kind",
         "ChecklistOutcomeEnum": "incidents.models.ChecklistItem.Outcome",
         "ChecklistResultEnum": ["ok", "problem", "n/a"],
+        "WorkOrderStatusEnum": "workorders.models.Status",
+        "WorkOrderEventKindEnum": "workorders.models.EventKind",
+        "WorkOrderChecklistOutcomeEnum": "workorders.models.ChecklistItem.Outcome",
+        "WorkOrderPhotoKindEnum": "workorders.models.Photo.Kind",
+        "FunctionalTestCheckEnum": "workorders.models.FunctionalTest.Check",
+        "FunctionalTestResultEnum": "workorders.models.FunctionalTest.Result",
+        "SyncOutcomeEnum": "workorders.models.SyncAction.Outcome",
     },
 }
 

@@ -12,12 +12,17 @@ Kiosk annotators (``register_kiosk_annotator``) let an app above fleet add a lin
 Out-of-service texts (``register_out_of_service_text``) let an app above incidents say what a kiosk's
 out-of-service screen tells citizens (the alternatives: other kiosks, the counter, the online platform), so that
 incidents can queue the screen with its words without naming that app (guidance registers one).
+
+Incident panels (``register_incident_panel``) let an app above incidents add a card to the incident page (the
+incident's work order), without incidents naming that app.
 """
 
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+
+from django.db import transaction
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +66,7 @@ class _Registry:
     landing: dict[str, LandingPage] = field(default_factory=dict)
     kiosk_annotators: list = field(default_factory=list)
     out_of_service_texts: list = field(default_factory=list)
+    incident_panels: list = field(default_factory=list)
 
 
 _registry = _Registry()
@@ -224,3 +230,43 @@ def out_of_service_params(kiosk) -> dict:
         if isinstance(params, dict) and params.get("message"):
             return dict(params)
     return {}
+
+
+# --- Incident panels ------------------------------------------------------------------------------------
+
+# A panel takes an incident (incidents.Incident) and the user reading its page, and returns the HTML of a card for
+# the page's side column (already rendered, in the reader's language), or None when it has nothing to show.
+IncidentPanel = Callable[[object, object], str | None]
+
+
+def register_incident_panel(panel: IncidentPanel) -> None:
+    """Add ``panel`` to the incident page, so that an app above incidents shows what it holds of the incident (the
+    workorders app: the incident's work order, or the button that dispatches one) without incidents naming that
+    app; registering it again does nothing."""
+    if not callable(panel):
+        raise RegistryError(f"{panel!r} is not callable")
+    if panel not in _registry.incident_panels:
+        _registry.incident_panels.append(panel)
+
+
+def unregister_incident_panel(panel: IncidentPanel) -> None:
+    if panel in _registry.incident_panels:
+        _registry.incident_panels.remove(panel)
+
+
+def incident_panels(incident, user) -> list[str]:
+    """The HTML of every registered panel that has something to show on ``incident``'s page for ``user``, in
+    registration order. A panel that fails is logged and left out: the incident page must not go dark because an
+    app above incidents broke."""
+    panels = []
+    for panel in list(_registry.incident_panels):
+        try:
+            # In a savepoint: a query of the panel that fails must not abort the page's own transaction.
+            with transaction.atomic():
+                html = panel(incident, user)
+        except Exception:  # noqa: BLE001 — see the docstring
+            log.exception("incident panel %r failed", panel)
+            continue
+        if html:
+            panels.append(html)
+    return panels

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import get_language, gettext, pgettext
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from core import registry
 from core.validation import add_service_errors
 from fleet import selectors as fleet_selectors
 from incidents import selectors, services
@@ -173,6 +174,8 @@ def _live_context(request, incident) -> dict:
         "checklist_form": ChecklistForm(),
         "command_form": CommandForm(),
         "now": timezone.now(),
+        # What apps above incidents show of it (core.registry.register_incident_panel): the work order, say.
+        "panels": registry.incident_panels(incident, request.user),
     }
 
 

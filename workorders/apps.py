@@ -36,6 +36,24 @@ def register_grants() -> None:
     )
 
 
+def register_console() -> None:
+    """The console's part of work orders (core.registry): the list in the navigation (工单), and the work-order
+    card on the incident page (the order's status, technician and arrival time, or the dispatch button)."""
+    from core import registry
+    from workorders import panels
+
+    registry.add_nav(
+        registry.NavEntry(
+            "workorders:list",
+            _("Work orders"),
+            ("workorders.dispatch_workorder", "workorders.guide_workorder"),
+            order=6,
+            current=("workorders:list", "workorders:detail", "workorders:dispatch"),
+        )
+    )
+    registry.register_incident_panel(panels.incident_panel)
+
+
 class WorkordersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "workorders"
@@ -45,4 +63,5 @@ class WorkordersConfig(AppConfig):
         from fleet import events as fleet_events
 
         register_grants()
+        register_console()
         fleet_events.command_finished.connect(_self_test_answered, dispatch_uid="workorders.self_test_answered")

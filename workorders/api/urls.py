@@ -1,3 +1,15 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
+from rest_framework.routers import SimpleRouter
 
-urlpatterns = []
+from workorders.api import views
+
+# Path converters: an order's uid that is not a UUID is a 404 before any query runs.
+router = SimpleRouter(trailing_slash=True, use_regex_path=False)
+router.register("workorders", views.WorkOrderViewSet, basename="workorder")
+
+urlpatterns = [
+    # Dispatch from the incident (the incidents API does not know work orders; this sits beside it).
+    path("incidents/<int:incident_id>/workorder/", views.IncidentWorkOrderView.as_view(), name="incident-workorder"),
+    # After the fixed paths above: "sync" is not an order's uid, but the router's routes come last all the same.
+    *router.urls,
+]
