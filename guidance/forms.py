@@ -1,6 +1,8 @@
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from guidance import services
 from guidance.models import Symptom
 from guidance.services import TEXT_MAX
 
@@ -29,3 +31,17 @@ class CitizenReportForm(forms.Form):
         widget=forms.TextInput(attrs={"inputmode": "tel", "autocomplete": "tel", "maxlength": 20}),
         error_messages={"max_length": _("Enter a mobile number of 11 digits, or a landline with its area code.")},
     )
+
+    # The service's own checks, run here too so that every field's problem shows at once.
+    def clean_text(self):
+        return self._service_check(services.clean_text, self.cleaned_data["text"], "text", field="text")
+
+    def clean_phone(self):
+        return self._service_check(services.clean_phone, self.cleaned_data["phone"], "phone")
+
+    @staticmethod
+    def _service_check(check, value, name, **kwargs):
+        try:
+            return check(value, **kwargs)
+        except ValidationError as error:
+            raise ValidationError(error.message_dict.get(name, error.messages)) from error

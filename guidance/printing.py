@@ -16,7 +16,7 @@ PRINT_LANGUAGE = "zh-hans"
 
 def qr_svg(url: str, *, scale: int = 4) -> str:
     """The QR code of ``url`` as an inline <svg> element (medium error correction: survives a scuffed sticker)."""
-    return mark_safe(segno.make(url, error="m", micro=False).svg_inline(scale=scale, border=2))  # noqa: S308 — segno's own markup
+    return mark_safe(segno.make(url, error="m", micro=False).svg_inline(scale=scale, border=2, omitsize=True))  # noqa: S308 — segno's own markup
 
 
 def notice_context(site: Site, *, serial: str = "") -> dict:
