@@ -54,6 +54,18 @@ def register_console() -> None:
     registry.register_incident_panel(panels.incident_panel)
 
 
+def register_phone() -> None:
+    """Field technicians land on their orders (the phone pages, workorders/phone.py)."""
+    from accounts.roles import Role
+    from core import registry
+
+    registry.add_landing(
+        registry.LandingPage(
+            "workorders:phone-orders", "workorders.work_workorder", order=4, roles=(Role.FIELD_TECHNICIAN,)
+        )
+    )
+
+
 class WorkordersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "workorders"
@@ -63,5 +75,6 @@ class WorkordersConfig(AppConfig):
         from fleet import events as fleet_events
 
         register_grants()
+        register_phone()
         register_console()
         fleet_events.command_finished.connect(_self_test_answered, dispatch_uid="workorders.self_test_answered")
