@@ -61,11 +61,15 @@ def tokens(db, settings, in_process_wsgi):
         ),
         actor=staff,
     )
+    from workorders import services as workorder_services
+
+    order = workorder_services.work_order_create(incident=incident, actor=staff)
     return {
         "staff": Token.objects.create(user=staff).key,
         "device": kiosk.token,
         "serial": kiosk.serial,
         "incident_id": incident.pk,
+        "order_uid": str(order.uid),
     }
 
 
@@ -102,6 +106,9 @@ def test_the_apis_never_answer_5xx_and_match_their_schema(case, tokens):
     if case.path_parameters and "incident_id" in case.path_parameters:
         # Likewise an incident: the actions' own checks (state, input) answer, not a 404.
         case.path_parameters["incident_id"] = tokens["incident_id"]
+    if case.path_parameters and "uid" in case.path_parameters and case.path.startswith("/api/v1/workorders/"):
+        # And a work order: its actions answer for its status and the input, not a 404.
+        case.path_parameters["uid"] = tokens["order_uid"]
     device = case.path.startswith("/api/v1/device/")
     header = f"Device {tokens['device']}" if device else f"Token {tokens['staff']}"
     checks = [not_a_server_error]
