@@ -162,6 +162,13 @@ class CommandForm(forms.Form):
     module = forms.ChoiceField(label=_("Module"), required=False, choices=[("", _("(not needed)")), *Component.choices])
     version = forms.CharField(label=_("Patch version"), required=False, max_length=64)
     backup = forms.BooleanField(label=_("Back up the kiosk's data first"), required=False)
+    message = forms.CharField(
+        label=_("Message on the screen"),
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text=_("Left empty, the screen lists the citizens' other ways to pay."),
+    )
     confirm_serial = forms.CharField(
         label=_("Type the serial number to confirm"),
         required=False,
@@ -169,7 +176,13 @@ class CommandForm(forms.Form):
         widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
     )
 
-    SERVICE_FIELDS = {"params": "kind", "module": "module", "version": "version", "backup": "backup"}
+    SERVICE_FIELDS = {
+        "params": "kind",
+        "module": "module",
+        "version": "version",
+        "backup": "backup",
+        "message": "message",
+    }
 
     @property
     def params(self) -> dict:
@@ -180,6 +193,9 @@ class CommandForm(forms.Form):
             return {"version": data["version"].strip()} if data.get("version") else {}
         if kind == RemoteCommand.Kind.FACTORY_RESET:
             return {"backup": bool(data.get("backup"))}
+        if kind == RemoteCommand.Kind.OUT_OF_SERVICE_SCREEN:
+            # Left empty, incidents.services fills the citizens' alternatives in (core.registry).
+            return {"message": data["message"].strip()} if (data.get("message") or "").strip() else {}
         return {}
 
 

@@ -126,3 +126,23 @@ def test_an_out_of_service_command_without_params_is_still_accepted(down):
     command = fleet_services.command_enqueue(kiosk=down, kind=RemoteCommand.Kind.OUT_OF_SERVICE_SCREEN)
 
     assert command.params == {}
+
+
+def test_the_incident_pages_command_form_left_without_a_message_sends_the_alternatives(down):
+    from django.test import Client
+
+    support = UserFactory(username="support", role="technical_support", regions=[down.site.region])
+    incident, _ = incident_services.incident_report_by_citizen(kiosk=down, fault_kind="wont_start", symptom="黑屏")
+    client = Client()
+    client.force_login(support)
+
+    page = client.get(f"/incidents/{incident.pk}/").content.decode()
+    client.post(f"/incidents/{incident.pk}/command/", {"kind": "out_of_service_screen", "message": "  "})
+    client.post(
+        f"/incidents/{incident.pk}/command/", {"kind": "out_of_service_screen", "message": "维修中，请到窗口办理"}
+    )
+
+    assert "屏幕提示文字" in page
+    typed, filled = RemoteCommand.objects.filter(kiosk=down).order_by("-created_at", "-id")[:2]
+    assert filled.params["message"].startswith("本机暂停服务") and "alternatives" in filled.params
+    assert typed.params == {"message": "维修中，请到窗口办理"}
