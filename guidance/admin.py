@@ -2,6 +2,7 @@
 citizens sent (read only). A report's phone number is shown in full only to those who work incidents."""
 
 from django.contrib import admin
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ReadOnlyAdmin
@@ -16,6 +17,11 @@ class RegionGuidanceAdmin(admin.ModelAdmin):
     list_display = ("region", "online_platform_name", "online_platform_url", "hotline")
     list_select_related = ("region",)
     search_fields = ("region__name", "region__code", "online_platform_name")
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if isinstance(db_field, models.URLField):
+            kwargs["assume_scheme"] = "https"  # government platforms are served over HTTPS
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
 @admin.register(CitizenReport)

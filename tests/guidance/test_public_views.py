@@ -225,3 +225,24 @@ def test_too_many_page_views_from_one_client_get_a_429_page(hall, citizen, setti
 
     assert answers == [200, 200, 200, 429]
     assert "请稍等一分钟再试" in citizen.get(KIOSK).content.decode()
+
+
+def test_a_halls_page_reads_the_same_number_of_queries_whatever_its_number_of_kiosks(hall, citizen):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from tests.factories import KioskFactory
+
+    with CaptureQueriesContext(connection) as few:
+        citizen.get(HALL)
+    for n in range(20):
+        KioskFactory(site=hall, serial=f"KS-HP-1{n:03d}")
+    Kiosk.objects.filter(serial__startswith="KS-HP-1").update(status="online")
+    from django.core.cache import cache
+
+    cache.clear()
+    with CaptureQueriesContext(connection) as many:
+        page = citizen.get(HALL)
+
+    assert len(many) == len(few)
+    assert "目前有 22 台自助机可用" in page.content.decode()

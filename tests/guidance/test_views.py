@@ -104,3 +104,35 @@ def test_the_admin_masks_a_citizens_phone_for_staff_who_do_not_work_incidents(ha
 
     assert "13800138000" not in masked and "*******8000" in masked
     assert "13800138000" in full
+
+
+def test_the_console_lists_only_the_citizen_reports_of_the_users_regions(hall):
+    from fleet.models import Kiosk
+
+    services.citizen_report_submit(kiosk=Kiosk.objects.get(serial="KS-HP-0001"), symptom="no_receipt")
+    services.citizen_report_submit(kiosk=Kiosk.objects.get(serial="KS-JA-0001"), symptom="frozen")
+    manager = UserFactory(username="ops", role="operations_manager", regions=[hall.region])
+
+    html = logged_in(manager).get("/guidance/").content.decode()
+    reports = html[html.index('id="guidance-reports"') :]
+
+    assert "KS-HP-0001" in reports and "无法打印凭条" in reports
+    assert "KS-JA-0001" not in reports
+
+
+def test_the_admin_of_region_guidance_and_citizen_reports_reads_in_chinese(hall):
+    from fleet.models import Kiosk
+    from guidance.models import RegionGuidance
+
+    services.citizen_report_submit(kiosk=Kiosk.objects.get(serial="KS-HP-0001"), symptom="no_receipt")
+    client = logged_in(UserFactory(username="root", regions="all", is_staff=True, is_superuser=True))
+    guidance = RegionGuidance.objects.get(region=hall.region)
+
+    for url, words in (
+        ("/admin/guidance/regionguidance/", ["辖区引导信息", "网上办理平台"]),
+        (f"/admin/guidance/regionguidance/{guidance.pk}/change/", ["可在自助机缴纳的费用", "每行一项费用"]),
+        ("/admin/guidance/citizenreport/", ["市民报修", "故障现象", "无法打印凭条"]),
+    ):
+        html = client.get(url).content.decode()
+        for word in words:
+            assert word in html, (url, word)
