@@ -97,7 +97,8 @@ def kiosk(request, serial: str):
     if _limited(request, "guidance:page", key="ip", rate="GUIDANCE_PAGE_RATE"):
         return _too_many(request)
     found = Kiosk.objects.select_related("site__region").filter(serial=serial).first()
-    if found is None or found.status in selectors.HIDDEN:
+    # A kiosk not yet in service still carries its sticker: its page says it does not work yet.
+    if found is None or found.status == Kiosk.Status.RETIRED:
         return problem(
             request,
             404,

@@ -246,3 +246,14 @@ def test_a_halls_page_reads_the_same_number_of_queries_whatever_its_number_of_ki
 
     assert len(many) == len(few)
     assert "目前有 22 台自助机可用" in page.content.decode()
+
+
+def test_a_kiosk_not_yet_in_service_has_its_sticker_page_saying_it_does_not_work(hall, citizen):
+    from tests.factories import KioskFactory
+
+    KioskFactory(site=hall, serial="KS-HP-0099")  # provisioned, never heard from
+
+    page = citizen.get("/p/k/KS-HP-0099/")
+
+    assert page.status_code == 200
+    assert "这台自助机暂停服务" in page.content.decode()
