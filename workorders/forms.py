@@ -17,8 +17,10 @@ class ListFilterForm(forms.Form):
     """The list's filters, as GET parameters. Regions and technicians are limited to the user's scope: a value
     outside it is dropped (and shown as an error), never used."""
 
-    status = forms.MultipleChoiceField(
-        label=pgettext_lazy("work order", "Status"), required=False, choices=Status.choices, widget=forms.SelectMultiple
+    status = forms.ChoiceField(
+        label=pgettext_lazy("work order", "Status"),
+        required=False,
+        choices=[("", pgettext_lazy("work order", "All statuses")), *Status.choices],
     )
     region = forms.ChoiceField(label=_("Region"), required=False)
     technician = forms.ChoiceField(label=pgettext_lazy("work order", "Technician"), required=False)
@@ -51,7 +53,7 @@ class ListFilterForm(forms.Form):
         self.is_valid()
         cleaned = getattr(self, "cleaned_data", {})
         show = cleaned.get("show") or "active"
-        statuses = tuple(cleaned.get("status") or ())
+        statuses = (cleaned["status"],) if cleaned.get("status") else ()
         return listing.OrderFilters(
             statuses=statuses,
             region=cleaned.get("region") or "",

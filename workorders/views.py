@@ -11,6 +11,7 @@ page was built from; the browser only decides when to fetch.
 
 import io
 import logging
+from datetime import timedelta
 from functools import wraps
 
 from django.contrib import messages
@@ -39,6 +40,8 @@ GUIDE = "workorders.guide_workorder"
 WORK = "workorders.work_workorder"
 PAGE_SIZE = 50
 THUMB_SIDE = 320
+# A step that reached the server later than this after the phone recorded it was queued offline.
+OFFLINE_AFTER = timedelta(minutes=2)
 
 view_orders = permission_required(VIEW, raise_exception=True)
 dispatch_orders = permission_required(DISPATCH, raise_exception=True)
@@ -160,6 +163,16 @@ def _required_checks(order) -> list[dict]:
     return [{"check": c, "label": labels.get(c, c), "required": c in checks, "test": done.get(c)} for c in names]
 
 
+def _events(order) -> list:
+    """The order's log, newest first; a step the phone recorded well before it reached the server (queued offline)
+    says when it was recorded."""
+    events = list(order.events.select_related("actor").order_by("-at", "-id"))
+    for event in events:
+        late = event.recorded_at and (event.at - event.recorded_at) > OFFLINE_AFTER
+        event.offline_at = event.recorded_at if late else None
+    return events
+
+
 def _live_context(request, order) -> dict:
     user = request.user
     may_dispatch = user.has_perm(DISPATCH)
@@ -167,7 +180,7 @@ def _live_context(request, order) -> dict:
     return {
         "order": order,
         "incident": order.incident,
-        "events": list(order.events.select_related("actor").order_by("-at", "-id")),
+        "events": _events(order),
         "checklist": list(order.checklist.select_related("done_by").order_by("position")),
         "parts": list(order.parts.select_related("recorded_by")),
         "photos": list(order.photos.select_related("taken_by")),

@@ -60,6 +60,7 @@ TIMELINE_LABELS = {
     TimelineKind.NOTIFY_FAILED: pgettext_lazy("incident", "Notification failed"),
     TimelineKind.ONSITE_PROPOSED: pgettext_lazy("incident", "Onsite proposed"),
     TimelineKind.OUT_OF_SERVICE: pgettext_lazy("incident", "Out of service"),
+    TimelineKind.WORK_ORDER: pgettext_lazy("incident", "Work order"),
     TimelineKind.EVIDENCE_FROZEN: pgettext_lazy("incident", "Evidence frozen"),
     TimelineKind.RECOVERED: pgettext_lazy("incident", "Recovered by itself"),
     TimelineKind.RESOLVED: pgettext_lazy("incident", "Recovered"),
