@@ -2,19 +2,22 @@
 with its notice, its public page and its kiosks' stickers. Thin views over guidance.selectors and
 guidance.printing; every hall and kiosk is looked up through the user's region scope (another region's is a 404)."""
 
+import re
+
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from accounts.scoping import scope_kiosks, scope_sites
-from core.converters import SERIAL_MAX
+from core.converters import SERIAL_MAX, SerialConverter
 from fleet.models import Kiosk, Site
 from guidance import printing, selectors
 from guidance.apps import VIEW
 
 view_guidance = permission_required(VIEW, raise_exception=True)
 PHONE_READERS = "incidents.work_incident"  # who may read a citizen's phone number in full
+SERIAL_RE = re.compile(SerialConverter.regex)  # what a serial in the query string may be (no NUL, no "/")
 
 
 def _site(request, code: str) -> Site:
@@ -61,8 +64,12 @@ def index(request):
 def notice(request, code: str):
     """The hall's A4 notice, live at print time; ``?kiosk=<serial>`` for one kiosk of the hall."""
     site = _site(request, code)
-    serial = request.GET.get("kiosk", "")[:SERIAL_MAX]
-    if serial and not Kiosk.objects.filter(site=site, serial=serial).exists():
+    serial = request.GET.get("kiosk", "")
+    if serial and (
+        len(serial) > SERIAL_MAX
+        or not SERIAL_RE.fullmatch(serial)
+        or not Kiosk.objects.filter(site=site, serial=serial).exists()
+    ):
         raise Http404
     html = printing.notice_html(site, serial=serial)
     name = f"notice-{site.code}{'-' + serial if serial else ''}.pdf"

@@ -71,6 +71,8 @@ def test_the_notice_stickers_and_one_sticker_download_as_pdf(hall):
         assert response["Content-Type"] == "application/pdf"
         assert response.content.startswith(b"%PDF-")
     assert client.get("/guidance/halls/hp-01/notice.pdf?kiosk=KS-JA-0001").status_code == 404
+    assert client.get("/guidance/halls/hp-01/notice.pdf?kiosk=KS%00").status_code == 404
+    assert client.get("/guidance/halls/hp-01/notice.pdf?kiosk=" + "K" * 65).status_code == 404
 
 
 def test_the_console_shows_a_citizens_phone_in_full_only_to_those_who_work_incidents(hall):
