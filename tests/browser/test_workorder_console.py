@@ -144,3 +144,35 @@ def test_a_manager_dispatches_from_the_incident_page_and_sees_the_phones_steps_l
     expect(page.locator(".wo-row")).to_have_count(1)
     expect(page.locator(".wo-row")).to_contain_text("李强")
     _shot(page, "wo-6-list")
+
+
+def _dispatched(serial: str) -> str:
+    from django.contrib.auth import get_user_model
+
+    from incidents.models import Incident
+
+    users = get_user_model().objects
+    order = services.work_order_create(
+        incident=Incident.objects.get(kiosk__serial=serial),
+        actor=users.get(username="hp-manager"),
+        assignee=users.get(username="hp-tech"),
+    )
+    the_phone_works_the_order(serial)
+    return str(order.uid)
+
+
+@pytest.mark.parametrize("width", [390, 360])
+def test_the_order_page_and_the_list_fit_a_phone(browser, live_url, off_loop, width):
+    world = off_loop(build)
+    uid = off_loop(_dispatched, world["serial"])
+    context = browser.new_context(base_url=live_url, locale="zh-CN", viewport={"width": width, "height": 844})
+    page = context.new_page()
+    try:
+        log_in(page, "hp-manager")
+        for url, name in ((f"/workorders/{uid}/", "order"), ("/workorders/", "list")):
+            page.goto(url)
+            expect(page.locator("h1")).to_be_visible()
+            assert page.evaluate("document.documentElement.scrollWidth") <= width, url
+            _shot(page, f"wo-phone-{name}-{width}")
+    finally:
+        context.close()
