@@ -20,7 +20,6 @@ from django.template.loader import render_to_string
 from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
@@ -71,21 +70,23 @@ def _order(request, uid) -> WorkOrder:
 def _strings() -> dict:
     """The words the phone's scripts show, in the reader's language (the scripts hold no text of their own)."""
     return {
-        "pending": _("%(n)s changes waiting to sync"),
-        "syncing": _("Sending %(n)s changes…"),
-        "synced": _("All changes synced"),
-        "waiting": _("waiting to sync"),
-        "not_applied": _("Not applied"),
-        "refused": _("Refused"),
-        "dismiss": _("Dismiss"),
-        "login": _("You are logged out: log in again to send the waiting changes."),
-        "no_barcode": _("This phone cannot read QR codes in the browser: type the serial on the sticker."),
-        "scan_found": _("Sticker read: %(value)s"),
-        "scan_none": _("No QR code found in the photo: try again closer, or type the serial."),
-        "sign_first": _("Ask the staff member to sign first."),
-        "photo_bad": _("This photo could not be read."),
-        "online_only": _("Needs a connection: the kiosk answers through the server."),
-        "self_test_requested": _("Self-test requested; waiting for the kiosk…"),
+        "pending": pgettext("phone", "%(n)s changes waiting to sync"),
+        "syncing": pgettext("phone", "Sending %(n)s changes…"),
+        "synced": pgettext("phone", "All changes synced"),
+        "waiting": pgettext("phone", "waiting to sync"),
+        "not_applied": pgettext("phone", "Not applied"),
+        "refused": pgettext("phone", "Refused"),
+        "dismiss": pgettext("phone", "Dismiss"),
+        "login": pgettext("phone", "You are logged out: log in again to send the waiting changes."),
+        "no_barcode": pgettext(
+            "phone", "This phone cannot read QR codes in the browser: type the serial on the sticker."
+        ),
+        "scan_found": pgettext("phone", "Sticker read: %(value)s"),
+        "scan_none": pgettext("phone", "No QR code found in the photo: try again closer, or type the serial."),
+        "sign_first": pgettext("phone", "Ask the staff member to sign first."),
+        "photo_bad": pgettext("phone", "This photo could not be read."),
+        "online_only": pgettext("phone", "Needs a connection: the kiosk answers through the server."),
+        "self_test_requested": pgettext("phone", "Self-test requested; waiting for the kiosk…"),
         "statuses": {value: str(label) for value, label in Status.choices},
         "kinds": {
             "accept": pgettext("phone action", "Accept"),

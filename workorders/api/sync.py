@@ -12,7 +12,7 @@ import binascii
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import pgettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import ParseError, PermissionDenied, ValidationError
@@ -113,7 +113,7 @@ class SignOffData(_Data):
     name = _text(100)
     signature = serializers.CharField(
         max_length=MAX_SIGNATURE_BYTES * 4 // 3 + 64,
-        help_text=gettext_lazy("The signature drawn on the phone: data:image/png;base64,… (at most 300 KB)."),
+        help_text="The signature drawn on the phone: data:image/png;base64,… (at most 300 KB).",
     )
 
     def validate_signature(self, value: str) -> str:
@@ -152,7 +152,9 @@ class AwareDateTimeField(serializers.DateTimeField):
 
     def to_internal_value(self, value):
         if isinstance(value, str) and not _has_offset(value):
-            raise ValidationError(_("Give the time with its UTC offset, e.g. 2026-11-26T09:30:00+08:00."))
+            raise ValidationError(
+                pgettext("phone sync", "Give the time with its UTC offset, e.g. 2026-11-26T09:30:00+08:00.")
+            )
         moment = super().to_internal_value(value)
         problem = inputs.date_problem(moment)
         if problem:
@@ -171,11 +173,11 @@ def _has_offset(value: str) -> bool:
 class SyncActionIn(serializers.Serializer):
     """One action the phone queued."""
 
-    id = serializers.UUIDField(help_text=gettext_lazy("Made on the phone (crypto.randomUUID); names the action once."))
-    order = serializers.UUIDField(help_text=gettext_lazy("The work order's uid."))
+    id = serializers.UUIDField(help_text="Made on the phone (crypto.randomUUID); names the action once.")
+    order = serializers.UUIDField(help_text="The work order's uid.")
     kind = serializers.ChoiceField(choices=[(k, k) for k in KINDS])
-    recorded_at = AwareDateTimeField(help_text=gettext_lazy("When the technician did it, by the phone's clock."))
-    data = serializers.DictField(required=False, default=dict, help_text=gettext_lazy("The kind's fields."))
+    recorded_at = AwareDateTimeField(help_text="When the technician did it, by the phone's clock.")
+    data = serializers.DictField(required=False, default=dict, help_text="The kind's fields.")
 
     def validate(self, attrs):
         data = DATA_SERIALIZERS[attrs["kind"]](data=attrs.get("data") or {})
@@ -194,7 +196,9 @@ class SyncIn(serializers.Serializer):
         seen = set()
         for index, action in enumerate(actions):
             if action["id"] in seen:
-                raise ValidationError({str(index): {"id": [_("This action id appears twice in the batch.")]}})
+                raise ValidationError(
+                    {str(index): {"id": [pgettext("phone sync", "This action id appears twice in the batch.")]}}
+                )
             seen.add(action["id"])
         return actions
 
@@ -225,7 +229,11 @@ def _body_within(request, limit: int) -> None:
         declared = 0
     if declared > limit:
         raise ValidationError(
-            {"non_field_errors": [_("The batch is larger than %(mb)d MB.") % {"mb": limit // (1024 * 1024)}]}
+            {
+                "non_field_errors": [
+                    pgettext("phone sync", "The batch is larger than %(mb)d MB.") % {"mb": limit // (1024 * 1024)}
+                ]
+            }
         )
 
 
@@ -255,9 +263,18 @@ class SyncView(APIView):
         except ParseError as error:
             raise ValidationError({"non_field_errors": [str(error.detail)]}) from None
         if len(request.body) > MAX_BATCH_BYTES:
-            raise ValidationError({"non_field_errors": [_("The batch is larger than 2 MB.")]})
+            raise ValidationError(
+                {
+                    "non_field_errors": [
+                        pgettext("phone sync", "The batch is larger than %(mb)d MB.")
+                        % {"mb": MAX_BATCH_BYTES // (1024 * 1024)}
+                    ]
+                }
+            )
         if not isinstance(body, dict):
-            raise ValidationError({"non_field_errors": [_("Send an object with a list of actions.")]})
+            raise ValidationError(
+                {"non_field_errors": [pgettext("phone sync", "Send an object with a list of actions.")]}
+            )
         batch = SyncIn(data=body)
         batch.is_valid(raise_exception=True)
         actions = [
@@ -283,12 +300,12 @@ class PhotoIn(serializers.Serializer):
     """A photo taken on the phone (resized there; the server re-encodes it without EXIF)."""
 
     file = serializers.FileField(
-        allow_empty_file=False, help_text=gettext_lazy("JPEG, PNG or WebP, at most 8 MB (the phone sends ≤ 1600 px).")
+        allow_empty_file=False, help_text="JPEG, PNG or WebP, at most 8 MB (the phone sends ≤ 1600 px)."
     )
     kind = serializers.ChoiceField(choices=Photo.Kind.choices, default=Photo.Kind.OTHER)
     caption = _text(200, required=False, default="")
     action_id = serializers.UUIDField(
-        help_text=gettext_lazy("The queued action's id: a second upload with it answers as the first did.")
+        help_text="The queued action's id: a second upload with it answers as the first did."
     )
     recorded_at = AwareDateTimeField(required=False, allow_null=True, default=None)
 
@@ -305,7 +322,7 @@ class PhotoIn(serializers.Serializer):
 
 
 class PhotoOut(serializers.Serializer):
-    id = serializers.UUIDField(help_text=gettext_lazy("The action id."))
+    id = serializers.UUIDField(help_text="The action id.")
     outcome = serializers.ChoiceField(choices=SyncAction.Outcome.choices)
     message = serializers.CharField(allow_blank=True)
     order = OrderStateOut(allow_null=True, required=False)
