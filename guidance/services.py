@@ -95,3 +95,19 @@ def region_guidance_set(
         },
     )
     return guidance
+
+
+@transaction.atomic
+def notice_posted(*, site, actor, serial: str = "") -> int:
+    """Someone posted the hall's notice (or one kiosk's) at the kiosk area: each active incident of its
+    out-of-service kiosks records that citizens were guided. Returns how many incidents recorded it."""
+    kiosks = Kiosk.objects.filter(site=site, status__in=(Kiosk.Status.OFFLINE, Kiosk.Status.MAINTENANCE))
+    if serial:
+        kiosks = kiosks.filter(serial=serial)
+    with translation.override(settings.LANGUAGE_CODE):
+        return incident_services.incidents_record_citizens_guided(
+            kiosk_ids=list(kiosks.values_list("pk", flat=True)),
+            actor=actor,
+            measure=_("Notice posted at the kiosk area"),
+            result=_("Citizens guided to the other kiosks, the counter and the online platform"),
+        )

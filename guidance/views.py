@@ -4,15 +4,18 @@ guidance.printing; every hall and kiosk is looked up through the user's region s
 
 import re
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_GET, require_POST
 
 from accounts.scoping import scope_kiosks, scope_sites
 from core.converters import SERIAL_MAX, SerialConverter
 from fleet.models import Kiosk, Site
-from guidance import printing, selectors
+from guidance import printing, selectors, services
 from guidance.apps import VIEW
 
 view_guidance = permission_required(VIEW, raise_exception=True)
@@ -101,3 +104,25 @@ def sticker(request, serial: str):
         raise Http404
     html = printing.stickers_html([kiosk], title=kiosk.serial)
     return _pdf(printing.pdf(html), f"sticker-{kiosk.serial}.pdf")
+
+
+@login_required
+@view_guidance
+@require_POST
+def notice_posted(request, code: str):
+    """The notice is up at the kiosk area: the out-of-service kiosks' incidents record that citizens were guided."""
+    site = _site(request, code)
+    count = services.notice_posted(site=site, actor=request.user)
+    if count:
+        messages.success(
+            request,
+            ngettext(
+                "Recorded on %(count)d incident: notice posted at %(hall)s.",
+                "Recorded on %(count)d incidents: notice posted at %(hall)s.",
+                count,
+            )
+            % {"count": count, "hall": site.name},
+        )
+    else:
+        messages.warning(request, _("No open incident of %(hall)s to record it on.") % {"hall": site.name})
+    return redirect("guidance:index")

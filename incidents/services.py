@@ -708,6 +708,22 @@ def incident_report_by_citizen(*, kiosk: Kiosk, fault_kind: str, symptom: str) -
     )
 
 
+@transaction.atomic
+def incidents_record_citizens_guided(*, kiosk_ids: list[int], actor, measure: str, result: str = "") -> int:
+    """Record on each active incident of these kiosks that citizens were guided (the contingency plan's fifth step:
+    a notice posted at the kiosk area, the other ways to pay shown). The caller (the guidance console) checks that
+    the actor may guide citizens; only incidents of the actor's regions are touched. Returns how many."""
+    region_ids = visible_region_ids(actor)
+    incidents = Incident.objects.filter(kiosk_id__in=kiosk_ids, is_group=False, state__in=ACTIVE_STATES)
+    if region_ids is not None:
+        incidents = incidents.filter(region_id__in=region_ids)
+    ids = list(incidents.values_list("pk", flat=True))
+    now = timezone.now()
+    for incident_id in ids:
+        entry(incident_id, Kind.CITIZENS_GUIDED, actor=actor, at=now, measure=measure, result=result)
+    return len(ids)
+
+
 def _checked_report(fault_kind: str, symptom: str, observed_at: datetime) -> str:
     if fault_kind not in FaultKind.values:
         raise ValidationError({"fault_kind": _("Choose the kind of fault.")})

@@ -138,3 +138,29 @@ def test_the_admin_of_region_guidance_and_citizen_reports_reads_in_chinese(hall)
         html = client.get(url).content.decode()
         for word in words:
             assert word in html, (url, word)
+
+
+def test_posting_the_notice_is_recorded_on_the_out_of_service_kiosks_incidents(hall):
+    from fleet.models import Kiosk
+    from incidents import services as incident_services
+    from incidents.models import TimelineEntry
+
+    down = Kiosk.objects.get(serial="KS-HP-0003")
+    incident, _ = incident_services.incident_report_by_citizen(kiosk=down, fault_kind="wont_start", symptom="黑屏")
+    working, _ = incident_services.incident_report_by_citizen(
+        kiosk=Kiosk.objects.get(serial="KS-HP-0002"), fault_kind="module_failure", symptom="现金模块"
+    )
+    counter = UserFactory(
+        username="counter", first_name="丽", last_name="孙", role="counter_staff", regions=[hall.region]
+    )
+    client = logged_in(counter)
+
+    response = client.post("/guidance/halls/hp-01/notice-posted/", follow=True)
+
+    assert "已在 1 个故障事件中记录" in response.content.decode()
+    [guided] = TimelineEntry.objects.filter(kind="citizens_guided")
+    assert guided.incident_id == incident.pk and guided.actor == counter
+    assert guided.measure == "已在自助机区域张贴告示"
+    assert not TimelineEntry.objects.filter(incident=working, kind="citizens_guided").exists()
+    assert client.get("/guidance/halls/hp-01/notice-posted/").status_code == 405
+    assert client.post("/guidance/halls/ja-01/notice-posted/").status_code == 404
