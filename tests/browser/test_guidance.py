@@ -67,6 +67,9 @@ def _build() -> None:
     kiosk = KioskFactory(site=annex, serial="KS-HP-0010")
     Kiosk.objects.filter(pk=kiosk.pk).update(location="一楼", status="online", components=ALL_OK)
     UserFactory(username="hp-ops", first_name="敏", last_name="张", role="operations_manager", regions=[huangpu])
+    services.citizen_report_submit(
+        kiosk=Kiosk.objects.get(serial="KS-HP-0003"), symptom="screen_blank", text="一直黑屏", phone="13800138000"
+    )
 
 
 @pytest.fixture
@@ -141,6 +144,9 @@ def test_an_operations_manager_finds_the_hall_with_a_kiosk_down_first_and_its_pr
     expect(first).to_contain_text("黄浦区政务服务中心")
     expect(first.locator('a[data-link="notice"]')).to_have_attribute("href", "/guidance/halls/hp-01/notice.pdf")
     expect(page.locator("#guidance-regions")).to_contain_text("上海市“一网通办”")
+    expect(page.locator("#guidance-reports")).to_contain_text("13800138000")  # operations read the number
     response = page.request.get("/guidance/halls/hp-01/notice.pdf")
     assert response.ok and response.headers["content-type"] == "application/pdf"
     screenshot("guidance-console-1440")
+    first.locator('button[data-action="notice-posted"]').click()
+    expect(page.locator(".messages")).to_contain_text("已在 1 个故障事件中记录")
