@@ -14,7 +14,8 @@ out-of-service screen tells citizens (the alternatives: other kiosks, the counte
 incidents can queue the screen with its words without naming that app (guidance registers one).
 
 Incident panels (``register_incident_panel``) let an app above incidents add a card to the incident page (the
-incident's work order), without incidents naming that app.
+incident's work order), without incidents naming that app; incident markers (``register_incident_marker``) a
+line to the incident queue's rows the same way.
 """
 
 import logging
@@ -67,6 +68,7 @@ class _Registry:
     kiosk_annotators: list = field(default_factory=list)
     out_of_service_texts: list = field(default_factory=list)
     incident_panels: list = field(default_factory=list)
+    incident_markers: list = field(default_factory=list)
 
 
 _registry = _Registry()
@@ -270,3 +272,44 @@ def incident_panels(incident, user) -> list[str]:
         if html:
             panels.append(html)
     return panels
+
+
+# --- Incident markers -----------------------------------------------------------------------------------
+
+# A marker provider takes incident ids (one page of the incident queue) and returns {incident_id: {"label": str,
+# "url": str, "severity": str}} for the incidents it has something to say about, in a fixed number of queries
+# whatever their number (the work-orders app: the incident's active work order).
+IncidentMarker = Callable[[list[int]], dict[int, dict]]
+
+
+def register_incident_marker(provider: IncidentMarker) -> None:
+    """Add ``provider`` to the incident queue's rows; registering it again does nothing."""
+    if not callable(provider):
+        raise RegistryError(f"{provider!r} is not callable")
+    if provider not in _registry.incident_markers:
+        _registry.incident_markers.append(provider)
+
+
+def unregister_incident_marker(provider: IncidentMarker) -> None:
+    if provider in _registry.incident_markers:
+        _registry.incident_markers.remove(provider)
+
+
+def incident_markers(incident_ids: Iterable[int]) -> dict[int, list[dict]]:
+    """Every registered provider's markers of these incidents: {incident_id: [{"label", "url", "severity"}, …]}. A
+    provider that fails, or answers with something malformed, is logged and left out (the queue stays up)."""
+    incident_ids = list(dict.fromkeys(incident_ids))
+    if not incident_ids:
+        return {}
+    wanted = set(incident_ids)
+    markers: dict[int, list[dict]] = defaultdict(list)
+    for provider in list(_registry.incident_markers):
+        try:
+            answer = provider(incident_ids) or {}
+            rows = [(incident_id, _annotation(note)) for incident_id, note in answer.items() if incident_id in wanted]
+        except Exception:  # noqa: BLE001 — see the docstring
+            log.exception("incident marker provider %r failed", provider)
+            continue
+        for incident_id, note in rows:
+            markers[incident_id].append(note)
+    return dict(markers)

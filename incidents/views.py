@@ -77,10 +77,15 @@ def _query_without(request, *names: str) -> str:
 def _queue_context(request) -> dict:
     form = QueueFilterForm(request.GET or None, user=request.user)
     filters = form.filters()
+    page = selectors.queue_page(request.user, filters, request.GET.get("page"))
+    # What apps above incidents say of these rows (core.registry.register_incident_marker): a work order, say.
+    markers = registry.incident_markers([incident.pk for incident in page.object_list])
+    for incident in page.object_list:
+        incident.markers = markers.get(incident.pk, [])
     return {
         "form": form,
         "filters": filters,
-        "page": selectors.queue_page(request.user, filters, request.GET.get("page")),
+        "page": page,
         "counts": selectors.queue_counts(request.user, filters),
         "query_without_page": _query_without(request, "page"),
         "query_without_state": _query_without(request, "state", "page"),

@@ -38,7 +38,8 @@ def register_grants() -> None:
 
 def register_console() -> None:
     """The console's part of work orders (core.registry): the list in the navigation (工单), and the work-order
-    card on the incident page (the order's status, technician and arrival time, or the dispatch button)."""
+    card on the incident page (the order's status, technician and arrival time, or the dispatch button) and its
+    line in the incident queue."""
     from core import registry
     from workorders import panels
 
@@ -52,6 +53,7 @@ def register_console() -> None:
         )
     )
     registry.register_incident_panel(panels.incident_panel)
+    registry.register_incident_marker(panels.incident_markers)
 
 
 def register_phone() -> None:

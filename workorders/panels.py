@@ -33,3 +33,32 @@ def incident_panel(incident, user) -> str | None:
             "proposed": bool(incident.onsite_proposed_at),
         },
     )
+
+
+def incident_markers(incident_ids: list[int]) -> dict[int, dict]:
+    """The incident queue's line for each incident with a work order being worked (core.registry's incident
+    marker): 工单 WO-000123 · 已派单 · 李强, linking to the order; one query."""
+    from django.urls import reverse
+    from django.utils.translation import pgettext
+
+    from core.people import person_name
+
+    orders = WorkOrder.objects.filter(incident_id__in=incident_ids, status__in=WorkOrder.ACTIVE).select_related(
+        "assignee"
+    )
+    return {
+        order.incident_id: {
+            "label": " · ".join(
+                part
+                for part in (
+                    f"{pgettext('work order', 'Work order')} {order.reference}",
+                    str(order.get_status_display()),
+                    person_name(order.assignee),
+                )
+                if part
+            ),
+            "url": reverse("workorders:detail", args=[order.uid]),
+            "severity": "info",
+        }
+        for order in orders
+    }

@@ -87,7 +87,8 @@ def test_a_queue_of_10000_open_incidents_is_served_in_a_fixed_number_of_queries_
     assert response.status_code == 200
     assert len(response.context["page"]) == 100
     assert response.context["page"].paginator.count == 10_000
-    assert len(queries) <= 15, "\n".join(q["sql"][:160] for q in queries.captured_queries)
+    # 16: the page's own 15 and one for what apps above incidents mark on its rows (core.registry: work orders).
+    assert len(queries) <= 16, "\n".join(q["sql"][:160] for q in queries.captured_queries)
     print(f"\nqueue of 10,000 open incidents: best {min(timings) * 1000:.0f} ms, queries {len(queries)}")
     # The budget is 300 ms on a production server; the test machine is shared and slower, so twice that here.
     assert min(timings) < 0.6

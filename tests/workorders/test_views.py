@@ -327,3 +327,40 @@ def test_the_live_fragment_carries_the_changed_parts_of_the_page(client, order, 
     for part in ("wo-head", "wo-checklist", "wo-events", "wo-times", "wo-manage", "wo-notes-list"):
         assert f'id="{part}"' in text, part
     assert "已接单" in text
+
+
+def test_the_list_and_the_api_list_take_the_same_number_of_queries_for_one_order_or_many(
+    client, api_client, policies, dispatcher, hall, order
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client = logged_in(client, dispatcher)
+    api_client.force_authenticate(dispatcher)
+
+    def count(fetch) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert fetch().status_code == 200
+        return len(queries)
+
+    def page():
+        return client.get(reverse("workorders:list"))
+
+    def api():
+        return api_client.get("/api/v1/workorders/")
+
+    one = (count(page), count(api))
+    for n in range(2, 7):
+        kiosk = KioskFactory(site=hall, serial=f"ZW250000{n}")
+        incident, _ = incident_services.incident_report(
+            report=ManualReport(kiosk=kiosk, fault_kind="module_failure", symptom="卡纸", observed_at=timezone.now()),
+            actor=dispatcher,
+        )
+        services.work_order_create(incident=incident, actor=dispatcher)
+    assert (count(page), count(api)) == one
+
+
+def test_the_incident_queue_marks_an_incident_that_has_a_work_order(client, order, dispatcher):
+    text = logged_in(client, dispatcher).get(reverse("incidents:queue")).content.decode()
+    assert f"工单 {order.reference} · 已派单 · 李强" in text
+    assert reverse("workorders:detail", args=[order.uid]) in text
