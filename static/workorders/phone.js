@@ -194,16 +194,19 @@
     }
   }
 
+  /* The server's refusals, until the technician has read them: an order's on its page, every order's on the list
+   * (an order reassigned meanwhile is no longer theirs to open). */
   async function showAnswers() {
     const list = document.getElementById("answers");
     if (!list) return;
-    const rows = await Q.answers(root.dataset.uid);
+    const rows = await Q.answers(root ? root.dataset.uid : undefined);
     list.replaceChildren(
       ...rows.map((answer) => {
         const li = document.createElement("li");
         li.className = `answer answer--${answer.outcome}`;
         const head = document.createElement("strong");
-        head.textContent = `${S.kinds[answer.kind] || answer.kind}：${answer.outcome === "conflict" ? S.not_applied : S.refused}`;
+        const what = `${S.kinds[answer.kind] || answer.kind}：${answer.outcome === "conflict" ? S.not_applied : S.refused}`;
+        head.textContent = root || !answer.ref ? what : `${answer.ref} ${what}`;
         const text = document.createElement("p");
         text.textContent = answer.message;
         const dismiss = document.createElement("button");
@@ -303,7 +306,7 @@
       }
       data.signature = pad.toDataURL("image/png");
     }
-    await Q.add({ order: root.dataset.uid, kind, data });
+    await Q.add({ order: root.dataset.uid, ref: root.dataset.reference, kind, data });
     if (form.hasAttribute("data-reset")) form.reset();
     await render();
   });
@@ -351,7 +354,7 @@
         caption: form.elements.caption.value.trim(),
         url: root.dataset.photoUrl,
       };
-      await Q.add({ order: root.dataset.uid, kind: "photo", data, blob });
+      await Q.add({ order: root.dataset.uid, ref: root.dataset.reference, kind: "photo", data, blob });
       form.reset();
       await render();
     } else if (input.id === "scan-photo" && input.files.length) {
@@ -459,6 +462,10 @@
     render();
   }
 
+  if (!root) {
+    window.addEventListener("phonequeue:change", showAnswers);
+    showAnswers();
+  }
   showNet();
   showBanner();
   Q.flush();

@@ -78,12 +78,13 @@
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   }
 
-  /* Store a change: {order, kind, data, blob?}. Returns the stored action (with its id and recorded_at). */
+  /* Store a change: {order, ref (the order's reference, for people), kind, data, blob?}. Returns the stored action (with its id and recorded_at). */
   async function add(action) {
     const stored = {
       id: uuid(),
       order: action.order,
       kind: action.kind,
+      ref: action.ref || "",
       data: action.data || {},
       recorded_at: new Date().toISOString(),
       user: body().user || "",
@@ -127,6 +128,7 @@
               id: action.id,
               order: action.order,
               kind: action.kind,
+              ref: action.ref || "",
               outcome: result.outcome,
               message: result.message || "",
               at: new Date().toISOString(),

@@ -277,3 +277,58 @@ def test_a_technician_works_an_order_through_a_signal_loss_and_every_change_arri
         _shot(page, "workorder-phone-signed-off")
     finally:
         context.close()
+
+
+def _reassign(uid: str) -> None:
+    from accounts.models import Region
+    from tests.factories import UserFactory
+    from workorders import services
+    from workorders.models import WorkOrder
+
+    region = Region.objects.get(code="huangpu")
+    zhao = UserFactory(username="hp-tech2", role="field_technician", regions=[region], first_name="军", last_name="赵")
+    dispatcher = WorkOrder.objects.get(uid=uid).created_by
+    services.work_order_assign(order=WorkOrder.objects.get(uid=uid), actor=dispatcher, assignee=zhao)
+
+
+def test_a_step_taken_offline_on_an_order_reassigned_meanwhile_is_shown_as_not_applied(browser, live_url, off_loop):
+    built = off_loop(_build)
+    uid = built["uid"]
+    context = browser.new_context(base_url=live_url, locale="zh-CN", viewport={"width": 390, "height": 844})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    try:
+        log_in(page, "hp-tech")
+        page.goto(f"/workorders/m/{uid}/")
+        page.get_by_role("button", name="接单").click()
+        expect(page.locator("#order-status")).to_have_text("已接单")  # the server's page, after the sync
+        page.wait_for_function(
+            "async () => { const c = await caches.open(document.body.dataset.pagesCache);"
+            " const r = await c.match(location.href, {ignoreVary: true}); return r && (await r.text()).includes('data-status=\"accepted\"'); }",
+            polling=250,
+        )
+        context.set_offline(True)
+        off_loop(_reassign, uid)
+        page.get_by_role("button", name="出发").click()
+        expect(page.locator("#sync-banner")).to_have_text("1 项更改等待同步")
+        context.set_offline(False)
+        answer = page.locator("#answers .answer--conflict")
+        expect(answer).to_contain_text("出发：未生效")
+        expect(answer).to_contain_text("此工单已改派给赵军")
+        expect(page.locator("#sync-banner")).to_be_hidden()
+        _shot(page, "workorder-phone-conflict")
+        server = off_loop(_server, uid)
+        assert server["status"] == "assigned" and server["outcomes"] == {"applied", "conflict"}
+        # The order is no longer theirs to open; the answer waits on their list until they have read it.
+        page.reload()
+        expect(page.locator("h1")).to_have_text("未找到")
+        page.goto("/workorders/m/")
+        expect(page.locator(f"#order-{uid}")).to_have_count(0)
+        expect(answer).to_contain_text(f"{built['reference']} 出发：未生效")
+        expect(answer).to_contain_text("此工单已改派给赵军")
+        _fits_360(page)
+        _shot(page, "workorder-phone-list-conflict")
+        answer.get_by_role("button", name="知道了").click()
+        expect(page.locator("#answers .answer")).to_have_count(0)
+    finally:
+        context.close()
