@@ -257,3 +257,10 @@ def test_a_kiosk_not_yet_in_service_has_its_sticker_page_saying_it_does_not_work
 
     assert page.status_code == 200
     assert "这台自助机暂停服务" in page.content.decode()
+
+
+def test_a_citizen_whose_phone_asks_for_english_reads_the_hall_page_in_english(hall):
+    page = Client(HTTP_ACCEPT_LANGUAGE="en").get(HALL).content.decode()
+
+    assert "2 kiosks are working now" in page
+    assert "Bank card" in page and "Opening hours" in page
