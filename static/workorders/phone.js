@@ -280,6 +280,15 @@
     }, 4000);
   }
 
+  /* Logging out takes the kept pages and photos off the phone: the next person to use it must not read them. */
+  document.addEventListener("submit", (event) => {
+    const form = event.target.closest("form.logout");
+    if (!form || !("caches" in window) || form.dataset.cleared) return;
+    event.preventDefault();
+    form.dataset.cleared = "1";
+    caches.delete(D.pagesCache).finally(() => form.submit());
+  });
+
   /* --- Forms become queued actions -------------------------------------------------------------------- */
 
   document.addEventListener("submit", async (event) => {

@@ -97,6 +97,17 @@ def test_a_step_the_state_does_not_allow_is_reported_and_the_rest_still_applied(
     assert results[1]["outcome"] == "applied"
 
 
+def test_a_refusal_with_its_reason_sends_the_order_back_to_dispatch(api, order):
+    result = post(api, [action(order, "refuse", {"reason": "车辆故障，今天无法到场"})]).json()["results"][0]
+    assert result["outcome"] == "applied" and result["order"]["status"] == "dispatch"
+    order.refresh_from_db()
+    assert order.status == WorkOrder.Status.DISPATCH and order.assignee is None
+
+
+def test_a_refusal_without_a_reason_is_a_400(api, order):
+    _refused_whole(api, order, [action(order, "refuse", {"reason": "  "})])
+
+
 def test_a_sign_off_carries_its_signature_as_a_png_data_url(api, order):
     result = post(api, [action(order, "sign_off", {"name": "周敏", "signature": PNG_SIGNATURE})]).json()
     # Not yet verified: refused by the order's state, but the batch itself was well-formed.
@@ -317,15 +328,23 @@ def test_a_photo_with_a_photos_header_but_broken_inside_is_refused_once(api, ord
     assert not Photo.objects.exists()
 
 
-def test_a_photo_for_another_technicians_order_is_a_404(order, other_technician):
+def test_a_photo_for_another_technicians_order_is_not_applied_and_says_whose_it_is(order, other_technician):
     client = APIClient()
     client.force_authenticate(other_technician)
-    # The same region: the order exists for them to see, but the photo is refused as not theirs.
     response = _upload(client, order, jpeg(200, 100))
-    assert response.status_code in (200, 404)
-    if response.status_code == 200:
-        assert response.json()["outcome"] == "conflict"
+    assert response.status_code == 200
+    assert response.json()["outcome"] == "conflict" and "李强" in response.json()["message"]
     assert not Photo.objects.exists()
+
+
+def test_a_photo_for_an_order_of_another_region_is_a_404(order):
+    from tests.factories import RegionFactory, UserFactory
+
+    far = UserFactory(username="far", role="field_technician", regions=[RegionFactory(code="far")])
+    client = APIClient()
+    client.force_authenticate(far)
+    assert _upload(client, order, jpeg(200, 100)).status_code == 404
+    assert not Photo.objects.exists() and not SyncAction.objects.exists()
 
 
 def test_a_part_and_a_note_in_one_batch_are_one_row_each(api, order, technician):

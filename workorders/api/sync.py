@@ -10,6 +10,7 @@ import base64
 import binascii
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
@@ -221,20 +222,34 @@ class SyncOut(serializers.Serializer):
     results = SyncResultOut(many=True)
 
 
-def _body_within(request, limit: int) -> None:
-    """Refuse a body over `limit` bytes before reading it (by its declared length), then by what arrived."""
+def _too_big(limit: int) -> ValidationError:
+    return ValidationError(
+        {
+            "non_field_errors": [
+                pgettext("phone sync", "The batch is larger than %(mb)d MB.") % {"mb": limit // (1024 * 1024)}
+            ]
+        }
+    )
+
+
+def _declared_length(request) -> int:
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        return int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
-        declared = 0
-    if declared > limit:
-        raise ValidationError(
-            {
-                "non_field_errors": [
-                    pgettext("phone sync", "The batch is larger than %(mb)d MB.") % {"mb": limit // (1024 * 1024)}
-                ]
-            }
-        )
+        return 0
+
+
+def _body_within(request, limit: int) -> None:
+    """Refuse a body over `limit` bytes: by its declared length before reading it, then by what arrived (a body
+    sent without a length is read once here, within Django's own upload limit, and parsed from that copy)."""
+    if _declared_length(request) > limit:
+        raise _too_big(limit)
+    try:
+        raw = request.body
+    except RequestDataTooBig:
+        raise _too_big(limit) from None
+    if len(raw) > limit:
+        raise _too_big(limit)
 
 
 class SyncView(APIView):
@@ -262,15 +277,6 @@ class SyncView(APIView):
             body = request.data
         except ParseError as error:
             raise ValidationError({"non_field_errors": [str(error.detail)]}) from None
-        if len(request.body) > MAX_BATCH_BYTES:
-            raise ValidationError(
-                {
-                    "non_field_errors": [
-                        pgettext("phone sync", "The batch is larger than %(mb)d MB.")
-                        % {"mb": MAX_BATCH_BYTES // (1024 * 1024)}
-                    ]
-                }
-            )
         if not isinstance(body, dict):
             raise ValidationError(
                 {"non_field_errors": [pgettext("phone sync", "Send an object with a list of actions.")]}
@@ -343,7 +349,7 @@ class PhotoUploadView(APIView):
     )
     def post(self, request, uid):
         order = selectors.order_for_user(request.user, uid)
-        if int(request.META.get("CONTENT_LENGTH") or 0) > MAX_PHOTO_BODY_BYTES:
+        if _declared_length(request) > MAX_PHOTO_BODY_BYTES:
             raise ValidationError(
                 {"file": [_("The photo is larger than %(mb)d MB.") % {"mb": photos.MAX_UPLOAD_BYTES // (1024 * 1024)}]}
             )
