@@ -106,7 +106,7 @@ def _km(lat1, lon1, lat2, lon2) -> float:
 def nearest_halls(site: Site, *, limit: int = NEARBY_HALLS) -> list[NearbyHall]:
     """The halls nearest to ``site`` (by its latitude and longitude) where a kiosk works now, any district. One
     query: the halls with their working kiosks counted. A hall without coordinates is compared with the halls of
-    its own district only, nearest unknown, by name."""
+    its own district only (distance unknown), by code."""
     halls = (
         Site.objects.exclude(pk=site.pk)
         .annotate(working=Count("kiosks", filter=Q(kiosks__status__in=WORKING)))

@@ -146,3 +146,15 @@ def test_the_incident_pages_command_form_left_without_a_message_sends_the_altern
     typed, filled = RemoteCommand.objects.filter(kiosk=down).order_by("-created_at", "-id")[:2]
     assert filled.params["message"].startswith("本机暂停服务") and "alternatives" in filled.params
     assert typed.params == {"message": "维修中，请到窗口办理"}
+
+
+def test_a_hall_without_coordinates_points_to_its_districts_halls_with_working_kiosks(hall):
+    from fleet.models import Site
+    from guidance import selectors
+
+    Site.objects.filter(pk=hall.pk).update(latitude=None, longitude=None)
+    hall.refresh_from_db()
+
+    nearby = selectors.nearest_halls(hall)
+
+    assert [(h.code, h.distance_km) for h in nearby] == [("hp-02", None)]  # ja-01 is another district
