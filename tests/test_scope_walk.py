@@ -147,6 +147,8 @@ def path_values(district: dict) -> dict[str, str]:
         "pk": str(district["incident"].pk),
         "item_id": str(district["incident"].checklist.order_by("position").first().pk),
         "attachment_id": str(district["photo"].pk),
+        "photo_id": "1",  # a work order's photo (the order's uid is not one of theirs: a 404 either way)
+        "incident_pk": str(district["incident"].pk),
         "position": "1",
         "chain_id": str(district["chain"].pk),
         "fault_kind": "module_failure",

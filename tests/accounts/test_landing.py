@@ -11,7 +11,8 @@ from tests.factories import UserFactory
         # The people who answer faults start on the incident queue: problems first.
         ("operations_manager", "/incidents/"),
         ("technical_support", "/incidents/"),
-        ("field_technician", "/incidents/"),
+        # Field technicians start on their work orders (the phone pages).
+        ("field_technician", "/workorders/m/"),
         ("finance_officer", "/reconciliation/"),
         ("counter_staff", "/reconciliation/lookup/"),
     ],
