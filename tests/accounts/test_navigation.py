@@ -24,7 +24,12 @@ def nav_links(response) -> list[tuple[str, str, bool]]:
         (
             "operations_manager",
             "/incidents/",
-            [("事件处置", "/incidents/", True), ("设备看板", "/", False), ("登记新终端", "/provision/", False)],
+            [
+                ("事件处置", "/incidents/", True),
+                ("工单", "/workorders/", False),
+                ("设备看板", "/", False),
+                ("登记新终端", "/provision/", False),
+            ],
         ),
         ("field_technician", "/incidents/", [("事件处置", "/incidents/", True), ("设备看板", "/", False)]),
         (
@@ -53,7 +58,17 @@ def test_each_role_sees_in_chinese_the_screens_it_may_open_and_no_other(client, 
 def test_an_administrator_sees_every_screen_and_the_administration(admin_client):
     labels = [label for label, _, _ in nav_links(admin_client.get("/"))]
 
-    assert labels == ["事件处置", "设备看板", "登记新终端", "对账", "对账日报", "缴费查询", "文件导入", "管理后台"]
+    assert labels == [
+        "事件处置",
+        "工单",
+        "设备看板",
+        "登记新终端",
+        "对账",
+        "对账日报",
+        "缴费查询",
+        "文件导入",
+        "管理后台",
+    ]
 
 
 def test_the_navigation_speaks_english_to_a_reader_who_chose_it(client, db):
