@@ -332,3 +332,44 @@ def test_a_step_taken_offline_on_an_order_reassigned_meanwhile_is_shown_as_not_a
         expect(page.locator("#answers .answer")).to_have_count(0)
     finally:
         context.close()
+
+
+# Headless Chromium on Linux has no BarcodeDetector; this one reads the kiosk's sticker from any photo.
+FAKE_DETECTOR = """
+window.BarcodeDetector = class {
+  constructor(options) { this.options = options; }
+  async detect(image) { return [{ rawValue: location.origin + "/p/k/ZW2500001/", format: "qr_code" }]; }
+};
+"""
+
+
+def _checked_in_by_scan(uid: str) -> bool:
+    from workorders.models import WorkOrder
+
+    return WorkOrder.objects.get(uid=uid).checked_in_by_scan
+
+
+def test_a_technician_checks_in_by_photographing_the_kiosks_qr_sticker(browser, live_url, off_loop):
+    built = off_loop(_build)
+    uid = built["uid"]
+    context = browser.new_context(base_url=live_url, locale="zh-CN", viewport={"width": 390, "height": 844})
+    context.set_default_timeout(15_000)
+    context.add_init_script(FAKE_DETECTOR)
+    page = context.new_page()
+    try:
+        log_in(page, "hp-tech")
+        page.goto(f"/workorders/m/{uid}/")
+        page.get_by_role("button", name="接单").click()
+        page.get_by_role("button", name="出发").click()
+        scan = page.locator("label[for=scan-photo]")
+        expect(scan).to_be_visible()  # shown only where the browser can read QR codes
+        expect(scan).to_have_text("扫描设备二维码贴纸")
+        page.set_input_files("#scan-photo", files=[{"name": "qr.jpg", "mimeType": "image/jpeg", "buffer": _jpeg()}])
+        expect(page.locator("#scanned")).to_have_value(f"{live_url}/p/k/ZW2500001/")
+        expect(page.locator("#scan-result")).to_contain_text("已识别贴纸")
+        page.get_by_role("button", name="签到", exact=True).click()
+        expect(page.locator("#order-status")).to_have_text("已到场")  # the server's page once synced
+        assert off_loop(_checked_in_by_scan, uid)
+        assert off_loop(_server, uid)["kiosk_status"] == "maintenance"
+    finally:
+        context.close()
