@@ -25,7 +25,7 @@ def _build() -> None:
     from fleet.models import Kiosk
     from guidance import services
 
-    cache.clear()
+    cache.clear()  # the test's own (see `halls`)
     importlib.import_module("incidents.migrations.0003_seed_playbooks_and_policies").seed(apps, None)
     importlib.import_module("fleet.migrations.0002_seed_error_codes").seed(apps, None)
     huangpu = RegionFactory(code="huangpu", name="黄浦区")
@@ -73,7 +73,9 @@ def _build() -> None:
 
 
 @pytest.fixture
-def halls(off_loop):
+def halls(off_loop, settings):
+    # The server runs in this process: a cache of the test's own holds its pages and rate-limit counters.
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "gb"}}
     off_loop(_build)
 
 

@@ -21,9 +21,14 @@ DUTY_NAME = "周建国"
 DUTY_PHONE = "13912345678"
 
 
+TEST_CACHE = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "guidance-tests"}}
+
+
 @pytest.fixture(autouse=True)
-def _fresh_cache():
-    """Rate-limit counters and cached pages live in the cache: each test starts without them."""
+def _fresh_cache(settings):
+    """Rate-limit counters and cached pages live in the cache: each test starts without them, in a cache of its
+    own (clearing the configured one would empty a Redis database others may share)."""
+    settings.CACHES = TEST_CACHE
     cache.clear()
     yield
     cache.clear()
