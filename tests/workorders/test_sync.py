@@ -104,8 +104,26 @@ def test_a_refusal_with_its_reason_sends_the_order_back_to_dispatch(api, order):
     assert order.status == WorkOrder.Status.DISPATCH and order.assignee is None
 
 
-def test_a_refusal_without_a_reason_is_a_400(api, order):
-    _refused_whole(api, order, [action(order, "refuse", {"reason": "  "})])
+def test_an_action_whose_values_the_order_cannot_take_is_rejected_alone_with_its_reason(api, order, technician):
+    _on_site(order, technician)
+    results = post(
+        api,
+        [
+            action(order, "note", {"text": "  "}),
+            action(order, "part", {"part_number": "PRN-80T", "name": "打印机", "quantity": 0}),
+            action(order, "checklist", {"key": "no_such_step", "outcome": "done"}),
+            action(order, "refuse", {}),
+            action(order, "note", {"text": "其余照常"}),
+        ],
+    ).json()["results"]
+    assert [r["outcome"] for r in results[:3]] == ["rejected"] * 3
+    assert all(r["message"] for r in results[:4])
+    assert "1" in results[1]["message"] and "999" in results[1]["message"]
+    assert results[3]["outcome"] in ("rejected", "conflict")  # no reason, and an order on site cannot be refused
+    assert results[4]["outcome"] == "applied"
+    assert list(WorkOrderEvent.objects.filter(order=order, kind=EventKind.NOTE).values_list("text", flat=True)) == [
+        "其余照常"
+    ]
 
 
 def test_a_sign_off_carries_its_signature_as_a_png_data_url(api, order):
@@ -151,7 +169,8 @@ def test_a_body_over_2_mb_is_refused_whole(api, order):
         {"data": {"text": "a\x00b"}},
         {"data": {"text": "\ud800"}},
         {"data": {"text": "x", "extra": 1}},
-        {"data": {"text": ""}},
+        {"data": {"text": ["a"]}},
+        {"data": {"text": "x" * 501}},
         {"data": []},
     ],
     ids=[
@@ -163,16 +182,15 @@ def test_a_body_over_2_mb_is_refused_whole(api, order):
         "nul",
         "surrogate",
         "unknown-key",
-        "empty",
+        "not-text",
+        "too-long",
         "list",
     ],
 )
 def test_a_malformed_action_refuses_the_whole_batch(api, order, bad):
     bad_action = action(order, "note", {"text": "ok"})
     bad_action.update(bad)
-    if isinstance(bad.get("data"), dict) and "\ud800" in bad["data"].get(
-        "text", ""
-    ):  # the test client cannot send it as text: send it escaped
+    if bad.get("data") == {"text": "\ud800"}:  # the test client cannot send it as text: send it escaped
         raw = json.dumps({"actions": [action(order, "accept"), bad_action]}, ensure_ascii=True).encode()
         _refused_whole(api, order, None, raw=raw)
     else:

@@ -53,14 +53,17 @@ KINDS = (
 VIEW = "workorders.view_workorder"
 
 
-def _text(max_length: int, *, required: bool = True, **kwargs) -> serializers.CharField:
-    return serializers.CharField(
-        max_length=max_length, required=required, allow_blank=not required, trim_whitespace=True, **kwargs
-    )
+def _text(max_length: int, **kwargs) -> serializers.CharField:
+    kwargs.setdefault("required", False)
+    kwargs.setdefault("default", "")
+    return serializers.CharField(max_length=max_length, allow_blank=True, trim_whitespace=True, **kwargs)
 
 
 class _Data(serializers.Serializer):
-    """Base of the per-kind data: unknown keys are refused, so a typo is a 400 rather than silently ignored."""
+    """Base of the per-kind data. The serializer checks the shape — known keys only (a typo is a 400, not silently
+    ignored), text of the right type and length, choices from their sets — and a batch out of shape is refused
+    whole. What a value means for the order (an empty note, a quantity of 0, a step not on the checklist) is the
+    service's to judge: that action alone is answered `rejected`, with its message, and the rest go on."""
 
     def to_internal_value(self, data):
         if isinstance(data, dict):
@@ -80,34 +83,34 @@ class RefuseData(_Data):
 
 class CheckInData(_Data):
     # The sticker's URL (<base>/p/k/<serial>/) or the serial typed in; empty when checking in without a scan.
-    scanned = _text(300, required=False, default="")
+    scanned = _text(500)
 
 
 class ChecklistData(_Data):
     key = _text(32)
     outcome = serializers.ChoiceField(choices=ChecklistItem.Outcome.choices)
-    note = _text(500, required=False, default="")
+    note = _text(500)
 
 
 class NoteData(_Data):
-    text = _text(2000)
+    text = _text(500)
 
 
 class PartData(_Data):
     part_number = _text(64)
     name = _text(200)
-    quantity = serializers.IntegerField(min_value=1, max_value=999)
-    note = _text(300, required=False, default="")
+    quantity = serializers.IntegerField(required=False)  # 1–999: the service says so for this action
+    note = _text(300)
 
 
 class TestData(_Data):
     check = serializers.ChoiceField(choices=FunctionalTest.Check.choices)
     result = serializers.ChoiceField(choices=FunctionalTest.Result.choices)
-    note = _text(300, required=False, default="")
+    note = _text(300)
 
 
 class DoneData(_Data):
-    summary = _text(4000)
+    summary = _text(2000)
 
 
 class SignOffData(_Data):
@@ -309,7 +312,7 @@ class PhotoIn(serializers.Serializer):
         allow_empty_file=False, help_text="JPEG, PNG or WebP, at most 8 MB (the phone sends ≤ 1600 px)."
     )
     kind = serializers.ChoiceField(choices=Photo.Kind.choices, default=Photo.Kind.OTHER)
-    caption = _text(200, required=False, default="")
+    caption = _text(200)
     action_id = serializers.UUIDField(
         help_text="The queued action's id: a second upload with it answers as the first did."
     )
