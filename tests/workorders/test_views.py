@@ -364,3 +364,12 @@ def test_the_incident_queue_marks_an_incident_that_has_a_work_order(client, orde
     text = logged_in(client, dispatcher).get(reverse("incidents:queue")).content.decode()
     assert f"工单 {order.reference} · 已派单 · 李强" in text
     assert reverse("workorders:detail", args=[order.uid]) in text
+
+
+def test_the_order_page_and_the_list_read_in_english_for_a_reader_who_chose_it(client, order, dispatcher):
+    client = logged_in(client, dispatcher)
+    client.cookies["django_language"] = "en"
+    page = client.get(reverse("workorders:detail", args=[order.uid])).content.decode()
+    assert "Assigned" in page and "What to do" in page and "已派单" not in page
+    listing = client.get(reverse("workorders:list")).content.decode()
+    assert "Work orders" in listing and "Arrive by" in listing
