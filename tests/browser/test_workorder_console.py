@@ -158,11 +158,44 @@ def _dispatched(serial: str) -> str:
         assignee=users.get(username="hp-tech"),
     )
     the_phone_works_the_order(serial)
+    _repair_and_sign_off(order)
     return str(order.uid)
 
 
-@pytest.mark.parametrize("width", [390, 360])
-def test_the_order_page_and_the_list_fit_a_phone(browser, live_url, off_loop, width):
+def _repair_and_sign_off(order) -> None:
+    """The rest of the technician's work: a part, a photo, the repair, a passed self-test and every check, and the
+    hall's signature — so the order page shows each of its sections filled."""
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    from fleet import services as fleet_services
+    from fleet.models import Kiosk
+    from tests.workorders.conftest import PNG_SIGNATURE
+
+    tech = order.assignee
+    services.work_order_add_part(order=order, actor=tech, part_number="PRN-80T", name="80毫米热敏打印机", quantity=1)
+    photo = io.BytesIO()
+    Image.new("RGB", (1200, 900), (90, 110, 140)).save(photo, "JPEG")
+    services.work_order_add_photo(
+        order=order, actor=tech, upload=SimpleUploadedFile("p.jpg", photo.getvalue(), "image/jpeg"), kind="repair"
+    )
+    services.work_order_done(order=order, actor=tech, summary="更换票据打印机")
+    self_test = services.work_order_request_self_test(order=order, actor=tech)
+    kiosk = Kiosk.objects.get(pk=order.kiosk_id)
+    heartbeat(kiosk, components=OK)
+    fleet_services.command_record_result(
+        kiosk=kiosk, command_id=self_test.command_id, succeeded=True, detail="self-test passed", data={}
+    )
+    services.work_orders_record_self_tests()
+    for check in services.required_checks(Kiosk.objects.get(pk=order.kiosk_id)):
+        services.work_order_test(order=order, actor=tech, check=check, result="passed")
+    services.work_order_sign_off(order=order, actor=tech, name="周敏", signature=PNG_SIGNATURE)
+
+
+@pytest.mark.parametrize("width", [1440, 390, 360])
+def test_a_signed_off_order_page_and_the_list_fit_the_screen_down_to_a_phone(browser, live_url, off_loop, width):
     world = off_loop(build)
     uid = off_loop(_dispatched, world["serial"])
     context = browser.new_context(base_url=live_url, locale="zh-CN", viewport={"width": width, "height": 844})
@@ -172,6 +205,17 @@ def test_the_order_page_and_the_list_fit_a_phone(browser, live_url, off_loop, wi
         for url, name in ((f"/workorders/{uid}/", "order"), ("/workorders/", "list")):
             page.goto(url)
             expect(page.locator("h1")).to_be_visible()
+            if name == "order":
+                expect(page.locator("#wo-status")).to_have_text("已签字确认")
+                expect(page.locator(".wo-photos img")).to_have_count(1)
+                expect(page.locator("#wo-summary")).to_have_text("更换票据打印机")
+                expect(page.locator("#close-form textarea, #close-form input[type=text]")).to_have_count(0)
+                for image in (".wo-photos img", ".wo-signature"):  # served by the console, loaded (lazily)
+                    page.locator(image).scroll_into_view_if_needed()
+                    page.wait_for_function(
+                        f"() => {{ const i = document.querySelector('{image}'); return i.complete && i.naturalWidth > 0 }}"
+                    )
+                page.evaluate("window.scrollTo(0, 0)")
             assert page.evaluate("document.documentElement.scrollWidth") <= width, url
             _shot(page, f"wo-phone-{name}-{width}")
     finally:

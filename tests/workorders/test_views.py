@@ -324,7 +324,7 @@ def test_the_live_fragment_carries_the_changed_parts_of_the_page(client, order, 
     response = logged_in(client, dispatcher).get(reverse("workorders:detail-live", args=[order.uid]))
     text = response.content.decode()
     assert response.status_code == 200
-    for part in ("wo-head", "wo-checklist", "wo-events", "wo-times", "wo-manage", "wo-notes-list"):
+    for part in ("wo-head", "wo-task", "wo-checklist", "wo-events", "wo-times", "wo-manage", "wo-notes-list"):
         assert f'id="{part}"' in text, part
     assert "已接单" in text
 
