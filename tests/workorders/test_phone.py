@@ -141,3 +141,25 @@ def test_the_service_worker_covers_the_phone_pages_with_versioned_caches(client)
     for asset in ("/static/workorders/phone.css", "/static/workorders/queue.js", "/static/workorders/phone.js"):
         assert asset in body
     assert "networkFirst" in body
+
+
+def test_the_order_page_reads_a_fixed_number_of_queries_however_much_was_recorded(client, order, technician):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    _on_site(order, technician)
+    client.force_login(technician)
+    url = reverse("workorders:phone-order", kwargs={"uid": order.uid})
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(url).status_code == 200
+        return len(queries)
+
+    before = count()
+    for n in range(5):
+        services.work_order_note(order=order, actor=technician, text=f"第 {n} 条备注")
+        services.work_order_add_part(order=order, actor=technician, part_number=f"P-{n}", name="零件", quantity=1)
+        upload = SimpleUploadedFile("p.jpg", jpeg(320, 240, gps=False), content_type="image/jpeg")
+        services.work_order_add_photo(order=order, actor=technician, upload=upload, kind="repair")
+    assert count() == before
