@@ -1,10 +1,11 @@
 """The phone's way in: a batch of actions queued on the technician's phone (offline or not), and the photos taken
-there, each applied exactly once whatever the retries (docs: the sync protocol in workorders/services.py).
+there, each applied exactly once whatever the retries (the protocol: docs/workorders.md).
 
-Admission is all or nothing: a batch that is not what the protocol says (too big, too many actions, ids that are
-not UUIDs, unknown kinds, text PostgreSQL cannot store, a field of the wrong shape) is a 400 naming the action and
-field, and nothing in it is applied. A well-formed batch goes to `services.work_orders_sync`, which answers each
-action: applied, conflict (someone changed the order meanwhile) or rejected (the order's state does not allow it)."""
+Admission is all or nothing: a batch that is not what the protocol says (over 2 MB, more than 200 actions, ids
+that are not UUIDs, unknown kinds, text PostgreSQL cannot store, a field of the wrong type or length) is a 400
+naming the action and field, and nothing in it is applied. A well-formed batch goes to `services.work_orders_sync`,
+which answers each action: applied; conflict (the order changed meanwhile, or its state no longer allows the step);
+or rejected (a value the order cannot take: an empty note, a quantity of 0)."""
 
 import base64
 import binascii
