@@ -84,6 +84,18 @@ def _fits_360(page) -> None:
     page.set_viewport_size({"width": 390, "height": 844})
 
 
+TARGETS = "main button, main a, main label.btn, main summary, main select, main input:not([type=hidden]), .bar a"
+TARGETS_UNDER_44 = """(selector) => Array.from(document.querySelectorAll(selector))
+  .filter((el) => el.offsetParent !== null && !el.classList.contains("visually-hidden"))
+  .map((el) => [el.textContent.trim() || el.id || el.tagName, el.getBoundingClientRect()])
+  .filter(([, box]) => box.height < 44 || box.width < 44)
+  .map(([name, box]) => `${name} ${Math.round(box.width)}×${Math.round(box.height)}`)"""
+
+
+def _targets_fit_a_thumb(page) -> None:
+    assert page.evaluate(TARGETS_UNDER_44, TARGETS) == [], "touch targets under 44 px"
+
+
 def _synced(page) -> None:
     page.wait_for_function("window.PhoneQueue && document.getElementById('sync-banner').hidden !== undefined")
     page.wait_for_function("async () => (await window.PhoneQueue.count()) === 0", polling=200, timeout=20_000)
@@ -154,6 +166,7 @@ def test_a_technician_works_an_order_through_a_signal_loss_and_every_change_arri
         expect(card).to_contain_text("黄浦区政务服务中心")
         expect(card).to_contain_text("距离 1.5 公里")
         _fits_360(page)
+        _targets_fit_a_thumb(page)
         _shot(page, "workorder-phone-list")
 
         card.locator("a").click()
@@ -205,6 +218,8 @@ def test_a_technician_works_an_order_through_a_signal_loss_and_every_change_arri
         pending = built["steps"] + 4 + checks  # checklist, note, part, photo, done, tests
         expect(page.locator("#sync-banner")).to_have_text(f"{pending} 项更改等待同步")
         _fits_360(page)
+        page.locator("details").evaluate_all("(all) => all.forEach((d) => { d.open = true; })")
+        _targets_fit_a_thumb(page)
         _shot(page, "workorder-phone-offline")
 
         # Closed and reopened with no signal: everything typed is still there.
