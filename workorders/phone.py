@@ -85,6 +85,7 @@ def _strings() -> dict:
         "scan_none": pgettext("phone", "No QR code found in the photo: try again closer, or type the serial."),
         "sign_first": pgettext("phone", "Ask the staff member to sign first."),
         "photo_bad": pgettext("phone", "This photo could not be read."),
+        "km_here": pgettext("phone", "%(km)s km from here"),
         "online_only": pgettext("phone", "Needs a connection: the kiosk answers through the server."),
         "self_test_requested": pgettext("phone", "Self-test requested; waiting for the kiosk…"),
         "statuses": {value: str(label) for value, label in Status.choices},

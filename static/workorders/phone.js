@@ -33,6 +33,48 @@
       .catch(() => {});
   }
 
+  /* --- My orders: distances from where the technician stands, when they allow it --------------------------- */
+
+  function kmBetween(lat1, lon1, lat2, lon2) {
+    const rad = (deg) => (deg * Math.PI) / 180;
+    const a =
+      Math.sin(rad(lat2 - lat1) / 2) ** 2 +
+      Math.cos(rad(lat1)) * Math.cos(rad(lat2)) * Math.sin(rad(lon2 - lon1) / 2) ** 2;
+    return Math.round(6371 * 2 * Math.asin(Math.sqrt(a)) * 10) / 10;
+  }
+
+  function locate() {
+    navigator.geolocation.getCurrentPosition(
+      (position) => {
+        const { latitude, longitude } = position.coords;
+        document.querySelectorAll(".order-card[data-lat]").forEach((card) => {
+          const km = kmBetween(latitude, longitude, Number(card.dataset.lat), Number(card.dataset.lon));
+          card.querySelector(".distance").textContent = fmt(S.km_here, { km: km.toFixed(1) });
+        });
+      },
+      () => {},
+      { maximumAge: 120000, timeout: 10000 }
+    );
+  }
+
+  const locateButton = document.getElementById("locate");
+  if (locateButton && "geolocation" in navigator) {
+    // Asked for only when the technician taps, unless they have already allowed it.
+    locateButton.hidden = false;
+    locateButton.addEventListener("click", locate);
+    if (navigator.permissions) {
+      navigator.permissions
+        .query({ name: "geolocation" })
+        .then((state) => {
+          if (state.state === "granted") {
+            locateButton.hidden = true;
+            locate();
+          }
+        })
+        .catch(() => {});
+    }
+  }
+
   /* --- Banners ----------------------------------------------------------------------------------------- */
 
   const banner = document.getElementById("sync-banner");

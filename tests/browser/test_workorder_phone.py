@@ -364,15 +364,25 @@ def _checked_in_by_scan(uid: str) -> bool:
     return WorkOrder.objects.get(uid=uid).checked_in_by_scan
 
 
-def test_a_technician_checks_in_by_photographing_the_kiosks_qr_sticker(browser, live_url, off_loop):
+def test_a_technician_sees_distances_from_where_they_are_and_checks_in_by_photographing_the_qr_sticker(
+    browser, live_url, off_loop
+):
     built = off_loop(_build)
     uid = built["uid"]
-    context = browser.new_context(base_url=live_url, locale="zh-CN", viewport={"width": 390, "height": 844})
+    context = browser.new_context(
+        base_url=live_url,
+        locale="zh-CN",
+        viewport={"width": 390, "height": 844},
+        geolocation={"latitude": 31.23, "longitude": 121.48},
+        permissions=["geolocation"],
+    )
     context.set_default_timeout(15_000)
     context.add_init_script(FAKE_DETECTOR)
     page = context.new_page()
     try:
         log_in(page, "hp-tech")
+        # Allowed to know where the phone is: the distance is from here, not from the technician's base.
+        expect(page.locator(f"#order-{uid} .distance")).to_have_text("距当前位置 1.0 公里")
         page.goto(f"/workorders/m/{uid}/")
         page.get_by_role("button", name="接单").click()
         page.get_by_role("button", name="出发").click()
