@@ -10,6 +10,7 @@ import hashlib
 import io
 import json
 from functools import cache
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required, permission_required
@@ -54,7 +55,7 @@ def asset_version() -> str:
             with open(path, "rb") as handle:
                 digest.update(handle.read())
     for directory in settings.TEMPLATES[0]["DIRS"]:
-        candidate = directory / SW_TEMPLATE
+        candidate = Path(directory) / SW_TEMPLATE
         if candidate.exists():
             digest.update(candidate.read_bytes())
     return digest.hexdigest()[:12]
