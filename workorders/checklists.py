@@ -74,15 +74,19 @@ COMPONENT_BY_KIND = {
 
 def onsite_steps(fault_kind: str, open_playbook_steps: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The order's checklist: the playbook's steps still open that a person at the kiosk can do (remote commands
-    are support's), then the onsite steps, each key once."""
+    are support's), then the onsite steps, each step once."""
     local = [(key, text) for key, text in open_playbook_steps if "remote" not in key]
     steps = [*local, *ONSITE_STEPS.get(fault_kind, []), *CLOSING_STEPS]
-    seen: set[str] = set()
+    keys: set[str] = set()
+    texts: set[str] = set()
     unique = []
     for key, text in steps:
-        if key not in seen:
-            seen.add(key)
-            unique.append((key[:32], str(text)[:300]))
+        text = str(text)[:300]
+        # The playbook and the onsite steps may say the same thing under different keys: it is done once.
+        if key not in keys and text not in texts:
+            keys.add(key)
+            texts.add(text)
+            unique.append((key[:32], text))
     return unique
 
 

@@ -341,3 +341,16 @@ def test_the_event_log_cannot_be_rewritten(order):
 
     with pytest.raises(Exception, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("UPDATE workorders_workorderevent SET text = 'rewritten' WHERE order_id = %s", [order.pk])
+
+
+def test_a_step_the_playbook_and_the_onsite_steps_both_name_is_on_the_checklist_once():
+    from django.utils import translation
+
+    from workorders.checklists import onsite_steps
+
+    with translation.override("zh-hans"):
+        steps = onsite_steps("module_failure", [("driver", "检查该模块的驱动和配置"), ("remote_restart", "远程重启")])
+
+    texts = [text for _key, text in steps]
+    assert texts.count("检查该模块的驱动和配置") == 1
+    assert "远程重启" not in texts
