@@ -30,7 +30,7 @@ from core.validation import add_service_errors
 from incidents import selectors as incident_selectors
 from workorders import listing, selectors, services
 from workorders.forms import AssignForm, CancelForm, CloseForm, ListFilterForm, NoteForm
-from workorders.models import Photo, Status, WorkOrder
+from workorders.models import EventKind, Photo, Status, WorkOrder
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,7 @@ def _suggestions(order) -> list[dict]:
     try:
         with transaction.atomic():
             return list(selectors.technician_suggestions(order=order))
-    except Exception:  # noqa: BLE001 — the page still shows the order, and a username can be typed
+    except Exception:  # noqa: BLE001 — the page still shows the order (and the API assigns by username)
         log.exception("technician suggestions for %s failed", order.pk)
         return []
 
@@ -175,18 +175,20 @@ def _events(order) -> list:
 
 def _live_context(request, order) -> dict:
     user = request.user
-    may_dispatch = user.has_perm(DISPATCH)
+    may_dispatch = services.can_dispatch(user, order)
     reassignable = order.status in services.REASSIGNABLE
+    events = _events(order)
     return {
         "order": order,
         "incident": order.incident,
-        "events": _events(order),
+        "events": events,
         "checklist": list(order.checklist.select_related("done_by").order_by("position")),
         "parts": list(order.parts.select_related("recorded_by")),
         "photos": list(order.photos.select_related("taken_by")),
         "checks": _required_checks(order),
         "self_tests": list(order.self_tests.select_related("command", "requested_by").order_by("-requested_at")),
-        "notes": list(order.events.filter(kind="note").select_related("actor").order_by("-at", "-id")[:50]),
+        # What support, the dispatcher and the technician wrote to each other, newest first.
+        "notes": [event for event in events if event.kind == EventKind.NOTE][:50],
         "may_dispatch": may_dispatch,
         "may_note": services.can_note(user, order) and order.is_active,
         "may_assign": may_dispatch and reassignable,

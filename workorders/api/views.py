@@ -106,7 +106,10 @@ class WorkOrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         orders = selectors.orders_visible(self.request.user)
         if self.action == "list":
             return orders.select_related("incident", "kiosk", "site", "region", "assignee")
-        return _detail_queryset(orders)
+        if self.action == "retrieve":
+            return _detail_queryset(orders)
+        # An action: the service locks and reads the order itself; the answer is read afresh (order_response).
+        return orders
 
     def get_serializer_class(self):
         return s.WorkOrderOut if self.action == "list" else s.WorkOrderDetailOut
