@@ -14,11 +14,13 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 import fleet.routing  # noqa: E402
 import incidents.routing  # noqa: E402
 import reconciliation.routing  # noqa: E402
+import workorders.routing  # noqa: E402
 
 websocket_urlpatterns = (
     fleet.routing.websocket_urlpatterns
     + reconciliation.routing.websocket_urlpatterns
     + incidents.routing.websocket_urlpatterns
+    + workorders.routing.websocket_urlpatterns
 )
 
 application = ProtocolTypeRouter(

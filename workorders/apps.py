@@ -39,7 +39,7 @@ def register_grants() -> None:
 def register_console() -> None:
     """The console's part of work orders (core.registry): the list in the navigation (工单), and the work-order
     card on the incident page (the order's status, technician and arrival time, or the dispatch button) and its
-    line in the incident queue."""
+    line in the incident queue, and the live pages' socket told which orders changed."""
     from core import registry
     from workorders import panels
 
@@ -54,6 +54,10 @@ def register_console() -> None:
     )
     registry.register_incident_panel(panels.incident_panel)
     registry.register_incident_marker(panels.incident_markers)
+
+    from workorders import events, realtime
+
+    events.work_orders_changed.connect(realtime.broadcast_work_orders_changed, dispatch_uid="workorders.realtime")
 
 
 def register_phone() -> None:

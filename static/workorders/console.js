@@ -1,6 +1,6 @@
-// The work-order list and the order page, live. Every step of an order is written to its incident's timeline, so
-// the incidents socket says which incidents changed; the server renders the fragments again (htmx out-of-band
-// swaps of the partials the page was built from), so no markup is built here.
+// The work-order list and the order page, live. The socket only says which orders changed (their uids); the server
+// renders the fragments again (htmx out-of-band swaps of the partials the page was built from), so no markup is
+// built here.
 (function () {
   "use strict";
   if (!window.WebSocket || !window.htmx || !window.KioskOpsLive) return;
@@ -20,16 +20,16 @@
       var url = live.urlWithPageQuery(list.dataset.workordersLiveUrl);
       htmx.ajax("GET", url.pathname + url.search, { target: list, swap: "none" });
     }, 300);
-    live.connect("/ws/incidents/", refreshList, refreshList);
+    live.connect("/ws/workorders/", refreshList, refreshList);
   } else if (page) {
-    var own = Number(page.dataset.incidentId);
+    var own = page.dataset.workorderUid;
     var refreshPage = live.coalesce(function () {
       if (typing(page)) { setTimeout(refreshPage, 2000); return; }
       htmx.ajax("GET", page.dataset.workorderLiveUrl, { target: page, swap: "none" });
     }, 200);
     live.connect(
-      "/ws/incidents/",
-      function (data) { if ((data.ids || []).indexOf(own) >= 0) refreshPage(); },
+      "/ws/workorders/",
+      function (data) { if ((data.uids || []).indexOf(own) >= 0) refreshPage(); },
       refreshPage
     );
   }
