@@ -38,6 +38,7 @@ SOURCE_LABELS = {
     Source.HEALTH: pgettext_lazy("incident", "Fleet health monitoring"),
     Source.SECURITY: pgettext_lazy("incident", "Security alarm"),
     Source.MANUAL: pgettext_lazy("incident", "Reported by a person"),
+    Source.CITIZEN: pgettext_lazy("incident", "Reported by a citizen"),
     Source.RECONCILIATION: pgettext_lazy("incident", "Reconciliation"),
     Source.GROUPING: pgettext_lazy("incident", "Mass outage"),
 }
@@ -61,6 +62,7 @@ TIMELINE_LABELS = {
     TimelineKind.ONSITE_PROPOSED: pgettext_lazy("incident", "Onsite proposed"),
     TimelineKind.OUT_OF_SERVICE: pgettext_lazy("incident", "Out of service"),
     TimelineKind.WORK_ORDER: pgettext_lazy("incident", "Work order"),
+    TimelineKind.CITIZENS_GUIDED: pgettext_lazy("incident", "Citizens guided"),
     TimelineKind.EVIDENCE_FROZEN: pgettext_lazy("incident", "Evidence frozen"),
     TimelineKind.RECOVERED: pgettext_lazy("incident", "Recovered by itself"),
     TimelineKind.RESOLVED: pgettext_lazy("incident", "Recovered"),
