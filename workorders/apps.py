@@ -70,6 +70,16 @@ def register_phone() -> None:
             "workorders:phone-orders", "workorders.work_workorder", order=4, roles=(Role.FIELD_TECHNICIAN,)
         )
     )
+    # From the console (the board, an incident) back to the technician's own orders.
+    registry.add_nav(
+        registry.NavEntry(
+            "workorders:phone-orders",
+            _("My work orders"),
+            ("workorders.work_workorder",),
+            order=4,
+            current=("workorders:phone-orders", "workorders:phone-order"),
+        )
+    )
 
 
 class WorkordersConfig(AppConfig):

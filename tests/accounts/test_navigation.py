@@ -29,9 +29,14 @@ def nav_links(response) -> list[tuple[str, str, bool]]:
                 ("工单", "/workorders/", False),
                 ("设备看板", "/", False),
                 ("登记新终端", "/provision/", False),
+                ("用户引导", "/guidance/", False),
             ],
         ),
-        ("field_technician", "/incidents/", [("事件处置", "/incidents/", True), ("设备看板", "/", False)]),
+        (
+            "field_technician",
+            "/incidents/",
+            [("我的工单", "/workorders/m/", False), ("事件处置", "/incidents/", True), ("设备看板", "/", False)],
+        ),
         (
             "finance_officer",
             "/reconciliation/",
@@ -43,7 +48,11 @@ def nav_links(response) -> list[tuple[str, str, bool]]:
                 ("文件导入", "/reconciliation/imports/", False),
             ],
         ),
-        ("counter_staff", "/reconciliation/lookup/", [("缴费查询", "/reconciliation/lookup/", True)]),
+        (
+            "counter_staff",
+            "/reconciliation/lookup/",
+            [("用户引导", "/guidance/", False), ("缴费查询", "/reconciliation/lookup/", True)],
+        ),
     ],
 )
 def test_each_role_sees_in_chinese_the_screens_it_may_open_and_no_other(client, db, role, page, links):
@@ -59,10 +68,12 @@ def test_an_administrator_sees_every_screen_and_the_administration(admin_client)
     labels = [label for label, _, _ in nav_links(admin_client.get("/"))]
 
     assert labels == [
+        "我的工单",
         "事件处置",
         "工单",
         "设备看板",
         "登记新终端",
+        "用户引导",
         "对账",
         "对账日报",
         "缴费查询",
@@ -77,7 +88,7 @@ def test_the_navigation_speaks_english_to_a_reader_who_chose_it(client, db):
 
     response = client.get("/reconciliation/lookup/")
 
-    assert [label for label, _, _ in nav_links(response)] == ["Payment lookup"]
+    assert [label for label, _, _ in nav_links(response)] == ["Citizen guidance", "Payment lookup"]
 
 
 def test_a_registered_entry_appears_only_for_users_holding_its_permission(client, db, monkeypatch):

@@ -41,9 +41,11 @@ def test_every_role_that_sees_the_fleet_may_read_its_regions_which_accounts_gran
 
 
 def test_counter_staff_are_granted_the_payment_lookup_and_nothing_of_the_fleet(db):
+    # and the halls' guidance page: they are the counter the notices send citizens to.
     assert group_permissions(Role.COUNTER_STAFF) == {
         "reconciliation.lookup_payment",
         "reconciliation.contact_citizen",
+        "guidance.view_hallguidance",
     }
 
 
