@@ -1,4 +1,4 @@
-"""What a technician does at the kiosk and what they bring, by fault kind and component (pure: no ORM).
+"""What a technician does at the kiosk and what they bring, by fault kind and component (pure: no queries).
 
 The incident's playbook covers triage and the remote fix; the steps still open on it travel with the order, and
 these onsite steps follow them. The likely part is the part that serves the faulted component; the fleet's own
@@ -6,7 +6,11 @@ history of parts used for such incidents, when it has one, comes first (selector
 
 from django.utils.translation import gettext_lazy as _
 
+from fleet.models import RemoteCommand
 from fleet.vocabulary import Component, FaultKind
+
+# Playbook steps keyed by a remote command ("restart_module") are technical support's, not the technician's.
+REMOTE_COMMANDS = frozenset(RemoteCommand.Kind.values)
 
 # Onsite steps per fault kind (key, text). The functional test and the sign-off are the order's own steps.
 ONSITE_STEPS: dict[str, list[tuple[str, str]]] = {
@@ -75,8 +79,15 @@ COMPONENT_BY_KIND = {
 def onsite_steps(fault_kind: str, open_playbook_steps: list[tuple[str, str]]) -> list[tuple[str, str]]:
     """The order's checklist: the playbook's steps still open that a person at the kiosk can do (remote commands
     are support's), then the onsite steps, each step once."""
-    local = [(key, text) for key, text in open_playbook_steps if "remote" not in key]
-    steps = [*local, *ONSITE_STEPS.get(fault_kind, []), *CLOSING_STEPS]
+    local = [(key, text) for key, text in open_playbook_steps if "remote" not in key and key not in REMOTE_COMMANDS]
+    playbook_keys = {key for key, _text in local}
+    # An onsite step the playbook already has (its "replace" and our "onsite_replace") is listed once.
+    onsite = [
+        (key, text)
+        for key, text in ONSITE_STEPS.get(fault_kind, [])
+        if key.removeprefix("onsite_") not in playbook_keys
+    ]
+    steps = [*local, *onsite, *CLOSING_STEPS]
     keys: set[str] = set()
     texts: set[str] = set()
     unique = []

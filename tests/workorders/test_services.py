@@ -349,8 +349,17 @@ def test_a_step_the_playbook_and_the_onsite_steps_both_name_is_on_the_checklist_
     from workorders.checklists import onsite_steps
 
     with translation.override("zh-hans"):
-        steps = onsite_steps("module_failure", [("driver", "检查该模块的驱动和配置"), ("remote_restart", "远程重启")])
+        steps = onsite_steps(
+            "module_failure",
+            [
+                ("driver", "检查该模块的驱动和配置"),
+                ("restart_module", "远程重启该模块"),
+                ("remote_restart", "远程重启"),
+                ("replace", "仍无法使用：现场更换部件"),
+            ],
+        )
 
     texts = [text for _key, text in steps]
     assert texts.count("检查该模块的驱动和配置") == 1
-    assert "远程重启" not in texts
+    assert "远程重启" not in texts and "远程重启该模块" not in texts
+    assert [key for key, _text in steps if "replace" in key] == ["replace"]
