@@ -46,10 +46,10 @@ def test_technical_support_follows_the_board_warning_to_the_heartbeats_set_aside
     row.locator(".dead-letter__body summary").click()
     expect(row.locator(".dead-letter__body code")).to_contain_text("3.2\\u0000x")
     screenshot("dead-letters-zh")
-    expect(page.locator("nav.topnav a")).to_have_text(["事件处置", "设备看板"])
+    expect(page.locator("nav.topnav a")).to_have_text(["事件处置", "工单", "设备看板", "用户引导"])
 
 
-def test_counter_staff_see_only_the_payment_lookup_in_the_navigation(page, off_loop):
+def test_counter_staff_see_only_the_payment_lookup_and_the_halls_guidance_in_the_navigation(page, off_loop):
     off_loop(world)
     page.goto("/accounts/login/")
     page.fill("#id_username", "counter")
@@ -58,5 +58,5 @@ def test_counter_staff_see_only_the_payment_lookup_in_the_navigation(page, off_l
     page.wait_for_url("**/reconciliation/lookup/")
 
     nav = page.locator("nav.topnav a")
-    expect(nav).to_have_text(["缴费查询"])
-    expect(nav.first).to_have_attribute("aria-current", "page")
+    expect(nav).to_have_text(["用户引导", "缴费查询"])
+    expect(nav.last).to_have_attribute("aria-current", "page")

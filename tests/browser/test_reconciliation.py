@@ -146,7 +146,7 @@ def test_a_proposed_match_is_matched_by_hand_to_the_right_candidate(page, books,
 def test_counter_staff_look_up_a_payment_and_read_its_explanation(page, books, screenshot):
     log_in(page, books["clerk"])
     page.goto("/reconciliation/lookup/")
-    expect(page.locator(".topnav")).to_have_text("缴费查询")
+    expect(page.locator(".topnav a")).to_have_text(["用户引导", "缴费查询"])
 
     page.fill("#id_q", "A2026111800001")
     page.click("#lookup-form button[type=submit]")
