@@ -717,9 +717,11 @@ def work_order_test(
 
 @transaction.atomic
 def work_order_request_self_test(*, order: WorkOrder, actor) -> SelfTest:
-    """Ask the kiosk to run its self-test; its result (and the heartbeats after it) verify the repair."""
+    """Ask the kiosk to run its self-test; its result (and the heartbeats after it) verify the repair. The technician
+    at the kiosk, or technical support and the dispatcher from the console (remote diagnosis, 远程诊断)."""
     order = _locked(order)
-    _check_work(actor, order)
+    if not can_note(actor, order):
+        _check_work(actor, order)
     _require(order, RECORDING, _("run a self-test"))
     pending = order.self_tests.filter(passed__isnull=True, command__status__in=RemoteCommand.OPEN_STATUSES).first()
     if pending:

@@ -195,8 +195,8 @@ def _live_context(request, order) -> dict:
         "may_cancel": may_dispatch and order.is_active,
         "may_close": may_dispatch
         and order.status in (Status.ON_SITE, Status.WORK_DONE, Status.VERIFIED, Status.SIGNED_OFF),
-        # The technician at the kiosk runs it (the service's rule): they are the one who can watch it.
-        "may_self_test": services.can_work(user, order)
+        # The technician at the kiosk, or support and the dispatcher remotely (the service's rule).
+        "may_self_test": services.can_note(user, order)
         and order.status in (Status.ON_SITE, Status.WORK_DONE, Status.VERIFIED),
         "suggestions": _suggestions(order) if may_dispatch and reassignable else [],
         "assign_form": AssignForm(),
@@ -334,7 +334,7 @@ def note(request, uid):
     )
 
 
-@order_action(WORK)
+@order_action(WORK, GUIDE, DISPATCH)
 def self_test(request, uid):
     return _act(
         request,

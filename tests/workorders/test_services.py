@@ -363,3 +363,11 @@ def test_a_step_the_playbook_and_the_onsite_steps_both_name_is_on_the_checklist_
     assert texts.count("检查该模块的驱动和配置") == 1
     assert "远程重启" not in texts and "远程重启该模块" not in texts
     assert [key for key, _text in steps if "replace" in key] == ["replace"]
+
+
+def test_support_can_run_the_kiosks_self_test_remotely_while_the_technician_is_there(order, technician, guide):
+    _walk_to_site(order, technician)
+
+    self_test = services.work_order_request_self_test(order=order, actor=guide)
+
+    assert self_test.requested_by == guide and self_test.command.kind == "self_test"
