@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "fleet",
     "incidents",
     "reconciliation",
+    "parts",
     "workorders",
     "guidance",
 ]

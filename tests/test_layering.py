@@ -16,6 +16,7 @@ LAYER = {
     "fleet": 2,
     "incidents": 3,
     "reconciliation": 3,
+    "parts": 3,
     "workorders": 4,
     "guidance": 4,
 }

@@ -1,0 +1,201 @@
+"""Spare parts (备件管理): the catalog, the depots that hold stock (regional stores and technicians' vans), lots with
+their expiry dates, and the movement ledger that stock is derived from.
+
+Stock is never edited. Every change is a Movement (append-only, a database trigger refuses updates and deletes);
+the same trigger keeps Balance — the quantity of each lot in each depot — in step in the movement's own
+transaction, and Balance's CHECK constraint is what refuses a movement that would take a lot below zero, also when
+two people issue the last unit at the same moment (the second waits for the first's row lock, then fails)."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import F, Q
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Region
+from fleet.vocabulary import Component
+
+
+class Part(models.Model):
+    """A kind of spare part in the catalog (part number, what it serves, how it is stocked)."""
+
+    part_number = models.CharField(_("part number"), max_length=64, unique=True)
+    name = models.CharField(_("name"), max_length=200)
+    component = models.CharField(_("serves"), max_length=32, choices=Component.choices, blank=True)
+    # Kiosk models the part fits; empty means every model.
+    models_compatible = models.JSONField(_("compatible kiosk models"), default=list, blank=True)
+    unit = models.CharField(_("unit"), max_length=16, default="个")
+    expires = models.BooleanField(_("has an expiry date"), default=False)
+    reorder_point = models.PositiveIntegerField(_("reorder point"), default=0)
+    reorder_quantity = models.PositiveIntegerField(_("reorder quantity"), default=0)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["part_number"]
+        verbose_name = _("spare part")
+        verbose_name_plural = _("spare parts")
+        permissions = [("move_stock", _("Can receive, issue, return, transfer and count stock"))]
+
+    def __str__(self) -> str:
+        return f"{self.part_number} {self.name}"
+
+
+class Depot(models.Model):
+    """Where stock is held: a regional store, or a technician's van."""
+
+    class Kind(models.TextChoices):
+        STORE = "store", _("Regional store")
+        VAN = "van", _("Technician's van")
+
+    code = models.SlugField(_("code"), max_length=32, unique=True)
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="depots", verbose_name=_("region"))
+    # The technician whose van it is (a van only).
+    holder = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="van",
+        verbose_name=_("technician"),
+    )
+    latitude = models.DecimalField(_("latitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    longitude = models.DecimalField(_("longitude"), max_digits=9, decimal_places=6, null=True, blank=True)
+    active = models.BooleanField(_("active"), default=True)
+
+    class Meta:
+        ordering = ["region__code", "kind", "code"]
+        verbose_name = _("depot")
+        verbose_name_plural = _("depots")
+        constraints = [
+            models.CheckConstraint(
+                name="depot_kind_valid",
+                condition=Q(kind__in=["store", "van"]),
+                violation_error_message=_("A depot is a regional store or a technician's van."),
+            ),
+            models.CheckConstraint(
+                name="depot_van_has_holder",
+                condition=Q(kind="store", holder__isnull=True) | Q(kind="van", holder__isnull=False),
+                violation_error_message=_("A van belongs to a technician; a store to nobody."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Lot(models.Model):
+    """A batch of one part as received, with its expiry date if the part expires (有效期)."""
+
+    part = models.ForeignKey(Part, on_delete=models.PROTECT, related_name="lots", verbose_name=_("part"))
+    lot_number = models.CharField(_("lot"), max_length=64)
+    expires_on = models.DateField(_("expires on"), null=True, blank=True)
+    received_on = models.DateField(_("received on"))
+
+    class Meta:
+        ordering = ["part", "expires_on", "received_on", "id"]
+        verbose_name = _("lot")
+        verbose_name_plural = _("lots")
+        constraints = [
+            models.UniqueConstraint(fields=["part", "lot_number"], name="lot_number_unique_per_part"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.part.part_number} · {self.lot_number}"
+
+
+class Movement(models.Model):
+    """One change of stock: a lot into or out of a depot, by whom, when and why (append-only)."""
+
+    class Kind(models.TextChoices):
+        RECEIVE = "receive", _("Received")  # 入库
+        ISSUE = "issue", _("Issued to a work order")  # 领用
+        RETURN = "return", _("Returned")  # 退回
+        TRANSFER = "transfer", _("Transferred")  # 调拨
+        ADJUST = "adjust", _("Adjusted")  # 调整 (with a reason)
+        COUNT = "count", _("Count variance")  # 盘点差异
+        SCRAP = "scrap", _("Scrapped")  # 报废 (expired, broken)
+
+    id = models.BigAutoField(primary_key=True)
+    at = models.DateTimeField(_("time"))
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="movements", verbose_name=_("lot"))
+    # Out of `source` and into `target`: a receipt has no source, an issue or scrap no target, a transfer both, an
+    # adjustment or a count variance one of them.
+    source = models.ForeignKey(
+        Depot, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("from")
+    )
+    target = models.ForeignKey(
+        Depot, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("to")
+    )
+    quantity = models.PositiveIntegerField(_("quantity"))
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("person")
+    )
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    # The work order a part was issued to or returned from (its reference; workorders sits above this app).
+    reference = models.CharField(_("reference"), max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        verbose_name = _("stock movement")
+        verbose_name_plural = _("stock movements")
+        constraints = [
+            models.CheckConstraint(
+                name="movement_kind_valid",
+                condition=Q(kind__in=["receive", "issue", "return", "transfer", "adjust", "count", "scrap"]),
+            ),
+            models.CheckConstraint(
+                name="movement_quantity_positive",
+                condition=Q(quantity__gte=1),
+                violation_error_message=_("A movement moves at least one unit."),
+            ),
+            models.CheckConstraint(
+                name="movement_has_a_side",
+                condition=Q(source__isnull=False) | Q(target__isnull=False),
+                violation_error_message=_("A movement takes stock out of a depot, into one, or both."),
+            ),
+            models.CheckConstraint(
+                name="movement_not_to_itself",
+                condition=Q(source__isnull=True) | Q(target__isnull=True) | ~Q(source=F("target")),
+                violation_error_message=_("A transfer goes between two depots."),
+            ),
+            models.CheckConstraint(
+                name="movement_adjustment_has_reason",
+                condition=~Q(kind__in=["adjust", "count", "scrap"]) | ~Q(reason=""),
+                violation_error_message=_("An adjustment, a count variance or a scrapping says why."),
+            ),
+        ]
+        indexes = [
+            # A depot's ledger in the console, newest first (the target side; the source side is by lot below).
+            models.Index(fields=["target", "-at"], name="movement_target_at_idx"),
+            models.Index(fields=["source", "-at"], name="movement_source_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.lot} × {self.quantity}"
+
+
+class Balance(models.Model):
+    """How many of a lot a depot holds now. Written only by the movement trigger (parts migration 0002), never by
+    code: the ledger is the truth and this is its running sum, checked never to go below zero."""
+
+    depot = models.ForeignKey(Depot, on_delete=models.PROTECT, related_name="balances", verbose_name=_("depot"))
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="balances", verbose_name=_("lot"))
+    quantity = models.IntegerField(_("quantity"))
+
+    class Meta:
+        ordering = ["depot", "lot"]
+        verbose_name = _("stock")
+        verbose_name_plural = _("stock")
+        constraints = [
+            models.UniqueConstraint(fields=["depot", "lot"], name="balance_one_per_depot_lot"),
+            models.CheckConstraint(
+                name="balance_never_negative",
+                condition=Q(quantity__gte=0),
+                violation_error_message=_("Not enough stock."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.depot} · {self.lot}: {self.quantity}"

@@ -1,0 +1,210 @@
+"""Every change of stock is a movement written here; the database keeps the balances (parts migration 0002) and
+refuses any that would go below zero. Keyword-only, atomic; a refusal raises ValidationError or PermissionDenied and
+writes nothing."""
+
+from datetime import date
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.scoping import visible_region_ids
+from parts.models import Balance, Depot, Lot, Movement, Part
+
+MOVE = "parts.move_stock"
+
+
+def can_move(user, depot: Depot) -> bool:
+    """Support and managers move stock in their regions; a technician moves only their own van's."""
+    if not (user and user.is_authenticated and user.has_perm(MOVE)):
+        return False
+    if depot.kind == Depot.Kind.VAN and depot.holder_id == user.pk:
+        return True
+    if user.has_perm("parts.change_part") or user.has_perm("workorders.dispatch_workorder") or user.is_superuser:
+        region_ids = visible_region_ids(user)
+        return region_ids is None or depot.region_id in region_ids
+    return False
+
+
+def _check(user, *depots: Depot | None) -> None:
+    for depot in depots:
+        if depot is not None and not can_move(user, depot):
+            raise PermissionDenied(_("You may not move stock of %(depot)s.") % {"depot": depot.name})
+
+
+def _quantity(quantity) -> int:
+    if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 100_000:
+        raise ValidationError({"quantity": _("A quantity is a whole number from 1 to 100,000.")})
+    return quantity
+
+
+def _write(movements: list[Movement]) -> list[Movement]:
+    """Insert the movements; the trigger moves the balances, and a balance below zero is refused."""
+    try:
+        with transaction.atomic():
+            return Movement.objects.bulk_create(movements)
+    except IntegrityError as error:
+        if "balance_never_negative" in str(error):
+            raise ValidationError({"quantity": _("Not enough stock.")}, code="insufficient") from error
+        raise
+
+
+@transaction.atomic
+def part_receive(
+    *, part: Part, depot: Depot, quantity: int, lot_number: str, actor, expires_on: date | None = None, reason=""
+) -> Movement:
+    """Stock arrives at a depot (入库), as a lot: the same lot number again adds to that lot."""
+    _check(actor, depot)
+    quantity = _quantity(quantity)
+    lot_number = (lot_number or "").strip()[:64]
+    if not lot_number or "\x00" in lot_number:
+        raise ValidationError({"lot_number": _("Give the lot number printed on the package.")})
+    if part.expires and expires_on is None:
+        raise ValidationError({"expires_on": _("This part expires: give the lot's expiry date.")})
+    today = timezone.localdate()
+    if expires_on is not None and expires_on <= today:
+        raise ValidationError({"expires_on": _("This lot has already expired; it cannot be received.")})
+    lot, created = Lot.objects.get_or_create(
+        part=part, lot_number=lot_number, defaults={"expires_on": expires_on, "received_on": today}
+    )
+    if not created and expires_on is not None and lot.expires_on != expires_on:
+        raise ValidationError(
+            {"expires_on": _("Lot %(lot)s was received with another expiry date.") % {"lot": lot_number}}
+        )
+    return _write(
+        [
+            Movement(
+                at=timezone.now(),
+                kind=Movement.Kind.RECEIVE,
+                lot=lot,
+                target=depot,
+                quantity=quantity,
+                actor=actor,
+                reason=reason[:300],
+            )
+        ]
+    )[0]
+
+
+def issuable_lots(*, part: Part, depot: Depot, today: date | None = None):
+    """The depot's lots of the part that may be issued, first-expiring first (FEFO): in stock and not expired."""
+    today = today or timezone.localdate()
+    return (
+        Balance.objects.filter(depot=depot, lot__part=part, quantity__gt=0)
+        .filter(Q(lot__expires_on__isnull=True) | Q(lot__expires_on__gte=today))
+        .select_related("lot")
+        .order_by("lot__expires_on", "lot__received_on", "lot_id")
+    )
+
+
+@transaction.atomic
+def stock_issue(*, part: Part, depot: Depot, quantity: int, actor, reference: str = "", today=None) -> list[Movement]:
+    """Take parts out of a depot for a work order (领用), first-expiring lot first; expired lots are never issued.
+    Returns the movements (one per lot drawn from)."""
+    _check(actor, depot)
+    quantity = _quantity(quantity)
+    balances = list(issuable_lots(part=part, depot=depot, today=today).select_for_update(of=("self",)))
+    available = sum(balance.quantity for balance in balances)
+    if available < quantity:
+        raise ValidationError(
+            {
+                "quantity": _("%(depot)s has %(n)d usable %(part)s (expired lots are not issued).")
+                % {"depot": depot.name, "n": available, "part": part.name}
+            },
+            code="insufficient",
+        )
+    now, left, movements = timezone.now(), quantity, []
+    for balance in balances:
+        take = min(left, balance.quantity)
+        movements.append(
+            Movement(
+                at=now,
+                kind=Movement.Kind.ISSUE,
+                lot=balance.lot,
+                source=depot,
+                quantity=take,
+                actor=actor,
+                reference=reference[:64],
+            )
+        )
+        left -= take
+        if not left:
+            break
+    return _write(movements)
+
+
+@transaction.atomic
+def stock_return(*, lot: Lot, depot: Depot, quantity: int, actor, reference: str = "", reason: str = "") -> Movement:
+    """Unused parts back into a depot (退回)."""
+    _check(actor, depot)
+    return _write(
+        [
+            Movement(
+                at=timezone.now(),
+                kind=Movement.Kind.RETURN,
+                lot=lot,
+                target=depot,
+                quantity=_quantity(quantity),
+                actor=actor,
+                reference=reference[:64],
+                reason=reason[:300],
+            )
+        ]
+    )[0]
+
+
+@transaction.atomic
+def stock_transfer(*, lot: Lot, source: Depot, target: Depot, quantity: int, actor, reason: str = "") -> Movement:
+    """From one depot to another (调拨): a store to a van, a van back to the store. The source's keeper moves it."""
+    if source.pk == target.pk:
+        raise ValidationError({"target": _("A transfer goes between two depots.")})
+    # Whoever answers for the stock that leaves: the store's keepers send to a van, a technician sends back.
+    _check(actor, source)
+    return _write(
+        [
+            Movement(
+                at=timezone.now(),
+                kind=Movement.Kind.TRANSFER,
+                lot=lot,
+                source=source,
+                target=target,
+                quantity=_quantity(quantity),
+                actor=actor,
+                reason=reason[:300],
+            )
+        ]
+    )[0]
+
+
+@transaction.atomic
+def stock_adjust(
+    *, lot: Lot, depot: Depot, delta: int, actor, reason: str, kind: str = Movement.Kind.ADJUST
+) -> Movement:
+    """Correct a depot's stock of a lot by `delta` (up or down) with a reason: an adjustment, a count variance
+    (盘点差异) or a scrapping (报废, down only)."""
+    _check(actor, depot)
+    reason = (reason or "").strip()
+    if not reason or "\x00" in reason:
+        raise ValidationError({"reason": _("Say why the stock changes.")})
+    if kind not in (Movement.Kind.ADJUST, Movement.Kind.COUNT, Movement.Kind.SCRAP):
+        raise ValidationError({"kind": _("Unknown adjustment.")})
+    if isinstance(delta, bool) or not isinstance(delta, int) or delta == 0:
+        raise ValidationError({"delta": _("Give the change as a whole number other than zero.")})
+    if kind == Movement.Kind.SCRAP and delta > 0:
+        raise ValidationError({"delta": _("Scrapping takes stock out.")})
+    side = {"target": depot} if delta > 0 else {"source": depot}
+    return _write(
+        [
+            Movement(
+                at=timezone.now(),
+                kind=kind,
+                lot=lot,
+                quantity=_quantity(abs(delta)),
+                actor=actor,
+                reason=reason[:300],
+                **side,
+            )
+        ]
+    )[0]
