@@ -311,6 +311,8 @@ class PartUsed(models.Model):
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
+    # Whether it was issued from the technician's van stock (a parts.Movement with the order's reference).
+    from_stock = models.BooleanField(_("issued from van stock"), default=False)
 
     class Meta:
         ordering = ["order", "recorded_at", "id"]

@@ -28,6 +28,8 @@ from fleet.vocabulary import HEALTHY_STATES, Component
 from incidents import services as incident_services
 from incidents.models import ACTIVE_STATES as INCIDENT_ACTIVE_STATES
 from incidents.models import Incident
+from parts import services as part_services
+from parts.models import Depot, Part
 from workorders import checklists, events, photos
 from workorders.models import (
     ChecklistItem,
@@ -538,7 +540,9 @@ def work_order_add_part(
     note: str = "",
     at: datetime | None = None,
 ) -> PartUsed:
-    """A part fitted (the seam for the spare-parts stock: its movement will be made from this row)."""
+    """A part fitted. When the technician's van holds that catalog part, it is issued from the van's stock (first-
+    expiring lot first) in the same transaction; otherwise the part is recorded and the event says it did not come
+    out of the van's stock, so the store can follow it up."""
     order = _locked(order)
     _check_work(actor, order)
     _require(order, RECORDING, _("record parts"))
@@ -548,6 +552,7 @@ def work_order_add_part(
     if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 999:
         raise ValidationError({"quantity": _("A quantity is between 1 and 999.")})
     now = timezone.now()
+    from_stock, stock_text = _issue_from_van(order, actor, part_number, quantity)
     part = PartUsed.objects.create(
         order=order,
         part_number=part_number,
@@ -556,6 +561,7 @@ def work_order_add_part(
         note=note,
         recorded_at=_when(at, now, order),
         recorded_by=actor,
+        from_stock=from_stock,
     )
     _save(order)
     _event(
@@ -563,11 +569,27 @@ def work_order_add_part(
         EventKind.PART,
         actor=actor,
         now=now,
-        text=f"{part_number} {name} × {quantity}" + (f"（{note}）" if note else ""),
-        data={"part_number": part_number, "quantity": quantity},
+        text=f"{part_number} {name} × {quantity}" + (f"（{note}）" if note else "") + f" · {stock_text}",
+        data={"part_number": part_number, "quantity": quantity, "from_stock": from_stock},
         recorded_at=at,
     )
     return part
+
+
+def _issue_from_van(order: WorkOrder, actor, part_number: str, quantity: int) -> tuple[bool, str]:
+    """Issue the part from the technician's van when the catalog knows it and the van holds enough."""
+    van = Depot.objects.filter(holder=actor, kind=Depot.Kind.VAN, active=True).first()
+    if van is None:
+        return False, _("no van stock to issue from")
+    part = Part.objects.filter(part_number=part_number).first()
+    if part is None:
+        return False, _("not a catalog part; stock not moved")
+    try:
+        with transaction.atomic():
+            part_services.stock_issue(part=part, depot=van, quantity=quantity, actor=actor, reference=order.reference)
+    except (ValidationError, PermissionDenied):
+        return False, _("not enough in %(van)s; stock not moved") % {"van": van.name}
+    return True, _("issued from %(van)s") % {"van": van.name}
 
 
 @transaction.atomic

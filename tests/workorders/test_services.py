@@ -371,3 +371,32 @@ def test_support_can_run_the_kiosks_self_test_remotely_while_the_technician_is_t
     self_test = services.work_order_request_self_test(order=order, actor=guide)
 
     assert self_test.requested_by == guide and self_test.command.kind == "self_test"
+
+
+def test_a_part_fitted_from_the_technicians_van_leaves_the_vans_stock(order, technician, dispatcher, region):
+    from parts import services as part_services
+    from parts.models import Balance, Depot, Movement, Part
+
+    part = Part.objects.create(part_number="PRN-80T", name="热敏打印机芯", component="receipt_printer")
+    van = Depot.objects.create(code="van-li", name="李强的车", kind=Depot.Kind.VAN, region=region, holder=technician)
+    part_services.part_receive(part=part, depot=van, quantity=2, lot_number="L1", actor=technician)
+    _walk_to_site(order, technician)
+
+    used = services.work_order_add_part(
+        order=order, actor=technician, part_number="PRN-80T", name="打印机芯", quantity=1
+    )
+
+    assert used.from_stock
+    assert Balance.objects.get(depot=van).quantity == 1
+    assert Movement.objects.get(kind="issue").reference == order.reference
+
+
+def test_a_part_the_van_does_not_hold_is_recorded_and_said_not_to_come_from_stock(order, technician):
+    _walk_to_site(order, technician)
+
+    used = services.work_order_add_part(
+        order=order, actor=technician, part_number="XX-1", name="临时采购件", quantity=1
+    )
+
+    assert not used.from_stock
+    assert order.events.filter(kind=EventKind.PART).last().data["from_stock"] is False
