@@ -5,7 +5,7 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ReadOnlyAdmin, person_column
-from parts.models import Balance, Depot, Lot, Movement, Part
+from parts.models import Balance, Depot, Lot, Movement, Part, StockCount, StockCountLine
 
 
 @admin.register(Part)
@@ -57,3 +57,27 @@ class BalanceAdmin(ReadOnlyAdmin):
     list_filter = ["depot"]
     search_fields = ["lot__part__part_number", "lot__lot_number"]
     list_select_related = ["depot", "lot__part"]
+
+
+class StockCountLineInline(admin.TabularInline):
+    model = StockCountLine
+    fields = ["lot", "expected", "counted", "counted_by_name"]
+    readonly_fields = fields
+    counted_by_name = person_column("counted_by", _("counted by"))
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(StockCount)
+class StockCountAdmin(ReadOnlyAdmin):
+    list_display = ["depot", "status", "started_at", "started_by_name", "posted_at"]
+    list_filter = ["status", "depot"]
+    list_select_related = ["depot", "started_by"]
+    inlines = [StockCountLineInline]
+    started_by_name = person_column("started_by", _("started by"))

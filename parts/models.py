@@ -199,3 +199,63 @@ class Balance(models.Model):
 
     def __str__(self) -> str:
         return f"{self.depot} · {self.lot}: {self.quantity}"
+
+
+class StockCount(models.Model):
+    """A stock count (盘点) of one depot: what the ledger expected of each lot when it started, what was counted,
+    and, once posted, the variances written to the ledger as count movements."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("Counting")
+        POSTED = "posted", _("Posted")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    depot = models.ForeignKey(Depot, on_delete=models.PROTECT, related_name="counts", verbose_name=_("depot"))
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.OPEN)
+    started_at = models.DateTimeField(_("started at"))
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("started by")
+    )
+    posted_at = models.DateTimeField(_("posted at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        verbose_name = _("stock count")
+        verbose_name_plural = _("stock counts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["depot"], condition=Q(status="open"), name="stock_count_one_open_per_depot"
+            ),
+            models.CheckConstraint(
+                name="stock_count_status_valid", condition=Q(status__in=["open", "posted", "cancelled"])
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.depot} · {self.started_at:%Y-%m-%d}"
+
+
+class StockCountLine(models.Model):
+    """One lot in a count: expected by the ledger at the start, counted by a named person."""
+
+    count = models.ForeignKey(StockCount, on_delete=models.CASCADE, related_name="lines", verbose_name=_("count"))
+    lot = models.ForeignKey(Lot, on_delete=models.PROTECT, related_name="+", verbose_name=_("lot"))
+    expected = models.IntegerField(_("expected"))
+    counted = models.PositiveIntegerField(_("counted"), null=True, blank=True)
+    counted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("counted by"),
+    )
+
+    class Meta:
+        ordering = ["count", "lot"]
+        verbose_name = _("count line")
+        verbose_name_plural = _("count lines")
+        constraints = [models.UniqueConstraint(fields=["count", "lot"], name="stock_count_line_one_per_lot")]
+
+    def __str__(self) -> str:
+        return f"{self.lot}: {self.counted}/{self.expected}"

@@ -11,7 +11,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.scoping import visible_region_ids
-from parts.models import Balance, Depot, Lot, Movement, Part
+from core.people import person_name
+from parts.models import Balance, Depot, Lot, Movement, Part, StockCount, StockCountLine
 
 MOVE = "parts.move_stock"
 
@@ -208,3 +209,82 @@ def stock_adjust(
             )
         ]
     )[0]
+
+
+# --- Stock counts (盘点) ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def stock_count_start(*, depot: Depot, actor) -> StockCount:
+    """Open a count of a depot: each lot it holds, with what the ledger says it should be. One open count per
+    depot (the database refuses a second)."""
+    _check(actor, depot)
+    try:
+        with transaction.atomic():
+            count = StockCount.objects.create(depot=depot, started_at=timezone.now(), started_by=actor)
+    except IntegrityError as error:
+        raise ValidationError(
+            _("%(depot)s is already being counted.") % {"depot": depot.name}, code="conflict"
+        ) from error
+    StockCountLine.objects.bulk_create(
+        [
+            StockCountLine(count=count, lot_id=lot_id, expected=quantity)
+            for lot_id, quantity in Balance.objects.filter(depot=depot, quantity__gt=0).values_list(
+                "lot_id", "quantity"
+            )
+        ]
+    )
+    return count
+
+
+@transaction.atomic
+def stock_count_record(*, count: StockCount, lot: Lot, counted: int, actor) -> StockCountLine:
+    """What was found of a lot (a lot the ledger did not expect here is added with zero expected)."""
+    count = StockCount.objects.select_for_update().get(pk=count.pk)
+    _check(actor, count.depot)
+    if count.status != StockCount.Status.OPEN:
+        raise ValidationError(_("This count is closed."), code="illegal_transition")
+    if isinstance(counted, bool) or not isinstance(counted, int) or not 0 <= counted <= 100_000:
+        raise ValidationError({"counted": _("Give the number found, from 0 to 100,000.")})
+    line, _created = StockCountLine.objects.get_or_create(count=count, lot=lot, defaults={"expected": 0})
+    line.counted, line.counted_by = counted, actor
+    line.save(update_fields=["counted", "counted_by"])
+    return line
+
+
+@transaction.atomic
+def stock_count_post(*, count: StockCount, actor) -> list[Movement]:
+    """Post the count: every counted line that differs from what was expected becomes a count-variance movement
+    naming the counter. Refused when a line is not counted yet, or when stock moved in the depot since the count
+    began (the expected figures are stale: count those lots again)."""
+    count = StockCount.objects.select_for_update().select_related("depot").get(pk=count.pk)
+    _check(actor, count.depot)
+    if count.status != StockCount.Status.OPEN:
+        raise ValidationError(_("This count is closed."), code="illegal_transition")
+    lines = list(count.lines.select_related("lot", "counted_by"))
+    missing = [str(line.lot) for line in lines if line.counted is None]
+    if missing:
+        raise ValidationError(_("Not counted yet: %(lots)s") % {"lots": "、".join(missing[:10])})
+    if Movement.objects.filter(Q(source=count.depot) | Q(target=count.depot), at__gt=count.started_at).exists():
+        raise ValidationError(
+            _("Stock moved in %(depot)s during the count; start a new count.") % {"depot": count.depot.name},
+            code="conflict",
+        )
+    movements = [
+        Movement(
+            at=timezone.now(),
+            kind=Movement.Kind.COUNT,
+            lot=line.lot,
+            quantity=abs(line.counted - line.expected),
+            actor=actor,
+            reason=_("Count of %(date)s by %(who)s")
+            % {"date": timezone.localtime(count.started_at).date(), "who": person_name(line.counted_by)},
+            **({"target": count.depot} if line.counted > line.expected else {"source": count.depot}),
+        )
+        for line in lines
+        if line.counted != line.expected
+    ]
+    written = _write(movements) if movements else []
+    count.status, count.posted_at = StockCount.Status.POSTED, timezone.now()
+    count.save(update_fields=["status", "posted_at"])
+    return written

@@ -147,3 +147,45 @@ def test_two_people_issuing_the_last_unit_at_once_get_one_part_between_them(stor
     assert sorted(outcomes) == ["issued", "refused"]
     assert on_hand(store) == 0
     assert Movement.objects.filter(kind="issue").count() == 1
+
+
+def test_a_posted_count_writes_each_variance_to_the_ledger_with_the_counters_name(store, keeper, printer, paper):
+    services.part_receive(part=printer, depot=store, quantity=5, lot_number="P1", actor=keeper)
+    services.part_receive(
+        part=paper,
+        depot=store,
+        quantity=20,
+        lot_number="R1",
+        actor=keeper,
+        expires_on=timezone.localdate() + timedelta(days=90),
+    )
+    count = services.stock_count_start(depot=store, actor=keeper)
+    services.stock_count_record(count=count, lot=Lot.objects.get(lot_number="P1"), counted=4, actor=keeper)
+    services.stock_count_record(count=count, lot=Lot.objects.get(lot_number="R1"), counted=20, actor=keeper)
+
+    [variance] = services.stock_count_post(count=count, actor=keeper)
+
+    assert (variance.kind, variance.quantity, variance.source) == (Movement.Kind.COUNT, 1, store)
+    assert "陈磊" in variance.reason
+    assert on_hand(store, printer) == 4
+
+
+def test_a_count_is_not_posted_when_stock_moved_meanwhile_or_a_lot_is_uncounted(store, keeper, printer):
+    services.part_receive(part=printer, depot=store, quantity=5, lot_number="P1", actor=keeper)
+    count = services.stock_count_start(depot=store, actor=keeper)
+
+    with pytest.raises(ValidationError, match="P1"):
+        services.stock_count_post(count=count, actor=keeper)
+    services.stock_count_record(count=count, lot=Lot.objects.get(), counted=3, actor=keeper)
+    services.stock_issue(part=printer, depot=store, quantity=1, actor=keeper)
+    with pytest.raises(ValidationError):
+        services.stock_count_post(count=count, actor=keeper)
+
+    assert not Movement.objects.filter(kind=Movement.Kind.COUNT).exists()
+
+
+def test_a_depot_has_one_open_count(store, keeper):
+    services.stock_count_start(depot=store, actor=keeper)
+
+    with pytest.raises(ValidationError):
+        services.stock_count_start(depot=store, actor=keeper)
