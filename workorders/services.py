@@ -975,72 +975,30 @@ def work_orders_warn_forgotten_checkout(*, now: datetime | None = None) -> int:
 
 # --- The phone's offline queue -----------------------------------------------------------------------------------
 
-SYNC_KINDS = (
-    "accept",
-    "refuse",
-    "depart",
-    "check_in",
-    "check_out",
-    "checklist",
-    "note",
-    "part",
-    "test",
-    "done",
-    "sign_off",
-    "self_test",
-)
+# What each queued action calls, and the keys of its data passed on as the service's keyword arguments (the API's
+# serializer has shaped them). Every service but the self-test also takes the moment the phone recorded it.
+SYNC_ACTIONS = {
+    "accept": (work_order_accept, ()),
+    "refuse": (work_order_refuse, ("reason",)),
+    "depart": (work_order_depart, ()),
+    "check_in": (work_order_check_in, ("scanned",)),
+    "check_out": (work_order_check_out, ()),
+    "checklist": (work_order_checklist, ("key", "outcome", "note")),
+    "note": (work_order_note, ("text",)),
+    "part": (work_order_add_part, ("part_number", "name", "quantity", "note")),
+    "test": (work_order_test, ("check", "result", "note")),
+    "done": (work_order_done, ("summary",)),
+    "sign_off": (work_order_sign_off, ("name", "signature")),
+    "self_test": (lambda *, at, **kw: work_order_request_self_test(**kw), ()),
+}
+SYNC_KINDS = tuple(SYNC_ACTIONS)
 
 
 def _apply(kind: str, order: WorkOrder, user, data: dict, at: datetime | None):
-    if kind == "accept":
-        return work_order_accept(order=order, actor=user, at=at)
-    if kind == "refuse":
-        return work_order_refuse(order=order, actor=user, reason=data.get("reason", ""), at=at)
-    if kind == "depart":
-        return work_order_depart(order=order, actor=user, at=at)
-    if kind == "check_in":
-        return work_order_check_in(order=order, actor=user, scanned=data.get("scanned", ""), at=at)
-    if kind == "check_out":
-        return work_order_check_out(order=order, actor=user, at=at)
-    if kind == "checklist":
-        return work_order_checklist(
-            order=order,
-            actor=user,
-            key=data.get("key", ""),
-            outcome=data.get("outcome", ""),
-            note=data.get("note", ""),
-            at=at,
-        )
-    if kind == "note":
-        return work_order_note(order=order, actor=user, text=data.get("text", ""), at=at)
-    if kind == "part":
-        return work_order_add_part(
-            order=order,
-            actor=user,
-            part_number=data.get("part_number", ""),
-            name=data.get("name", ""),
-            quantity=data.get("quantity"),
-            note=data.get("note", ""),
-            at=at,
-        )
-    if kind == "test":
-        return work_order_test(
-            order=order,
-            actor=user,
-            check=data.get("check", ""),
-            result=data.get("result", ""),
-            note=data.get("note", ""),
-            at=at,
-        )
-    if kind == "done":
-        return work_order_done(order=order, actor=user, summary=data.get("summary", ""), at=at)
-    if kind == "sign_off":
-        return work_order_sign_off(
-            order=order, actor=user, name=data.get("name", ""), signature=data.get("signature"), at=at
-        )
-    if kind == "self_test":
-        return work_order_request_self_test(order=order, actor=user)
-    raise ValidationError({"kind": _("Unknown action.")})
+    if kind not in SYNC_ACTIONS:
+        raise ValidationError({"kind": _("Unknown action.")})
+    service, keys = SYNC_ACTIONS[kind]
+    return service(order=order, actor=user, at=at, **{key: data.get(key, "") for key in keys})
 
 
 def _message(error) -> str:
@@ -1062,6 +1020,19 @@ def _order_state(order: WorkOrder | None) -> dict | None:
     }
 
 
+def _receipt(action_id, user, order, kind, recorded_at, outcome, message="") -> SyncAction:
+    return SyncAction.objects.create(
+        id=action_id,
+        user=user,
+        order=order,
+        kind=kind,
+        recorded_at=recorded_at,
+        received_at=timezone.now(),
+        outcome=outcome,
+        message=message,
+    )
+
+
 def sync_apply_once(
     *, user, action_id: uuid.UUID, order: WorkOrder | None, kind: str, recorded_at: datetime | None, apply
 ) -> dict:
@@ -1075,15 +1046,7 @@ def sync_apply_once(
                 if order is None:
                     raise ValidationError(_("No such work order, or not one of yours."), code="conflict")
                 apply()
-                receipt = SyncAction.objects.create(
-                    id=action_id,
-                    user=user,
-                    order=order,
-                    kind=kind,
-                    recorded_at=recorded_at,
-                    received_at=timezone.now(),
-                    outcome=outcome,
-                )
+                receipt = _receipt(action_id, user, order, kind, recorded_at, outcome)
         except IntegrityError:
             receipt = SyncAction.objects.filter(pk=action_id).first()  # the same action, applied by a twin request
             if receipt is None:
@@ -1097,16 +1060,7 @@ def sync_apply_once(
             message = _message(error)[:500]
             try:
                 with transaction.atomic():
-                    receipt = SyncAction.objects.create(
-                        id=action_id,
-                        user=user,
-                        order=order,
-                        kind=kind,
-                        recorded_at=recorded_at,
-                        received_at=timezone.now(),
-                        outcome=outcome,
-                        message=message,
-                    )
+                    receipt = _receipt(action_id, user, order, kind, recorded_at, outcome, message)
                 if order is not None and outcome == SyncAction.Outcome.CONFLICT:
                     with transaction.atomic():
                         _event(
