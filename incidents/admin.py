@@ -247,6 +247,8 @@ class NotificationAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("incident"), ordering="incident_id")
     def incident_ref(self, obj):
+        if obj.incident_id is None:
+            return format_html('<span title="{}">{}</span>', obj.notice_key, obj.subject or obj.notice_key)
         return format_html('<span title="{}">{}</span>', obj.incident.title, obj.incident.reference)
 
     @admin.display(description=_("sent to"))

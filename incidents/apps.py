@@ -78,13 +78,14 @@ class IncidentsConfig(AppConfig):
     def ready(self):
         from django.conf import settings
 
-        from core import faults, registry
+        from core import faults, notices, registry
         from fleet import events
         from incidents import events as incident_events
         from incidents import realtime, selectors
 
         register_console()
         faults.register_sink(_store_fault_reports)
+        notices.register_sink(_queue_notices)
         incident_events.incidents_changed.connect(
             realtime.broadcast_incidents_changed, dispatch_uid="incidents.realtime.console"
         )
@@ -94,3 +95,9 @@ class IncidentsConfig(AppConfig):
             events.kiosk_status_changed.connect(_wake_engine, dispatch_uid="incidents.wake_on_flip")
             if hasattr(events, "command_finished"):
                 events.command_finished.connect(_wake_engine, dispatch_uid="incidents.wake_on_command")
+
+
+def _queue_notices(batch) -> int:
+    from incidents import notify
+
+    return notify.queue_notices(batch)

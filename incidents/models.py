@@ -619,9 +619,16 @@ class Notification(models.Model):
         # A kiosk's message in a mass outage: its hall's parent incident announces it instead.
         MERGED = "merged", _("Announced by the mass outage")
 
+    # Empty for a notice (core/notices.py): a message of another app, not about one incident.
     incident = models.ForeignKey(
-        Incident, on_delete=models.CASCADE, related_name="notifications", verbose_name=_("incident")
+        Incident,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="notifications",
+        verbose_name=_("incident"),
     )
+    notice_key = models.CharField(_("notice"), max_length=200, blank=True, db_default="")  # raw INSERTs omit it
     channel = models.ForeignKey(
         NotificationChannel,
         null=True,
@@ -664,6 +671,22 @@ class Notification(models.Model):
                 | Q(channel__isnull=True, recipient__isnull=False),
                 violation_error_message=_("A notification goes to a channel or to a person."),
             ),
+            # A notice goes once to each channel and each person, however often its app posts it.
+            models.UniqueConstraint(
+                fields=["notice_key", "channel"],
+                condition=~Q(notice_key=""),
+                name="notification_notice_once_per_channel",
+            ),
+            models.UniqueConstraint(
+                fields=["notice_key", "recipient"],
+                condition=~Q(notice_key=""),
+                name="notification_notice_once_per_person",
+            ),
+            models.CheckConstraint(
+                name="notification_incident_or_notice",
+                condition=Q(incident__isnull=False, notice_key="") | (Q(incident__isnull=True) & ~Q(notice_key="")),
+                violation_error_message=_("A notification is about an incident or is a notice, not both."),
+            ),
             models.CheckConstraint(
                 name="notification_status_valid",
                 condition=Q(status__in=["pending", "sending", "sent", "failed", "gave_up", "merged"]),
@@ -680,7 +703,7 @@ class Notification(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.incident_id} {self.event} → {self.channel_id or self.recipient_id}"
+        return f"{self.incident_id or self.notice_key} {self.event} → {self.channel_id or self.recipient_id}"
 
 
 class FaultReport(models.Model):

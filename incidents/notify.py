@@ -133,6 +133,56 @@ def queue_to_people(*, incident_id: int, user_ids: list[int], event: str, now: d
         return cursor.rowcount
 
 
+def queue_notices(notices) -> int:
+    """The sink of core/notices.py: each notice to every active channel of its region (or of every region) kept for
+    its role that takes its severity — never a security contact's — and to the people it names. Subject and body
+    come written. One statement per notice; a key already queued is a no-op."""
+    queued = 0
+    with connection.cursor() as cursor:
+        for notice in notices:
+            params = {
+                "key": notice.key,
+                "subject": notice.title,
+                "body": notice.body,
+                "event": "notice",
+                "region": notice.region_id,
+                "role": notice.role,
+                "severity": notice.severity,
+                "users": [int(pk) for pk in notice.user_ids],
+                "now": timezone.now(),
+            }
+            cursor.execute(
+                f"""
+                INSERT INTO {Notification._meta.db_table}
+                    (notice_key, channel_id, event, subject, body, status, attempts, last_error, created_at,
+                     next_attempt_at)
+                SELECT %(key)s, c.id, %(event)s, %(subject)s, %(body)s, 'pending', 0, '', %(now)s, %(now)s
+                FROM {NotificationChannel._meta.db_table} c
+                WHERE c.active AND NOT c.security AND c.role = %(role)s AND %(severity)s <= c.max_severity
+                  AND (c.region_id IS NULL OR %(region)s::bigint IS NULL OR c.region_id = %(region)s::bigint)
+                ON CONFLICT (notice_key, channel_id) WHERE notice_key <> '' DO NOTHING
+                """,
+                params,
+            )
+            queued += cursor.rowcount
+            if params["users"]:
+                cursor.execute(
+                    f"""
+                    INSERT INTO {Notification._meta.db_table}
+                        (notice_key, recipient_id, event, subject, body, status, attempts, last_error, created_at,
+                         next_attempt_at)
+                    SELECT %(key)s, u.id, %(event)s, %(subject)s, %(body)s, 'pending', 0, '', %(now)s, %(now)s
+                    FROM unnest(%(users)s::int[]) AS u(id)
+                    ON CONFLICT (notice_key, recipient_id) WHERE notice_key <> '' DO NOTHING
+                    """,
+                    params,
+                )
+                queued += cursor.rowcount
+    if queued:
+        transaction.on_commit(_wake)
+    return queued
+
+
 # --- Rendering ----------------------------------------------------------------------------------------------------
 
 
@@ -169,6 +219,8 @@ def event_headline(event: str) -> str:
         return _("Incident resolved")
     if parts[0] == "reopened":
         return _("Incident reopened: the fault came back within 24 hours of its recovery")
+    if parts[0] == "notice":
+        return _("Notice")
     return event
 
 
@@ -232,7 +284,7 @@ class Claim:
     """What the sender needs of one claimed row, read before the claim's transaction commits."""
 
     pk: int
-    incident_id: int
+    incident_id: int | None
     event: str
     attempts: int
     kind: str
@@ -253,12 +305,12 @@ def _claim(now: datetime) -> tuple[list[Claim], int]:
             .select_related("incident__site", "incident__region", "channel", "recipient")
             .order_by("next_attempt_at", "id")[:BATCH]
         )
-        merged = [row.pk for row in rows if row.incident.parent_id is not None]
+        merged = [row.pk for row in rows if row.incident_id and row.incident.parent_id is not None]
         if merged:
             Notification.objects.filter(pk__in=merged).update(status=Status.MERGED, next_attempt_at=None)
         claims, off = [], []
         for row in rows:
-            if row.incident.parent_id is not None:
+            if row.pk in merged:
                 continue
             if row.channel_id is not None and not row.channel.active:
                 off.append(row)
@@ -277,7 +329,7 @@ def _claim(now: datetime) -> tuple[list[Claim], int]:
 
 
 def _claim_of(row: Notification) -> Claim:
-    incident = row.incident
+    incident = row.incident  # None for a notice: its subject and body were written by the app that posted it
     if row.channel_id is not None:
         kind, target, secret, to_label = row.channel.kind, row.channel.target, row.channel.secret, row.channel.name
     else:
@@ -293,15 +345,19 @@ def _claim_of(row: Notification) -> Claim:
         to_label=to_label,
         subject=row.subject,
         body=row.body,
-        fields={
-            "event": row.event,
-            "reference": incident.reference,
-            "severity": f"P{incident.severity}",
-            "state": incident.state,
-            "hall": incident.site.name,
-            "district": incident.region.name,
-            "url": incident_url(incident),
-        },
+        fields=(
+            {
+                "event": row.event,
+                "reference": incident.reference,
+                "severity": f"P{incident.severity}",
+                "state": incident.state,
+                "hall": incident.site.name,
+                "district": incident.region.name,
+                "url": incident_url(incident),
+            }
+            if incident is not None
+            else {"event": row.event, "notice": row.notice_key}
+        ),
     )
 
 
@@ -310,6 +366,8 @@ def _give_up_switched_off(row: Notification, now: datetime) -> None:
         Notification.objects.filter(pk=row.pk).update(
             status=Status.GAVE_UP, next_attempt_at=None, last_error=_("The channel is switched off.")
         )
+        if row.incident_id is None:
+            return
         services.entry_once(
             row.incident_id,
             TimelineEntry.Kind.NOTIFY_FAILED,
@@ -470,6 +528,8 @@ def _record(claim: Claim, error: str | None, now: datetime) -> bool:
         if error is None:
             if not mine.update(status=Status.SENT, sent_at=now, next_attempt_at=None, last_error=""):
                 return False
+            if claim.incident_id is None:
+                return True
             services.entry_once(
                 claim.incident_id,
                 TimelineEntry.Kind.NOTIFIED,
@@ -485,7 +545,7 @@ def _record(claim: Claim, error: str | None, now: datetime) -> bool:
         updated = mine.update(
             status=Status.GAVE_UP if give_up else Status.FAILED, next_attempt_at=next_at, last_error=error[:500]
         )
-        if not updated:
+        if not updated or claim.incident_id is None:
             return False
         then = (
             _("gave up after %(n)s attempts") % {"n": claim.attempts}
@@ -536,6 +596,10 @@ def notification_send_again(*, notification: Notification, actor) -> Notificatio
         raise ValidationError(_("Only a notification that was given up is sent again."))
     now = timezone.now()
     Notification.objects.filter(pk=row.pk).update(status=Status.PENDING, attempts=0, next_attempt_at=now, sent_at=None)
+    transaction.on_commit(_wake)
+    row.refresh_from_db()
+    if row.incident_id is None:
+        return row
     services.entry(
         row.incident_id,
         TimelineEntry.Kind.NOTE,
@@ -545,8 +609,6 @@ def notification_send_again(*, notification: Notification, actor) -> Notificatio
         result=event_headline(row.event),
         data={"notification_id": row.pk},
     )
-    transaction.on_commit(_wake)
-    row.refresh_from_db()
     return row
 
 

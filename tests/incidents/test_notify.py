@@ -296,3 +296,56 @@ def test_render_speaks_chinese_and_names_the_missed_deadline(make_kiosk, region)
     assert subject.startswith("【P") and "SLA" in subject and incident.reference in subject
     assert "已超时" in body or "超时" in body
     assert "和平区政务服务大厅" in body and "黄浦区" in body
+
+
+def test_a_notice_of_another_app_goes_once_to_each_matching_channel_and_never_to_a_security_contact(
+    channels, receiver, region
+):
+    from core import notices
+    from tests.factories import RegionFactory
+
+    elsewhere = RegionFactory(code="xuhui", name="徐汇区")
+    NotificationChannel.objects.create(name="安全联系人", kind="email", target="sec@example.cn", security=True)
+    NotificationChannel.objects.create(name="徐汇区值班", kind="email", target="xh@example.cn", region=elsewhere)
+    NotificationChannel.objects.create(name="只收 P1", kind="email", target="p1@example.cn", max_severity=1)
+    notice = notices.Notice(
+        key="parts:reorder:D-01:PN-1001:2026-11-26",
+        subject="备件低于再订货点：热敏打印机芯",
+        body="黄浦区备件库 热敏打印机芯 现有 1 件，再订货点 3 件。",
+        region_id=region.pk,
+    )
+
+    assert notices.post([notice]) == 4
+    assert notices.post([notice]) == 0  # the same key again is the same notice
+    sent = notify.send_due(now=later())
+
+    assert sent == 4
+    (wecom,) = receiver.to("/cgi-bin/webhook/send")
+    assert "热敏打印机芯 现有 1 件" in wecom["body"]["text"]["content"]
+    (hook,) = receiver.to("/hooks/kioskops")
+    assert hook["body"]["title"] == "备件低于再订货点：热敏打印机芯"
+    assert hook["body"]["notice"] == "parts:reorder:D-01:PN-1001:2026-11-26"
+    assert [message.to for message in mail.outbox] == [["duty@example.cn"]]
+    assert not TimelineEntry.objects.exists()
+
+
+def test_a_drill_notice_says_so_in_its_subject(channels, receiver):
+    from core import notices
+
+    notices.post([notices.Notice(key="drill:reminder:2026Q4", subject="本季度应急演练待安排", body="…", drill=True)])
+    notify.send_due(now=later())
+
+    assert mail.outbox[0].subject == "【演练】本季度应急演练待安排"
+
+
+def test_a_notice_channel_that_keeps_failing_is_given_up_without_an_incident_to_write_on(channels, receiver, settings):
+    from core import notices
+
+    settings.KIOSKOPS = {**settings.KIOSKOPS, "NOTIFY_MAX_ATTEMPTS": 1}
+    NotificationChannel.objects.exclude(kind="webhook").delete()
+    receiver.failures["/hooks/kioskops"] = [500]
+    notices.post([notices.Notice(key="parts:expired:L-1", subject="备件已过期", body="…")])
+
+    assert notify.send_due(now=later()) == 0
+    row = Notification.objects.get(notice_key="parts:expired:L-1")
+    assert row.status == Notification.Status.GAVE_UP and row.incident_id is None
