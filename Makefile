@@ -17,7 +17,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(VENV)/bin/pip install -q -r requirements-dev.txt -c constraints.txt
 	touch $@
 
-install: $(VENV)/.installed
+# The console's front-end libraries (ECharts), served by core/staticfiles.py; npm comes with Node.js.
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { echo "KioskOps needs Node.js with npm (Debian: apt install nodejs npm)"; exit 1; }
+	npm ci --omit=dev --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed
 
 setup: install  ## migrate and load the demo fleet and its reconciliation data (idempotent; run by `make run`)
 	$(RUN_ENV) $(LAUNCH) sh -c '$(PY) manage.py migrate_all -v 0 && $(PY) manage.py collectstatic --noinput -v 0 \
