@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "parts",
     "workorders",
     "guidance",
+    "analytics",
 ]
 
 MIDDLEWARE = [
@@ -224,6 +225,8 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Onsite work orders: the dispatch policy, self-test answers, forgotten check-outs (workorders/tasks.py).
     "workorders-tick": {"task": "workorders.tasks.tick", "schedule": env_float("KIOSKOPS_WORKORDER_TICK_S", 15.0)},
+    # The analytics summaries of the last days (analytics/refresh.py); older periods with `manage.py analytics_refresh`.
+    "analytics-refresh-recent": {"task": "analytics.tasks.refresh_recent", "schedule": 600.0},
 }
 
 # --- E-mail (incident notifications to an e-mail channel) --------------------------------------------------

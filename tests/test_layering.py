@@ -19,6 +19,7 @@ LAYER = {
     "parts": 3,
     "workorders": 4,
     "guidance": 4,
+    "analytics": 9,
 }
 
 
