@@ -331,18 +331,16 @@ def review_actions(review: Review) -> QuerySet:
 
 
 def parts_consumed(user, period: Period, limit: int = 15) -> list[dict]:
-    """Parts issued to work orders in the period (by the issuing depot's region), most used first."""
-    from parts.models import Movement
+    """Parts fitted on work orders in the period (from the technician's van or not), most used first."""
+    from workorders.models import PartUsed
 
-    movements = Movement.objects.filter(
-        kind=Movement.Kind.ISSUE, at__date__range=(period.start, period.end), source__isnull=False
-    )
+    used = PartUsed.objects.filter(recorded_at__date__range=(period.start, period.end))
     region_ids = visible_region_ids(user)
     if region_ids is not None:
-        movements = movements.filter(source__region_id__in=region_ids)
+        used = used.filter(order__region_id__in=region_ids)
     return list(
-        movements.values(part_number=F("lot__part__part_number"), name=F("lot__part__name"), unit=F("lot__part__unit"))
-        .annotate(quantity=Sum("quantity"), orders=Count("reference", distinct=True))
+        used.values("part_number", "name")
+        .annotate(quantity=Sum("quantity"), orders=Count("order", distinct=True))
         .order_by("-quantity", "part_number")[:limit]
     )
 

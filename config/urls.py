@@ -44,6 +44,7 @@ urlpatterns = [
     path("incidents/", include("incidents.urls")),
     path("workorders/", include("workorders.urls")),
     path("guidance/", include("guidance.urls")),
+    path("analytics/", include("analytics.urls")),
     # Citizens' pages: no login (a hall's status, a kiosk's sticker and its "report a problem" form).
     path("p/", include("guidance.public_urls")),
     path("", include("fleet.urls")),

@@ -1,6 +1,5 @@
 """Recompute the analytics summaries of any period: `manage.py analytics_refresh --from 2026-01-01 --to 2026-06-30`.
-Idempotent: the period's rows are replaced. Run month by month, so one long period does not hold one huge
-transaction."""
+Idempotent: the period's rows are replaced, month by month (services.analytics_refresh_period)."""
 
 from datetime import date, timedelta
 
@@ -8,11 +7,6 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from analytics import services
-
-
-def _month_end(day: date) -> date:
-    following = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
-    return following - timedelta(days=1)
 
 
 class Command(BaseCommand):
@@ -27,13 +21,7 @@ class Command(BaseCommand):
         first = first or last - timedelta(days=29)
         if last < first:
             raise CommandError("--to is before --from")
-        day, totals = first, {"kiosk_days": 0, "incidents": 0}
-        while day <= last:
-            end = min(_month_end(day), last)
-            done = services.analytics_refresh(first=day, last=end)
-            for key in totals:
-                totals[key] += done[key]
-            day = end + timedelta(days=1)
+        totals = services.analytics_refresh_period(first=first, last=last)
         self.stdout.write(
             f"{totals['kiosk_days']} kiosk-days and {totals['incidents']} incidents from {first} to {last}"
         )
