@@ -374,6 +374,8 @@ class RemoteCommand(models.Model):
         FACTORY_RESET = "factory_reset", _("Factory reset (after backup)")
         OUT_OF_SERVICE_SCREEN = "out_of_service_screen", _("Show out-of-service screen")
         IN_SERVICE_SCREEN = "in_service_screen", _("Back in service")
+        # The weekly inspection's network connection test: latency and loss to the payment platform.
+        NETWORK_TEST = "network_test", _("Network test")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
@@ -450,6 +452,7 @@ class RemoteCommand(models.Model):
                         "factory_reset",
                         "out_of_service_screen",
                         "in_service_screen",
+                        "network_test",
                     ]
                 ),
                 violation_error_message=_("Unknown command."),

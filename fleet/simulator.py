@@ -446,6 +446,14 @@ class SimulatedKiosk:
                 else:
                     return CommandResult(command_id, "failed", "qr_scanner restarted; still hardware_error (E-MOD-001)")
             return CommandResult(command_id, "succeeded", f"module {module or 'all'} restarted")
+        if kind == "network_test":
+            # A few requests to the payment platform: round-trip time and how many were lost.
+            latency = round(self.net_latency_ms * self.rng.uniform(0.9, 1.3))
+            data = {"latency_ms": latency, "loss_pct": 0, "target": params.get("target") or "payment-platform"}
+            if self.components().get(Component.NETWORK, "ok") not in ("ok", "busy"):
+                data["loss_pct"] = 100
+                return CommandResult(command_id, "failed", "network test: payment platform unreachable", data)
+            return CommandResult(command_id, "succeeded", f"network test: {latency} ms, no loss", data)
         if kind == "check_config":
             return CommandResult(command_id, "succeeded", "configuration matches", {"software": self.software_version})
         if kind == "out_of_service_screen":
