@@ -40,6 +40,7 @@ urlpatterns = [
     path("api/v1/", include("incidents.api.urls")),
     path("api/v1/", include("workorders.api.urls")),
     path("api/v1/", include("guidance.api.urls")),
+    path("api/v1/", include("analytics.api.urls")),
     path("reconciliation/", include("reconciliation.urls")),
     path("incidents/", include("incidents.urls")),
     path("workorders/", include("workorders.urls")),
