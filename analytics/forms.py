@@ -4,6 +4,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from analytics.selectors import DIMENSIONS, Period, half_year
 from core.inputs import EARLIEST_DATE
@@ -22,7 +23,9 @@ class PeriodForm(forms.Form):
     period = forms.ChoiceField(label=_("Period"), choices=list(PRESETS.items()), required=False, initial="30d")
     start = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     end = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    by = forms.ChoiceField(label=_("By"), choices=list(DIMENSIONS.items()), required=False, initial="region")
+    by = forms.ChoiceField(
+        label=pgettext_lazy("figures grouped", "By"), choices=list(DIMENSIONS.items()), required=False, initial="region"
+    )
 
     def clean(self):
         data = super().clean()

@@ -23,6 +23,8 @@ HEADLINE = (
     ("payments_lost", _("Payments lost to downtime (estimate)"), "count", False),
     ("citizen_reports", _("Citizen reports"), "count", False),
 )
+# A change smaller than this reads as no change: 0.05 points of a rate, half a minute, half an hour of MTBF.
+NEGLIGIBLE = {"pct": 0.0005, "duration": 30, "hours": 1800, "count": 1}
 SLA_LABELS = {
     "acknowledge": _("Acknowledge"),
     "remote": _("First remote attempt"),
@@ -51,6 +53,8 @@ def headline(current: dict, previous: dict | None) -> list[dict]:
     for key, label, unit, higher_is_better in HEADLINE:
         now, before = _value(current, key), _value(previous, key) if previous else None
         change = None if now is None or before is None else now - before
+        if change is not None and abs(change) < NEGLIGIBLE[unit]:
+            change = 0
         better = None if not change else (change > 0) == higher_is_better
         rows.append(
             {
@@ -69,6 +73,7 @@ def headline(current: dict, previous: dict | None) -> list[dict]:
 def sla_rows(current: dict, previous: dict | None) -> list[dict]:
     return [
         {
+            "key": name,
             "label": str(SLA_LABELS[name]),
             "value": current["sla_rates"][name],
             "previous": previous["sla_rates"][name] if previous else None,
@@ -133,3 +138,17 @@ def review_data(user, review: Review) -> dict:
             for row in selectors.most_failing_kiosks(user, period)
         ],
     }
+
+
+def relabel(data: dict) -> dict:
+    """A published review's snapshot keeps numbers and keys; its labels are said again in the reader's language."""
+    labels = {key: label for key, label, _unit, _better in HEADLINE}
+    for row in data.get("headline", []):
+        if row.get("key") in labels:
+            row["label"] = str(labels[row["key"]])
+    for row in data.get("sla", []):
+        if row.get("key") in SLA_LABELS:
+            row["label"] = str(SLA_LABELS[row["key"]])
+    for problem in data.get("problems", []):
+        problem["label"] = selectors.problem_label(problem.get("fault_kind", ""), problem.get("component", ""))
+    return data

@@ -255,6 +255,13 @@ class Problem:
     usual_fix_share: float | None
 
 
+def problem_label(kind: str, component: str) -> str:
+    label = str(FaultKind(kind).label) if kind in FaultKind.values else kind
+    if component:
+        label += " · " + (str(Component(component).label) if component in Component.values else component)
+    return label
+
+
 def high_frequency_problems(user, period: Period, limit: int = 10) -> list[Problem]:
     """高频问题: the fault kinds × components that happened most, with their usual fix (the most frequent resolution)."""
     facts = incident_facts(user, period).filter(cancelled=False)
@@ -278,9 +285,7 @@ def high_frequency_problems(user, period: Period, limit: int = 10) -> list[Probl
     problems = []
     for row in top:
         kind, component = row["fault_kind"], row["component"]
-        label = str(FaultKind(kind).label) if kind in FaultKind.values else kind
-        if component:
-            label += " · " + (str(Component(component).label) if component in Component.values else component)
+        label = problem_label(kind, component)
         usual = fixes[(kind, component)].most_common(1)
         problems.append(
             Problem(

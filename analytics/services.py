@@ -100,6 +100,8 @@ def review_publish(*, review: Review, snapshot: dict, actor) -> Review:
 def review_action_add(*, review: Review, text: str, owner, due_on: date, actor) -> ReviewAction:
     """A recommendation of the review, as an action with an owner and a due date."""
     _require(actor, "analytics.own_review")
+    if review.status == Review.Status.PUBLISHED:
+        raise ValidationError(_("A published review is not changed: put new actions in the next review."))
     text = clean_text(text, field="text", max_length=500)
     if not text:
         raise ValidationError({"text": _("Write the recommendation.")})

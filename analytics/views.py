@@ -202,7 +202,7 @@ def _review(code: str) -> Review:
 def _review_data(request, review: Review) -> dict:
     """A published review shows what was published; a draft shows the figures as they are now, for this reader."""
     if review.status == Review.Status.PUBLISHED and review.snapshot:
-        return review.snapshot
+        return report.relabel(review.snapshot)
     return report.review_data(request.user, review)
 
 

@@ -55,6 +55,8 @@ def change(row: dict) -> str:
         return _("no change")
     sign = "+" if value > 0 else "−"
     magnitude = abs(value)
+    if unit == "pct" and round(magnitude * 100, 1) == 0:
+        return _("no change")
     if unit == "pct":
         return _("%(sign)s%(n).1f points") % {"sign": sign, "n": magnitude * 100}
     if unit == "duration":
