@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "workorders",
     "guidance",
     "analytics",
+    "inspections",
 ]
 
 MIDDLEWARE = [
@@ -227,6 +228,8 @@ CELERY_BEAT_SCHEDULE = {
     "workorders-tick": {"task": "workorders.tasks.tick", "schedule": env_float("KIOSKOPS_WORKORDER_TICK_S", 15.0)},
     # The analytics summaries of the last days (analytics/refresh.py); older periods with `manage.py analytics_refresh`.
     "analytics-refresh-recent": {"task": "analytics.tasks.refresh_recent", "schedule": 600.0},
+    # Preventive inspections: make today's due, assign, mark late and missed, run the remote checks (inspections/tasks.py).
+    "inspections-tick": {"task": "inspections.tasks.tick", "schedule": 300.0},
 }
 
 # --- E-mail (incident notifications to an e-mail channel) --------------------------------------------------

@@ -19,6 +19,7 @@ LAYER = {
     "parts": 3,
     "workorders": 4,
     "guidance": 4,
+    "inspections": 5,
     "analytics": 9,
 }
 
