@@ -1,7 +1,10 @@
 """Inspection tests: a hall open 09:00–17:00 on weekdays and Saturday mornings, two kiosks there, a technician
 covering the region, technical support and a manager."""
 
+import importlib
+
 import pytest
+from django.apps import apps as django_apps
 
 from tests.factories import KioskFactory, SiteFactory, UserFactory
 from workorders.models import TechnicianProfile
@@ -16,6 +19,14 @@ HOURS = {
     "sat": [["09:00", "12:00"]],
     "sun": [],
 }
+
+
+@pytest.fixture(autouse=True)
+def plan(request):
+    """The plan's templates and schedules (the data migration's), again after a transactional test flushed them."""
+    if "db" not in request.fixturenames and "transactional_db" not in request.fixturenames:
+        request.getfixturevalue("db")
+    importlib.import_module("inspections.migrations.0002_plan_defaults").seed(django_apps, None)
 
 
 @pytest.fixture
