@@ -47,6 +47,7 @@ bench: install  ## benchmarks against PostgreSQL and Redis; see docs/performance
 	$(PY) bench/run.py $(BENCH_ARGS)
 	$(PY) bench/reconciliation.py $(RECON_BENCH_ARGS)
 	$(PY) bench/incidents.py $(INCIDENT_BENCH_ARGS)
+	$(PY) bench/analytics.py $(ANALYTICS_BENCH_ARGS)
 
 messages: install  ## refresh locale/zh_Hans/LC_MESSAGES/django.po from the code, then compile it (needs gettext)
 	$(TEST_ENV) $(PY) manage.py makemessages -l zh_Hans --add-location=file --ignore=tests --ignore=var --ignore=bench

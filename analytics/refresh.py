@@ -9,7 +9,8 @@ What it reads, and why it stays cheap as history grows:
   incidents refreshed.
 
 Availability counts opening hours only: a kiosk is down while offline or in maintenance, degraded while a module
-fails; before its first flip (provisioned, never heard from) and once retired it is not counted at all.
+fails; before its first flip (provisioned, never heard from) and once retired it is not counted at all. A kiosk has
+a row for every day it was in service, its hall open or not, so a failure at night or on a holiday counts.
 
 The payments lost to downtime are estimated from the kiosk's usual rate in the 28 days up to that day (payments ÷
 open time it was up), or, for a day with no journal in the 28 days before it, from the kiosk's latest 28 days with
@@ -50,12 +51,13 @@ def _holidays():
     return chinese_calendar
 
 
-def open_windows(sites, first: date, last: date) -> tuple[list, list, list, list]:
-    """(site ids, days, starts, ends): every opening interval of these halls on these days. A hall with no hours is
-    open all day; a statutory holiday on a weekday is closed; a make-up working day (调休) on a weekend keeps
-    Monday's hours when the hall has none for that day."""
+def open_windows(sites, first: date, last: date) -> tuple[list, list, list, list, list]:
+    """(site ids, days, starts, ends, open): for every hall and day the whole day (open false: the kiosk-day exists
+    when the kiosk is in service, so a failure at night is counted) and every opening interval (open true). A hall
+    with no hours is open all day; a statutory holiday on a weekday is closed; a make-up working day (调休) on a
+    weekend keeps Monday's hours when the hall has none for that day."""
     calendar = _holidays()
-    site_ids, days, starts, ends = [], [], [], []
+    site_ids, days, starts, ends, is_open = [], [], [], [], []
     day = first
     while day <= last:
         holiday = workday = False
@@ -67,6 +69,11 @@ def open_windows(sites, first: date, last: date) -> tuple[list, list, list, list
                 pass
         zone_start = datetime.combine(day, datetime.min.time(), timezone.get_current_timezone())
         for site_id, opening in sites:
+            site_ids.append(site_id)
+            days.append(day)
+            starts.append(zone_start)
+            ends.append(zone_start + DAY)
+            is_open.append(False)
             if holiday:
                 continue
             if not hours.has_hours(opening):
@@ -80,8 +87,9 @@ def open_windows(sites, first: date, last: date) -> tuple[list, list, list, list
                 days.append(day)
                 starts.append(start)
                 ends.append(end)
+                is_open.append(True)
         day += DAY
-    return site_ids, days, starts, ends
+    return site_ids, days, starts, ends, is_open
 
 
 def _local_midnight(day: date) -> datetime:
@@ -94,7 +102,7 @@ def refresh_days(first: date, last: date) -> int:
     if last < first:
         return 0
     sites = list(Site.objects.values_list("id", "opening_hours"))
-    site_ids, days, starts, ends = open_windows(sites, first, last)
+    site_ids, days, starts, ends, is_open = open_windows(sites, first, last)
     start_ts, end_ts = _local_midnight(first), _local_midnight(last + DAY)
     params = {
         "first": first,
@@ -105,6 +113,7 @@ def refresh_days(first: date, last: date) -> int:
         "w_day": days,
         "w_lo": starts,
         "w_hi": ends,
+        "w_open": is_open,
         "down": list(DOWN),
         "not_in_service": list(NOT_IN_SERVICE),
         "rate_days": RATE_WINDOW_DAYS,
@@ -118,7 +127,7 @@ def refresh_days(first: date, last: date) -> int:
             f"""
             WITH w AS (
                 SELECT * FROM unnest(%(w_site)s::bigint[], %(w_day)s::date[], %(w_lo)s::timestamptz[],
-                                     %(w_hi)s::timestamptz[]) AS w(site_id, day, lo, hi)
+                                     %(w_hi)s::timestamptz[], %(w_open)s::boolean[]) AS w(site_id, day, lo, hi, open)
             ),
             k AS (
                 SELECT k.id, k.site_id, s.region_id, k.model FROM {kiosk} k JOIN {site} s ON s.id = k.site_id
@@ -139,7 +148,7 @@ def refresh_days(first: date, last: date) -> int:
                 ) c
             ),
             spans AS (
-                SELECT k.id AS kiosk_id, k.site_id, k.region_id, k.model, w.day, f.to_status,
+                SELECT k.id AS kiosk_id, k.site_id, k.region_id, k.model, w.day, w.open, f.to_status,
                        extract(epoch FROM least(f.e, w.hi) - greatest(f.s, w.lo)) AS secs
                 FROM k JOIN w ON w.site_id = k.site_id
                 JOIN f ON f.kiosk_id = k.id AND f.s < w.hi AND f.e > w.lo
@@ -163,11 +172,13 @@ def refresh_days(first: date, last: date) -> int:
                    least(t.degraded_s, t.open_s), coalesce(fl.n, 0), coalesce(p.n, 0), 0
             FROM (
                 SELECT kiosk_id, site_id, region_id, model, day,
-                       round(coalesce(sum(secs) FILTER (WHERE to_status <> ALL(%(not_in_service)s)), 0))::int
+                       round(coalesce(sum(secs) FILTER (WHERE open AND to_status <> ALL(%(not_in_service)s)), 0))::int
                            AS open_s,
-                       round(coalesce(sum(secs) FILTER (WHERE to_status = ANY(%(down)s)), 0))::int AS down_s,
-                       round(coalesce(sum(secs) FILTER (WHERE to_status = 'degraded'), 0))::int AS degraded_s
+                       round(coalesce(sum(secs) FILTER (WHERE open AND to_status = ANY(%(down)s)), 0))::int AS down_s,
+                       round(coalesce(sum(secs) FILTER (WHERE open AND to_status = 'degraded'), 0))::int AS degraded_s
                 FROM spans GROUP BY kiosk_id, site_id, region_id, model, day
+                -- The kiosk was in service at some moment of the day (its hall open or not).
+                HAVING bool_or(NOT open AND to_status <> ALL(%(not_in_service)s))
             ) t
             LEFT JOIN failures fl ON fl.kiosk_id = t.kiosk_id AND fl.day = t.day
             LEFT JOIN payments p ON p.kiosk_id = t.kiosk_id AND p.day = t.day

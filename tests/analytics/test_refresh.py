@@ -80,7 +80,7 @@ def fleet(region):
     a = KioskFactory(site=hall, serial="KS-A", model="ZK-200")
     b = KioskFactory(site=hall, serial="KS-B", model="ZK-200")
     for kiosk in (a, b):
-        flip(kiosk, at(DAY - timedelta(days=40), 8), "online", from_status="provisioned")
+        flip(kiosk, at(DAY - timedelta(days=60), 8), "online", from_status="provisioned")
     # A: offline 10:00–12:00 (2 h of 8 h open), and offline again 18:00–20:00 while the hall is closed.
     flip(a, at(DAY, 10), "offline")
     flip(a, at(DAY, 12), "online", from_status="offline")
@@ -103,13 +103,14 @@ def test_availability_counts_the_halls_opening_hours_only(fleet):
     assert (hall.kiosks, hall.open_s, hall.down_s) == (2, 16 * 3600, 2 * 3600)
 
 
-def test_a_weekend_and_a_public_holiday_have_no_opening_hours(fleet):
+def test_a_weekend_and_a_public_holiday_have_no_opening_hours_but_count_the_kiosks_failures(fleet):
     saturday, national_day = date(2026, 11, 21), date(2026, 10, 1)  # 2026-10-01 is a Thursday, a holiday
 
     refresh.refresh_days(national_day, national_day)
     refresh.refresh_days(saturday, saturday)
 
-    assert not KioskDay.objects.filter(day__in=[saturday, national_day]).exists()
+    days = KioskDay.objects.filter(day__in=[saturday, national_day])
+    assert days.count() == 4 and {day.open_s for day in days} == {0}  # in service, hall closed
 
 
 def test_a_kiosk_never_heard_from_is_not_counted_as_down(fleet, region):
