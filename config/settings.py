@@ -230,6 +230,8 @@ CELERY_BEAT_SCHEDULE = {
     "analytics-refresh-recent": {"task": "analytics.tasks.refresh_recent", "schedule": 600.0},
     # Preventive inspections: make today's due, assign, mark late and missed, run the remote checks (inspections/tasks.py).
     "inspections-tick": {"task": "inspections.tasks.tick", "schedule": 300.0},
+    # Spare parts: stock alerts (reorder, expiring, expired) and count reminders, idempotent (parts/tasks.py).
+    "parts-tick": {"task": "parts.tasks.tick", "schedule": 3600.0},
 }
 
 # --- E-mail (incident notifications to an e-mail channel) --------------------------------------------------
@@ -413,6 +415,8 @@ KIOSKOPS = {
     "WORKORDER_AUTO_DISPATCH": env_bool("KIOSKOPS_WORKORDER_AUTO_DISPATCH", True),
     "WORKORDER_MAINTENANCE_LIMIT_MIN": env_int("KIOSKOPS_WORKORDER_MAINTENANCE_LIMIT_MIN", 240, minimum=10),
     "WORKORDER_DEFAULT_ONSITE_MIN": env_int("KIOSKOPS_WORKORDER_DEFAULT_ONSITE_MIN", 240, minimum=10),
+    # Spare parts: a lot is flagged and alerted this many days before its expiry date (parts/selectors.py).
+    "PARTS_EXPIRY_WARN_DAYS": env_int("KIOSKOPS_PARTS_EXPIRY_WARN_DAYS", 30, minimum=1),
 }
 if KIOSKOPS["HEARTBEAT_INGEST"] not in ("direct", "buffered"):
     raise ImproperlyConfigured("Environment variable KIOSKOPS_HEARTBEAT_INGEST must be 'direct' or 'buffered'.")

@@ -259,3 +259,112 @@ class StockCountLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.lot}: {self.counted}/{self.expected}"
+
+
+class ReorderLevel(models.Model):
+    """A depot's own reorder point and quantity for a part, overriding the catalog's (a large district's store keeps
+    more; a van may be given one too). Without a row a store follows the catalog and a van has none."""
+
+    depot = models.ForeignKey(Depot, on_delete=models.CASCADE, related_name="reorder_levels", verbose_name=_("depot"))
+    part = models.ForeignKey(Part, on_delete=models.CASCADE, related_name="reorder_levels", verbose_name=_("part"))
+    reorder_point = models.PositiveIntegerField(_("reorder point"))
+    reorder_quantity = models.PositiveIntegerField(_("reorder quantity"))
+
+    class Meta:
+        ordering = ["depot", "part"]
+        verbose_name = _("reorder level")
+        verbose_name_plural = _("reorder levels")
+        constraints = [
+            models.UniqueConstraint(fields=["depot", "part"], name="reorder_level_one_per_depot_part"),
+            models.CheckConstraint(
+                name="reorder_level_bounded",
+                condition=Q(reorder_point__lte=100_000, reorder_quantity__lte=100_000),
+                violation_error_message=_("A reorder point or quantity is at most 100,000."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.depot} · {self.part.part_number}: {self.reorder_point}/{self.reorder_quantity}"
+
+
+class Alert(models.Model):
+    """A stock alert, raised once when its condition starts and cleared when it ends: a part below its reorder
+    point in a depot, a lot close to expiry, a lot expired. Each is told once through core.notices."""
+
+    class Kind(models.TextChoices):
+        REORDER = "reorder", _("Below reorder point")  # 低于再订货点
+        EXPIRING = "expiring", _("Expiring soon")  # 临近有效期
+        EXPIRED = "expired", _("Expired")  # 已过期
+
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    depot = models.ForeignKey(Depot, on_delete=models.CASCADE, related_name="alerts", verbose_name=_("depot"))
+    part = models.ForeignKey(Part, on_delete=models.CASCADE, related_name="alerts", verbose_name=_("part"))
+    lot = models.ForeignKey(
+        Lot, on_delete=models.CASCADE, null=True, blank=True, related_name="alerts", verbose_name=_("lot")
+    )
+    quantity = models.IntegerField(_("quantity"))  # on hand when raised (usable stock, or the lot's stock)
+    threshold = models.IntegerField(_("reorder point"), null=True, blank=True)
+    raised_at = models.DateTimeField(_("raised at"))
+    cleared_at = models.DateTimeField(_("cleared at"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["-raised_at", "id"]
+        verbose_name = _("stock alert")
+        verbose_name_plural = _("stock alerts")
+        constraints = [
+            models.CheckConstraint(name="alert_kind_valid", condition=Q(kind__in=["reorder", "expiring", "expired"])),
+            models.CheckConstraint(
+                name="alert_lot_for_expiry",
+                condition=Q(kind="reorder", lot__isnull=True) | (~Q(kind="reorder") & Q(lot__isnull=False)),
+            ),
+            # Raised once: one open alert per condition (the beat task may run twice or at once).
+            models.UniqueConstraint(
+                fields=["kind", "depot", "part"],
+                condition=Q(cleared_at__isnull=True, kind="reorder"),
+                name="alert_one_open_reorder",
+            ),
+            # A lot's expiry alerts are told once for good, open or cleared.
+            models.UniqueConstraint(
+                fields=["kind", "depot", "lot"], condition=~Q(kind="reorder"), name="alert_once_per_lot"
+            ),
+        ]
+        indexes = [
+            # The console's open alerts, newest first: WHERE cleared_at IS NULL ORDER BY raised_at DESC.
+            models.Index(fields=["-raised_at"], condition=Q(cleared_at__isnull=True), name="alert_open_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.depot} · {self.part.part_number}"
+
+
+class CountSchedule(models.Model):
+    """When a depot is next due for a stock count (e.g. monthly): reminded a few days before, marked overdue after;
+    posting a count moves the due date on by the interval."""
+
+    depot = models.OneToOneField(
+        Depot, on_delete=models.CASCADE, related_name="count_schedule", verbose_name=_("depot")
+    )
+    every_days = models.PositiveSmallIntegerField(_("every (days)"), default=30)
+    due_on = models.DateField(_("count due on"))
+    # The due date a reminder and an overdue notice were last posted for (so each is posted once).
+    reminded_for = models.DateField(_("reminded for"), null=True, blank=True)
+    overdue_told_for = models.DateField(_("overdue told for"), null=True, blank=True)
+
+    class Meta:
+        ordering = ["due_on", "depot"]
+        verbose_name = _("count schedule")
+        verbose_name_plural = _("count schedules")
+        constraints = [
+            models.CheckConstraint(
+                name="count_schedule_interval_valid",
+                condition=Q(every_days__gte=1, every_days__lte=366),
+                violation_error_message=_("Count every 1 to 366 days."),
+            ),
+        ]
+        indexes = [
+            # The reminder task's due schedules: WHERE due_on <= today + N.
+            models.Index(fields=["due_on"], name="count_schedule_due_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.depot} · {self.due_on}"

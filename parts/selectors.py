@@ -2,11 +2,23 @@
 
 from datetime import date, timedelta
 
-from django.db.models import Q, QuerySet, Sum
+from django.conf import settings
+from django.db.models import Count, Q, QuerySet, Sum
+from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts.scoping import visible_region_ids
-from parts.models import Balance, Depot, Part
+from parts.models import (
+    Alert,
+    Balance,
+    CountSchedule,
+    Depot,
+    Movement,
+    Part,
+    ReorderLevel,
+    StockCount,
+    StockCountLine,
+)
 
 
 def depots_for_user(user) -> QuerySet[Depot]:
@@ -36,33 +48,220 @@ def lots_expiring(*, within_days: int = 30, today: date | None = None, depots=No
     return balances.select_related("depot", "lot__part").order_by("lot__expires_on", "depot__code")
 
 
-def parts_below_reorder(*, depots=None) -> list[dict]:
-    """(depot, part, usable quantity, reorder point, reorder quantity) where the usable stock of a part with a
-    reorder point has fallen below it. Regional stores only: vans are refilled from them."""
-    today = timezone.localdate()
-    stores = Depot.objects.filter(kind=Depot.Kind.STORE, active=True)
+def parts_below_reorder(*, depots=None, today: date | None = None) -> list[dict]:
+    """(depot, part, usable quantity, reorder point, reorder quantity) where the usable stock of a part has fallen
+    below the depot's reorder point: the depot's own level (ReorderLevel) or, for a regional store, the catalog's.
+    Vans without a level of their own are left out: they are refilled from the stores."""
+    all_depots = Depot.objects.filter(active=True).select_related("region")
     if depots is not None:
-        stores = stores.filter(pk__in=depots)
+        all_depots = all_depots.filter(pk__in=depots)
+    all_depots = list(all_depots)
+    parts = list(Part.objects.filter(active=True))
+    levels = reorder_levels(depots=all_depots, parts=parts)
+    held = depot_usable_quantities(depots=all_depots, today=today)
+    by_pk = {d.pk: d for d in all_depots} | {("p", p.pk): p for p in parts}
     rows = []
-    parts = list(Part.objects.filter(active=True, reorder_point__gt=0))
-    held = {
+    for (depot_id, part_id), (point, quantity) in sorted(levels.items()):
+        on_hand = held.get((depot_id, part_id), 0)
+        if on_hand < point:
+            rows.append(
+                {
+                    "depot": by_pk[depot_id],
+                    "part": by_pk[("p", part_id)],
+                    "quantity": on_hand,
+                    "reorder_point": point,
+                    "reorder_quantity": quantity,
+                }
+            )
+    return rows
+
+
+# --- Reorder levels, expiry, alerts ---------------------------------------------------------------------------
+
+DEFAULT_EXPIRY_WARN_DAYS = 30
+
+
+def expiry_warn_days() -> int:
+    """How many days before a lot's expiry it is flagged and alerted (KIOSKOPS["PARTS_EXPIRY_WARN_DAYS"])."""
+    return int(getattr(settings, "KIOSKOPS", {}).get("PARTS_EXPIRY_WARN_DAYS", DEFAULT_EXPIRY_WARN_DAYS))
+
+
+def expiry_state(expires_on: date | None, today: date | None = None) -> str:
+    """ "expired", "expiring" (within the warning days) or "" — the colour of a lot on the console."""
+    if expires_on is None:
+        return ""
+    today = today or timezone.localdate()
+    if expires_on < today:
+        return "expired"
+    if expires_on <= today + timedelta(days=expiry_warn_days()):
+        return "expiring"
+    return ""
+
+
+def lots_expired(*, today: date | None = None, depots=None) -> QuerySet[Balance]:
+    """Stock of lots past their expiry date (they cannot be issued: scrap them)."""
+    today = today or timezone.localdate()
+    balances = Balance.objects.filter(quantity__gt=0, lot__expires_on__lt=today)
+    if depots is not None:
+        balances = balances.filter(depot__in=depots)
+    return balances.select_related("depot__region", "lot__part").order_by("lot__expires_on", "depot__code")
+
+
+def reorder_levels(*, depots, parts) -> dict[tuple[int, int], tuple[int, int]]:
+    """(depot id, part id) → (reorder point, reorder quantity): a depot's own level where it has one, the catalog's
+    for a regional store otherwise; a van without its own level has none (vans are refilled from the stores)."""
+    levels = {}
+    for depot in depots:
+        if depot.kind == Depot.Kind.STORE:
+            for part in parts:
+                if part.reorder_point > 0:
+                    levels[(depot.pk, part.pk)] = (part.reorder_point, part.reorder_quantity)
+    for row in ReorderLevel.objects.filter(depot__in=[d.pk for d in depots], part__in=[p.pk for p in parts]):
+        levels[(row.depot_id, row.part_id)] = (row.reorder_point, row.reorder_quantity)
+    return {key: value for key, value in levels.items() if value[0] > 0}
+
+
+def depot_usable_quantities(*, depots, today: date | None = None) -> dict[tuple[int, int], int]:
+    """(depot id, part id) → usable (unexpired) units on hand. One query."""
+    today = today or timezone.localdate()
+    return {
         (row["depot_id"], row["lot__part_id"]): row["n"]
-        for row in Balance.objects.filter(depot__in=stores, lot__part__in=parts)
+        for row in Balance.objects.filter(depot__in=depots)
         .filter(Q(lot__expires_on__isnull=True) | Q(lot__expires_on__gte=today))
         .values("depot_id", "lot__part_id")
         .annotate(n=Sum("quantity"))
     }
-    for store in stores:
-        for part in parts:
-            quantity = held.get((store.pk, part.pk), 0)
-            if quantity < part.reorder_point:
-                rows.append(
-                    {
-                        "depot": store,
-                        "part": part,
-                        "quantity": quantity,
-                        "reorder_point": part.reorder_point,
-                        "reorder_quantity": part.reorder_quantity,
-                    }
-                )
-    return rows
+
+
+def alerts_for_user(user, *, open_only: bool = True) -> QuerySet[Alert]:
+    alerts = Alert.objects.filter(depot__in=depots_for_user(user)).select_related("depot__region", "part", "lot")
+    return alerts.filter(cleared_at__isnull=True) if open_only else alerts
+
+
+# --- The console's reads -----------------------------------------------------------------------------------------
+
+
+def depot_for_user(user, code: str) -> Depot:
+    """A depot the user may see, or 404."""
+    return get_object_or_404(depots_for_user(user), code=code)
+
+
+def part_for_user(user, part_number: str) -> Part:
+    return get_object_or_404(Part.objects.all(), part_number=part_number)
+
+
+def depot_lots(depot: Depot) -> list[Balance]:
+    """What a depot holds lot by lot, with each lot's expiry colour (expired / expiring)."""
+    today = timezone.localdate()
+    balances = list(
+        Balance.objects.filter(depot=depot, quantity__gt=0)
+        .select_related("lot__part")
+        .order_by("lot__part__part_number", "lot__expires_on", "lot__received_on", "lot_id")
+    )
+    for balance in balances:
+        balance.expiry_state = expiry_state(balance.lot.expires_on, today)
+    return balances
+
+
+def stock_overview(user) -> list[dict]:
+    """Every visible depot with its stock per part (usable, expired, expiring soon), open alerts and count due."""
+    today = timezone.localdate()
+    depots = list(depots_for_user(user).select_related("count_schedule"))
+    warn = today + timedelta(days=expiry_warn_days())
+    usable = Q(lot__expires_on__isnull=True) | Q(lot__expires_on__gte=today)
+    rows = (
+        Balance.objects.filter(depot__in=depots, quantity__gt=0)
+        .values("depot_id")
+        .annotate(
+            units=Sum("quantity", filter=usable),
+            expired=Sum("quantity", filter=~usable),
+            expiring=Sum("quantity", filter=Q(lot__expires_on__gte=today, lot__expires_on__lte=warn)),
+            parts=Count("lot__part", distinct=True),
+        )
+    )
+    by_depot = {row["depot_id"]: row for row in rows}
+    alerts = dict(
+        Alert.objects.filter(depot__in=depots, cleared_at__isnull=True).values_list("depot_id").annotate(n=Count("id"))
+    )
+    result = []
+    for depot in depots:
+        row = by_depot.get(depot.pk, {})
+        schedule = getattr(depot, "count_schedule", None)
+        result.append(
+            {
+                "depot": depot,
+                "units": row.get("units") or 0,
+                "expired": row.get("expired") or 0,
+                "expiring": row.get("expiring") or 0,
+                "parts": row.get("parts") or 0,
+                "alerts": alerts.get(depot.pk, 0),
+                "schedule": schedule,
+                "count_overdue": schedule is not None and schedule.due_on < today,
+            }
+        )
+    return result
+
+
+def catalog(user) -> list[Part]:
+    """The catalog with each part's usable units in the user's depots."""
+    today = timezone.localdate()
+    usable = Q(lots__expires_on__isnull=True) | Q(lots__expires_on__gte=today)
+    depots = depots_for_user(user)
+    return list(
+        Part.objects.annotate(
+            on_hand=Sum("lots__balances__quantity", filter=usable & Q(lots__balances__depot__in=depots), default=0)
+        ).order_by("part_number")
+    )
+
+
+def part_stock(user, part: Part) -> list[Balance]:
+    """Where a part is held in the user's depots, lot by lot."""
+    today = timezone.localdate()
+    balances = list(
+        Balance.objects.filter(depot__in=depots_for_user(user), lot__part=part, quantity__gt=0)
+        .select_related("depot__region", "lot")
+        .order_by("depot__region__code", "depot__kind", "depot__code", "lot__expires_on")
+    )
+    for balance in balances:
+        balance.expiry_state = expiry_state(balance.lot.expires_on, today)
+    return balances
+
+
+def movements_for_user(user, *, depot=None, part=None, kind: str = "", since=None, until=None) -> QuerySet[Movement]:
+    """The ledger the user may read (movements in or out of their depots), newest first, filtered."""
+    depots = depots_for_user(user)
+    movements = Movement.objects.filter(Q(source__in=depots) | Q(target__in=depots))
+    if depot is not None:
+        movements = movements.filter(Q(source=depot) | Q(target=depot))
+    if part is not None:
+        movements = movements.filter(lot__part=part)
+    if kind:
+        movements = movements.filter(kind=kind)
+    if since is not None:
+        movements = movements.filter(at__date__gte=since)
+    if until is not None:
+        movements = movements.filter(at__date__lte=until)
+    return movements.select_related("lot__part", "source", "target", "actor").order_by("-at", "-id")
+
+
+def counts_for_user(user) -> QuerySet[StockCount]:
+    return StockCount.objects.filter(depot__in=depots_for_user(user)).select_related("depot", "started_by")
+
+
+def count_lines(count: StockCount) -> list[StockCountLine]:
+    """A count's lines with their variance (counted − expected; None until counted), by part and expiry."""
+    lines = list(
+        count.lines.select_related("lot__part", "counted_by").order_by(
+            "lot__part__part_number", "lot__expires_on", "lot_id"
+        )
+    )
+    today = timezone.localdate()
+    for line in lines:
+        line.variance = None if line.counted is None else line.counted - line.expected
+        line.expiry_state = expiry_state(line.lot.expires_on, today)
+    return lines
+
+
+def counts_due(user, *, today: date | None = None) -> QuerySet[CountSchedule]:
+    today = today or timezone.localdate()
+    return CountSchedule.objects.filter(depot__in=depots_for_user(user)).select_related("depot").order_by("due_on")

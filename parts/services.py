@@ -2,17 +2,30 @@
 refuses any that would go below zero. Keyword-only, atomic; a refusal raises ValidationError or PermissionDenied and
 writes nothing."""
 
-from datetime import date
+from datetime import date, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
-from django.utils import timezone
+from django.db.models import Exists, OuterRef, Q
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
+from accounts.roles import Role
 from accounts.scoping import visible_region_ids
+from core import notices
 from core.people import person_name
-from parts.models import Balance, Depot, Lot, Movement, Part, StockCount, StockCountLine
+from parts.models import (
+    Alert,
+    Balance,
+    CountSchedule,
+    Depot,
+    Lot,
+    Movement,
+    Part,
+    ReorderLevel,
+    StockCount,
+    StockCountLine,
+)
 
 MOVE = "parts.move_stock"
 
@@ -287,4 +300,184 @@ def stock_count_post(*, count: StockCount, actor) -> list[Movement]:
     written = _write(movements) if movements else []
     count.status, count.posted_at = StockCount.Status.POSTED, timezone.now()
     count.save(update_fields=["status", "posted_at"])
+    # The next count falls due one interval after this one.
+    schedule = CountSchedule.objects.filter(depot=count.depot).first()
+    if schedule is not None:
+        schedule.due_on = timezone.localdate() + timedelta(days=schedule.every_days)
+        schedule.save(update_fields=["due_on"])
     return written
+
+
+# --- Reorder levels, alerts, count schedules ---------------------------------------------------------------------
+
+
+def _bounded(value, field: str, low: int = 0, high: int = 100_000) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationError({field: _("A whole number from %(low)d to %(high)d.") % {"low": low, "high": high}})
+    return value
+
+
+@transaction.atomic
+def reorder_level_set(*, depot: Depot, part: Part, reorder_point: int, reorder_quantity: int, actor) -> ReorderLevel:
+    """Give a depot its own reorder point and quantity for a part (support keeps them; the region's)."""
+    if not actor.has_perm("parts.change_part"):
+        raise PermissionDenied(_("Only technical support sets reorder levels."))
+    _check(actor, depot)
+    level, _created = ReorderLevel.objects.update_or_create(
+        depot=depot,
+        part=part,
+        defaults={
+            "reorder_point": _bounded(reorder_point, "reorder_point"),
+            "reorder_quantity": _bounded(reorder_quantity, "reorder_quantity"),
+        },
+    )
+    return level
+
+
+def _notice(alert: Alert) -> notices.Notice:
+    with translation.override("zh-hans"):
+        depot, part = alert.depot, alert.part
+        values = {"depot": depot.name, "part": f"{part.part_number} {part.name}", "n": alert.quantity}
+        if alert.kind == Alert.Kind.REORDER:
+            subject = _("Spare part below its reorder point: %(part)s at %(depot)s") % values
+            body = _("%(depot)s holds %(n)d usable %(part)s; the reorder point is %(point)d, order %(order)d.") % (
+                values | {"point": alert.threshold or 0, "order": _reorder_quantity(depot, part)}
+            )
+        else:
+            values |= {"lot": alert.lot.lot_number, "date": alert.lot.expires_on}
+            if alert.kind == Alert.Kind.EXPIRING:
+                subject = _("Spare parts expiring on %(date)s: %(part)s at %(depot)s") % values
+                body = _("Lot %(lot)s of %(part)s (%(n)d) at %(depot)s expires on %(date)s: use it first.") % values
+            else:
+                subject = _("Spare parts expired: %(part)s at %(depot)s") % values
+                body = _("Lot %(lot)s of %(part)s (%(n)d) at %(depot)s expired on %(date)s: scrap it.") % values
+    raised = timezone.localtime(alert.raised_at).date()
+    return notices.Notice(
+        key=":".join(
+            [
+                "parts",
+                alert.kind,
+                depot.code,
+                part.part_number,
+                *([alert.lot.lot_number] if alert.lot else []),
+                str(raised),
+            ]
+        ),
+        subject=subject,
+        body=body,
+        region_id=depot.region_id,
+        role=Role.TECHNICAL_SUPPORT,
+        user_ids=(depot.holder_id,) if depot.holder_id else (),
+    )
+
+
+def _reorder_quantity(depot: Depot, part: Part) -> int:
+    level = ReorderLevel.objects.filter(depot=depot, part=part).first()
+    return level.reorder_quantity if level else part.reorder_quantity
+
+
+@transaction.atomic
+def parts_alerts_refresh(*, today: date | None = None) -> dict:
+    """Raise the alerts whose condition holds and is not raised yet, clear those whose condition has ended, and
+    post each new one through core.notices. Idempotent: run twice (or at once — the unique constraints hold the
+    line) it raises nothing new. Returns how many were raised and cleared."""
+    from parts import selectors
+
+    today = today or timezone.localdate()
+    now = timezone.now()
+    raised: list[Alert] = []
+
+    below = {(row["depot"].pk, row["part"].pk): row for row in selectors.parts_below_reorder(today=today)}
+    open_reorder = {(a.depot_id, a.part_id): a for a in Alert.objects.filter(kind=Alert.Kind.REORDER, cleared_at=None)}
+    cleared = Alert.objects.filter(pk__in=[a.pk for key, a in open_reorder.items() if key not in below]).update(
+        cleared_at=now
+    )
+    for key, row in below.items():
+        if key not in open_reorder:
+            raised.append(
+                Alert(
+                    kind=Alert.Kind.REORDER,
+                    depot=row["depot"],
+                    part=row["part"],
+                    quantity=row["quantity"],
+                    threshold=row["reorder_point"],
+                    raised_at=now,
+                )
+            )
+
+    told = set(Alert.objects.exclude(kind=Alert.Kind.REORDER).values_list("kind", "depot_id", "lot_id"))
+    for balance in selectors.lots_expiring(within_days=selectors.expiry_warn_days(), today=today):
+        kind = Alert.Kind.EXPIRED if balance.lot.expires_on < today else Alert.Kind.EXPIRING
+        if (kind, balance.depot_id, balance.lot_id) not in told:
+            raised.append(
+                Alert(
+                    kind=kind,
+                    depot=balance.depot,
+                    part=balance.lot.part,
+                    lot=balance.lot,
+                    quantity=balance.quantity,
+                    raised_at=now,
+                )
+            )
+    # An expiry alert whose lot has left the depot (issued, scrapped) is cleared, and so is the warning of a lot
+    # that has now expired (its expired alert takes over).
+    held = Balance.objects.filter(depot=OuterRef("depot"), lot=OuterRef("lot"), quantity__gt=0)
+    open_expiry = Alert.objects.exclude(kind=Alert.Kind.REORDER).filter(cleared_at=None)
+    cleared += open_expiry.filter(~Exists(held) | Q(kind=Alert.Kind.EXPIRING, lot__expires_on__lt=today)).update(
+        cleared_at=now
+    )
+    Alert.objects.bulk_create(raised, ignore_conflicts=True)
+    # ignore_conflicts leaves pk unset: read back what this run raised (a concurrent run tells its own).
+    fresh = list(Alert.objects.filter(raised_at=now).select_related("depot", "part", "lot").order_by("id"))
+    notices.post([_notice(alert) for alert in fresh])
+    return {"raised": len(fresh), "cleared": cleared}
+
+
+@transaction.atomic
+def count_schedule_set(*, depot: Depot, every_days: int, due_on: date, actor) -> CountSchedule:
+    """When the depot is next counted, and how often (e.g. every 30 days)."""
+    _check(actor, depot)
+    schedule, _created = CountSchedule.objects.update_or_create(
+        depot=depot, defaults={"every_days": _bounded(every_days, "every_days", 1, 366), "due_on": due_on}
+    )
+    return schedule
+
+
+COUNT_REMIND_DAYS = 3
+
+
+@transaction.atomic
+def count_schedules_remind(*, today: date | None = None) -> dict:
+    """Remind the depot's keepers a few days before a count is due, and tell once when it is overdue."""
+    today = today or timezone.localdate()
+    posted = {"reminded": 0, "overdue": 0}
+    batch = []
+    schedules = CountSchedule.objects.select_for_update(skip_locked=True).select_related("depot")
+    for schedule in schedules.filter(due_on__lte=today + timedelta(days=COUNT_REMIND_DAYS)):
+        depot = schedule.depot
+        values = {"depot": depot.name, "date": schedule.due_on}
+        with translation.override("zh-hans"):
+            if schedule.due_on < today and schedule.overdue_told_for != schedule.due_on:
+                kind, subject = "count-overdue", _("Stock count overdue: %(depot)s (due %(date)s)") % values
+                schedule.overdue_told_for = schedule.due_on
+                posted["overdue"] += 1
+            elif schedule.due_on >= today and schedule.reminded_for != schedule.due_on:
+                kind, subject = "count-due", _("Stock count due on %(date)s: %(depot)s") % values
+                schedule.reminded_for = schedule.due_on
+                posted["reminded"] += 1
+            else:
+                continue
+            body = _("Count every lot of %(depot)s on the phone or the console and post the count.") % values
+        schedule.save(update_fields=["reminded_for", "overdue_told_for"])
+        batch.append(
+            notices.Notice(
+                key=f"parts:{kind}:{depot.code}:{schedule.due_on}",
+                subject=subject,
+                body=body,
+                region_id=depot.region_id,
+                role=Role.FIELD_TECHNICIAN if depot.kind == Depot.Kind.VAN else Role.TECHNICAL_SUPPORT,
+                user_ids=(depot.holder_id,) if depot.holder_id else (),
+            )
+        )
+    notices.post(batch)
+    return posted

@@ -35,3 +35,19 @@ def printer():
 @pytest.fixture
 def paper():
     return Part.objects.create(part_number="PAP-80", name="热敏纸卷", expires=True, reorder_point=10)
+
+
+@pytest.fixture
+def posted():
+    """The notices posted through core.notices during the test (beside the incidents' outbox)."""
+    from core import notices
+
+    seen: list = []
+
+    def sink(batch):
+        seen.extend(batch)
+        return len(batch)
+
+    notices.register_sink(sink)
+    yield seen
+    notices.unregister_sink(sink)
