@@ -368,3 +368,36 @@ def expiry_losses(user, period: Period) -> list[dict]:
         .annotate(quantity=Sum("quantity"), lots=Count("lot", distinct=True))
         .order_by("-quantity", "part_number")
     )
+
+
+# --- One kiosk ----------------------------------------------------------------------------------------------------
+
+
+def kiosk_figures(user, kiosk: Kiosk, period: Period) -> tuple[Figures, list[dict], list]:
+    """One kiosk's figures over the period, its month-by-month trend and its incidents (KioskDay by the kiosk's own
+    key, so a kiosk's year reads 365 rows)."""
+    from analytics.models import KioskDay
+
+    days = _scoped(KioskDay.objects.filter(kiosk=kiosk, day__range=(period.start, period.end)), user)
+    facts = _scoped(IncidentFact.objects.filter(kiosk=kiosk, day__range=(period.start, period.end)), user)
+    figures = Figures(key=kiosk.pk, label=kiosk.serial, kiosks=1)
+    _apply(figures, days.aggregate(**DAY_SUMS))
+    _apply(figures, facts.aggregate(**_incident_aggregates()))
+    months: dict = defaultdict(Figures)
+    for row in days.annotate(month=TruncMonth("day")).values("month").annotate(**DAY_SUMS):
+        _apply(months[row.pop("month")], row)
+    for row in facts.annotate(month=TruncMonth("day")).values("month").annotate(**_incident_aggregates()):
+        _apply(months[row.pop("month")], row)
+    trend = [
+        {
+            "month": month.strftime("%Y-%m"),
+            "availability": _pct(month_figures.availability),
+            "failures": month_figures.failures,
+            "mttr_min": _minutes(month_figures.mttr_s),
+            "first_time_fix": _pct(month_figures.first_time_fix_rate),
+            "payments_lost": month_figures.payments_lost,
+        }
+        for month, month_figures in sorted(months.items())
+    ]
+    incidents = list(facts.select_related("incident").order_by("-opened_at")[:50])
+    return figures, trend, incidents

@@ -7,6 +7,7 @@ app_name = "analytics"
 urlpatterns = [
     path("", views.figures, name="figures"),
     path("export.<str:fmt>", views.export, name="export"),
+    path("kiosks/<str:serial>/", views.kiosk, name="kiosk"),
     path("reviews/", views.reviews, name="reviews"),
     path("reviews/open/", views.review_open, name="review-open"),
     path("reviews/<str:code>/", views.review_detail, name="review"),

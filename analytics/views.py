@@ -53,6 +53,37 @@ def figures(request):
     )
 
 
+@require_GET
+@login_required
+@permission_required(VIEW, raise_exception=True)
+def kiosk(request, serial: str):
+    from accounts.scoping import scope_kiosks
+    from fleet.models import Kiosk
+
+    target = get_object_or_404(
+        scope_kiosks(Kiosk.objects.select_related("site", "site__region"), request.user), serial=serial
+    )
+    form = _period_form(request)
+    if not form.is_valid():
+        form = PeriodForm({"period": "year", "by": "region"})
+        form.is_valid()
+    period = form.cleaned_data["range"]
+    figures, trend, incidents = selectors.kiosk_figures(request.user, target, period)
+    total = report.figures_dict(figures)
+    return render(
+        request,
+        "analytics/kiosk.html",
+        {
+            "kiosk": target,
+            "form": form,
+            "period": period,
+            "headline": report.headline(total, None),
+            "chart": {"trend": trend},
+            "incidents": incidents,
+        },
+    )
+
+
 def _table(data: dict) -> tuple[list[str], list[list]]:
     header = [
         data["dimension_label"],

@@ -200,3 +200,20 @@ def test_a_district_manager_reads_only_their_district_in_a_draft(client, figures
     response = client.get(reverse("analytics:figures"), QUERY)
 
     assert "和平区政务服务大厅" not in response.content.decode()
+
+
+def test_a_kiosks_page_shows_its_year_and_its_incidents(manager_client, figures):
+    response = manager_client.get(reverse("analytics:kiosk", args=["KS-A"]), QUERY)
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "KS-A" in page and "重启后恢复" in page and "功能模块失效" in page
+    assert reverse("incidents:detail", args=[figures["kiosk"].incidents.get().pk]) in page
+
+
+def test_another_districts_kiosk_is_a_404(client, figures):
+    client.force_login(
+        UserFactory(username="xh", role="operations_manager", regions=[RegionFactory(code="xuhui", name="徐汇区")])
+    )
+
+    assert client.get(reverse("analytics:kiosk", args=["KS-A"])).status_code == 404
