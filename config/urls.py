@@ -40,11 +40,13 @@ urlpatterns = [
     path("api/v1/", include("incidents.api.urls")),
     path("api/v1/", include("workorders.api.urls")),
     path("api/v1/", include("guidance.api.urls")),
+    path("api/v1/", include("inspections.api.urls")),
     path("api/v1/", include("analytics.api.urls")),
     path("reconciliation/", include("reconciliation.urls")),
     path("incidents/", include("incidents.urls")),
     path("workorders/", include("workorders.urls")),
     path("guidance/", include("guidance.urls")),
+    path("inspections/", include("inspections.urls")),
     path("analytics/", include("analytics.urls")),
     # Citizens' pages: no login (a hall's status, a kiosk's sticker and its "report a problem" form).
     path("p/", include("guidance.public_urls")),

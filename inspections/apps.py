@@ -83,5 +83,5 @@ class InspectionsConfig(AppConfig):
         from fleet import events as fleet_events
 
         register_grants()
-        # register_console(): with the console pages
+        register_console()
         fleet_events.command_finished.connect(_command_answered, dispatch_uid="inspections.command_answered")

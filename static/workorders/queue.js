@@ -8,7 +8,8 @@
 (function () {
   "use strict";
 
-  const DB_NAME = "kioskops-phone";
+  // Another app's phone pages keep their own queue (data-queue-db) and name what an action is on (data-queue-subject).
+  const DB_NAME = document.body.dataset.queueDb || "kioskops-phone";
   const DB_VERSION = 1;
   const BATCH = 50; // actions per sync request (the server takes up to 200)
   const RETRY_MS = 15000;
@@ -194,7 +195,7 @@
   async function sendBatch(batch) {
     const actions = batch.map((a) => ({
       id: a.id,
-      order: a.order,
+      [body().queueSubject || "order"]: a.order,
       kind: a.kind,
       recorded_at: a.recorded_at,
       data: a.data,
