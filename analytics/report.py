@@ -122,6 +122,7 @@ def review_data(user, review: Review) -> dict:
         data["previous"] = problems_before.get((problem.fault_kind, problem.component), 0)
         problems.append(data)
     return {
+        "inspections": inspection_compliance(user, period, before),
         "code": review.code,
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
         "previous_period": {"start": before.start.isoformat(), "end": before.end.isoformat()},
@@ -152,3 +153,27 @@ def relabel(data: dict) -> dict:
     for problem in data.get("problems", []):
         problem["label"] = selectors.problem_label(problem.get("fault_kind", ""), problem.get("component", ""))
     return data
+
+
+def inspection_compliance(user, period: Period, before: Period) -> dict:
+    """Preventive inspections done on time, late and missed, by district, this half against the half before."""
+    from datetime import timedelta
+
+    from inspections.selectors import compliance
+
+    def overall(data: dict) -> dict:
+        total = {"on_time": 0, "late": 0, "missed": 0}
+        for cell in data["totals"].values():
+            for key in total:
+                total[key] += cell[key]
+        total["total"] = sum(total.values())
+        total["rate"] = total["on_time"] / total["total"] if total["total"] else None
+        return total
+
+    now = compliance(user, by="region", start=period.start, end=period.end + timedelta(days=1))
+    then = compliance(user, by="region", start=before.start, end=before.end + timedelta(days=1))
+    return {
+        "total": overall(now),
+        "previous": overall(then),
+        "regions": [{"name": row["name"], **row["total"]} for row in now["rows"]],
+    }

@@ -217,3 +217,37 @@ def test_another_districts_kiosk_is_a_404(client, figures):
     )
 
     assert client.get(reverse("analytics:kiosk", args=["KS-A"])).status_code == 404
+
+
+def test_the_review_counts_the_halfs_inspections_done_on_time_late_and_missed(manager_client, figures):
+    import importlib
+
+    from django.apps import apps
+
+    from inspections.models import Inspection, Schedule
+
+    importlib.import_module("inspections.migrations.0002_plan_defaults").seed(apps, None)  # after a flush
+    schedule = Schedule.objects.select_related("template").first()
+    kiosk = figures["kiosk"]
+    for n, (status, done) in enumerate([("done", 9), ("done", 18), ("missed", None), ("done", 10)]):
+        day = DAY - timedelta(days=n + 1)
+        Inspection.objects.create(
+            schedule=schedule,
+            template=schedule.template,
+            kiosk=kiosk,
+            site=kiosk.site,
+            region=kiosk.site.region,
+            period_start=day,
+            period_ends_at=at(day, 23, 59),
+            due_on=day,
+            due_at=at(day, 17),
+            status=status,
+            completed_at=at(day, done) if done else None,
+        )
+    review = Review.objects.create(year=DAY.year, half=2, created_at=at(DAY, 9), created_by=manager_client.user)
+
+    page = manager_client.get(reverse("analytics:review", args=[review.code])).content.decode()
+
+    section = page[page.index('id="review-inspections"') :]
+    assert "按时完成：50.0%" in section
+    assert '<td>黄浦区</td><td class="num">2</td><td class="num">1</td><td class="num">1</td>' in section
