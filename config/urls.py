@@ -48,6 +48,7 @@ urlpatterns = [
     path("guidance/", include("guidance.urls")),
     path("inspections/", include("inspections.urls")),
     path("analytics/", include("analytics.urls")),
+    path("parts/", include("parts.urls")),
     # Citizens' pages: no login (a hall's status, a kiosk's sticker and its "report a problem" form).
     path("p/", include("guidance.public_urls")),
     path("", include("fleet.urls")),

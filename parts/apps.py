@@ -19,6 +19,29 @@ def register_grants() -> None:
     )
 
 
+def register_console() -> None:
+    """The console's part of spare parts (core.registry): 备件 in the navigation for the roles that handle parts."""
+    from core import registry
+
+    registry.add_nav(
+        registry.NavEntry(
+            "parts:stock",
+            _("Spare parts"),
+            ("parts.view_balance",),
+            order=8,
+            current=(
+                "parts:stock",
+                "parts:catalog",
+                "parts:part",
+                "parts:ledger",
+                "parts:alerts",
+                "parts:depot",
+                "parts:count",
+            ),
+        )
+    )
+
+
 class PartsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "parts"
@@ -26,3 +49,4 @@ class PartsConfig(AppConfig):
 
     def ready(self):
         register_grants()
+        register_console()

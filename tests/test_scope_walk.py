@@ -91,6 +91,15 @@ def _district(books: Books, code: str, name: str, prefix: str) -> dict:
     photo = Attachment.objects.create(
         incident=incident, file=ContentFile(b"\xff\xd8\xff\xe0", name="walk.jpg"), caption="现场照片"
     )
+    # A spare-parts store of the district named like its hall (so the depot pages are walked with its code), holding
+    # a lot of a catalog part, with a count under way.
+    from parts import services as parts_services
+    from parts.models import Depot, Part
+
+    part, _created = Part.objects.get_or_create(part_number="WALK-PRN", defaults={"name": "凭条打印机"})
+    depot = Depot.objects.create(code=site.code, name=f"{name}备件库", kind=Depot.Kind.STORE, region=region)
+    parts_services.part_receive(part=part, depot=depot, quantity=3, lot_number=f"{t}-LOT", actor=reporter)
+    parts_services.stock_count_start(depot=depot, actor=reporter)
     return {
         "region": region,
         "site": site,
@@ -126,6 +135,7 @@ def forbidden_strings(district: dict) -> set[str]:
     """What must never reach a user of the other district: kiosk serials, the site's code, item uids."""
     strings = {district["kiosk"].serial, district["kiosk"].serial.replace("-0001", "-0002"), district["site"].code}
     strings.add(district["incident"].reference)
+    strings.add(f"{district['prefix']}-LOT")  # their spare-parts lot
     for item in district["items"]:
         strings |= {str(item.uid), item.uid.hex}
     return strings
@@ -153,6 +163,8 @@ def path_values(district: dict) -> dict[str, str]:
         "chain_id": str(district["chain"].pk),
         "fault_kind": "module_failure",
         "severity": "1",
+        "part_number": "WALK-PRN",
+        "action": "receive",
     }
 
 
