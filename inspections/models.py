@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Region
 from fleet.models import Kiosk, RemoteCommand, Site
@@ -172,11 +173,11 @@ class Schedule(models.Model):
 
 
 class Status(models.TextChoices):
-    DUE = "due", _("Due")
-    IN_PROGRESS = "in_progress", _("In progress")
-    DONE = "done", _("Done")
-    LATE = "late", _("Late")  # past its due time, still open
-    MISSED = "missed", _("Missed")  # its period ended undone
+    DUE = "due", pgettext_lazy("inspection status", "Due")  # 待检
+    IN_PROGRESS = "in_progress", pgettext_lazy("inspection status", "In progress")  # 进行中
+    DONE = "done", pgettext_lazy("inspection status", "Done")  # 已完成
+    LATE = "late", pgettext_lazy("inspection status", "Late")  # 已逾期: past its due time, still open
+    MISSED = "missed", pgettext_lazy("inspection status", "Missed")  # 已漏检: its period ended undone
 
 
 OPEN_STATUSES = (Status.DUE, Status.IN_PROGRESS, Status.LATE)

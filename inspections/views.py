@@ -35,10 +35,18 @@ def _may_oversee(view):
 
 class ListFilters(forms.Form):
     hall = forms.ModelChoiceField(
-        queryset=Site.objects.none(), required=False, label=_("Service hall"), to_field_name="code"
+        queryset=Site.objects.none(),
+        required=False,
+        label=_("Service hall"),
+        to_field_name="code",
+        empty_label=_("All halls"),
     )
     region = forms.ModelChoiceField(
-        queryset=Region.objects.none(), required=False, label=_("Region"), to_field_name="code"
+        queryset=Region.objects.none(),
+        required=False,
+        label=_("Region"),
+        to_field_name="code",
+        empty_label=_("All regions"),
     )
     status = forms.ChoiceField(choices=[("", _("All statuses")), *Status.choices], required=False, label=_("Status"))
     period = forms.CharField(
