@@ -366,6 +366,11 @@ SPECTACULAR_SETTINGS = {
         "FunctionalTestCheckEnum": "workorders.models.FunctionalTest.Check",
         "FunctionalTestResultEnum": "workorders.models.FunctionalTest.Result",
         "SyncOutcomeEnum": "workorders.models.SyncAction.Outcome",
+        "PartsDepotKindEnum": "parts.models.Depot.Kind",
+        "PartsMovementKindEnum": "parts.models.Movement.Kind",
+        "PartsAlertKindEnum": "parts.models.Alert.Kind",
+        "PartsCountStatusEnum": "parts.models.StockCount.Status",
+        "PartsAdjustKindEnum": ["adjust", "scrap"],
     },
 }
 

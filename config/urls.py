@@ -42,6 +42,7 @@ urlpatterns = [
     path("api/v1/", include("guidance.api.urls")),
     path("api/v1/", include("inspections.api.urls")),
     path("api/v1/", include("analytics.api.urls")),
+    path("api/v1/", include("parts.api.urls")),
     path("reconciliation/", include("reconciliation.urls")),
     path("incidents/", include("incidents.urls")),
     path("workorders/", include("workorders.urls")),

@@ -1,0 +1,296 @@
+"""Input and output shapes of the spare-parts staff API. Inputs and outputs are separate; outputs carry each coded
+value with its label in the reader's language beside it (`kind` and `kind_label`), and people by name. Inputs take
+a part by its number, a depot by its code and a lot by its id; an unknown key is a 400 naming it."""
+
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from core.people import person_name
+from parts import selectors
+from parts.models import Alert, Balance, Depot, Lot, Movement, Part, StockCount, StockCountLine
+
+MAX_QUANTITY = 100_000
+
+
+@extend_schema_field({"type": "string", "nullable": True})
+class PersonField(serializers.Field):
+    """A person as colleagues write the name (李强), read-only."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("read_only", True)
+        super().__init__(**kwargs)
+
+    def to_representation(self, user):
+        return person_name(user) or None
+
+
+def label(source: str) -> serializers.CharField:
+    return serializers.CharField(source=f"get_{source}_display", read_only=True)
+
+
+class Text(serializers.CharField):
+    """A string, and only a string (12 sent for a text is a wrong type, a 400); NUL bytes are refused."""
+
+    default_error_messages = {"invalid": gettext_lazy("Not a valid string.")}
+
+    def __init__(self, max_length: int, *, required: bool = True, **kwargs):
+        kwargs.setdefault("allow_blank", not required)
+        if not required:
+            kwargs.setdefault("default", "")
+        super().__init__(max_length=max_length, required=required, **kwargs)
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class Quantity(serializers.IntegerField):
+    """A whole number of units, 1–100,000 (0–100,000 for a counted quantity); "3" and 3.0 are not numbers here."""
+
+    def __init__(self, minimum: int = 1, **kwargs):
+        super().__init__(min_value=minimum, max_value=MAX_QUANTITY, **kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class Input(serializers.Serializer):
+    """Base of the inputs: an unknown key is a 400 naming it, so a typo is not silently ignored."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict):
+            unknown = sorted(set(data) - set(self.fields))
+            if unknown:
+                raise serializers.ValidationError({key: [_("Unknown field.")] for key in unknown})
+        return super().to_internal_value(data)
+
+
+# --- Outputs ----------------------------------------------------------------------------------------------------
+
+
+class PartOut(serializers.ModelSerializer):
+    component_label = label("component")
+
+    class Meta:
+        model = Part
+        fields = [
+            "part_number",
+            "name",
+            "component",
+            "component_label",
+            "models_compatible",
+            "unit",
+            "expires",
+            "reorder_point",
+            "reorder_quantity",
+            "active",
+        ]
+
+
+class DepotOut(serializers.ModelSerializer):
+    kind_label = label("kind")
+    region = serializers.CharField(source="region.code", read_only=True)
+    region_name = serializers.CharField(source="region.name", read_only=True)
+    holder = serializers.CharField(source="holder.username", read_only=True, allow_null=True, default=None)
+    holder_name = PersonField(source="holder")
+
+    class Meta:
+        model = Depot
+        fields = ["code", "name", "kind", "kind_label", "region", "region_name", "holder", "holder_name", "active"]
+
+
+class LotOut(serializers.ModelSerializer):
+    part = serializers.CharField(source="part.part_number", read_only=True)
+    expiry_state = serializers.SerializerMethodField(help_text='"expired", "expiring" (within the warning days) or "".')
+
+    class Meta:
+        model = Lot
+        fields = ["id", "part", "lot_number", "expires_on", "received_on", "expiry_state"]
+
+    def get_expiry_state(self, lot) -> str:
+        return selectors.expiry_state(lot.expires_on)
+
+
+class StockOut(serializers.ModelSerializer):
+    depot = serializers.CharField(source="depot.code", read_only=True)
+    part = serializers.CharField(source="lot.part.part_number", read_only=True)
+    part_name = serializers.CharField(source="lot.part.name", read_only=True)
+    lot = serializers.IntegerField(source="lot_id", read_only=True)
+    lot_number = serializers.CharField(source="lot.lot_number", read_only=True)
+    expires_on = serializers.DateField(source="lot.expires_on", read_only=True, allow_null=True)
+    expiry_state = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Balance
+        fields = ["depot", "part", "part_name", "lot", "lot_number", "expires_on", "expiry_state", "quantity"]
+
+    def get_expiry_state(self, balance) -> str:
+        return selectors.expiry_state(balance.lot.expires_on)
+
+
+class MovementOut(serializers.ModelSerializer):
+    kind_label = label("kind")
+    part = serializers.CharField(source="lot.part.part_number", read_only=True)
+    lot = serializers.IntegerField(source="lot_id", read_only=True)
+    lot_number = serializers.CharField(source="lot.lot_number", read_only=True)
+    source = serializers.CharField(source="source.code", read_only=True, allow_null=True, default=None)
+    target = serializers.CharField(source="target.code", read_only=True, allow_null=True, default=None)
+    actor = serializers.CharField(source="actor.username", read_only=True)
+    actor_name = PersonField(source="actor")
+
+    class Meta:
+        model = Movement
+        fields = [
+            "id",
+            "at",
+            "kind",
+            "kind_label",
+            "part",
+            "lot",
+            "lot_number",
+            "source",
+            "target",
+            "quantity",
+            "actor",
+            "actor_name",
+            "reason",
+            "reference",
+        ]
+
+
+class CountLineOut(serializers.ModelSerializer):
+    part = serializers.CharField(source="lot.part.part_number", read_only=True)
+    lot = serializers.IntegerField(source="lot_id", read_only=True)
+    lot_number = serializers.CharField(source="lot.lot_number", read_only=True)
+    expires_on = serializers.DateField(source="lot.expires_on", read_only=True, allow_null=True)
+    variance = serializers.SerializerMethodField(help_text="counted − expected; null until counted.")
+    counted_by = serializers.CharField(source="counted_by.username", read_only=True, allow_null=True, default=None)
+    counted_by_name = PersonField(source="counted_by")
+
+    class Meta:
+        model = StockCountLine
+        fields = [
+            "part",
+            "lot",
+            "lot_number",
+            "expires_on",
+            "expected",
+            "counted",
+            "variance",
+            "counted_by",
+            "counted_by_name",
+        ]
+
+    def get_variance(self, line) -> int | None:
+        return None if line.counted is None else line.counted - line.expected
+
+
+class CountOut(serializers.ModelSerializer):
+    status_label = label("status")
+    depot = serializers.CharField(source="depot.code", read_only=True)
+    started_by = serializers.CharField(source="started_by.username", read_only=True)
+    started_by_name = PersonField(source="started_by")
+    lines = CountLineOut(many=True, read_only=True)
+
+    class Meta:
+        model = StockCount
+        fields = [
+            "id",
+            "depot",
+            "status",
+            "status_label",
+            "started_at",
+            "started_by",
+            "started_by_name",
+            "posted_at",
+            "lines",
+        ]
+
+
+class AlertOut(serializers.ModelSerializer):
+    kind_label = label("kind")
+    depot = serializers.CharField(source="depot.code", read_only=True)
+    part = serializers.CharField(source="part.part_number", read_only=True)
+    lot = serializers.IntegerField(source="lot_id", read_only=True, allow_null=True)
+    lot_number = serializers.CharField(source="lot.lot_number", read_only=True, allow_null=True, default=None)
+    expires_on = serializers.DateField(source="lot.expires_on", read_only=True, allow_null=True, default=None)
+
+    class Meta:
+        model = Alert
+        fields = [
+            "id",
+            "kind",
+            "kind_label",
+            "depot",
+            "part",
+            "lot",
+            "lot_number",
+            "expires_on",
+            "quantity",
+            "threshold",
+            "raised_at",
+            "cleared_at",
+        ]
+
+
+# --- Inputs -----------------------------------------------------------------------------------------------------
+
+
+class ReceiveIn(Input):
+    part = Text(64, help_text="Part number.")
+    depot = Text(32, help_text="Depot code.")
+    quantity = Quantity()
+    lot_number = Text(64)
+    expires_on = serializers.DateField(required=False, allow_null=True, default=None)
+    reason = Text(300, required=False)
+
+
+class IssueIn(Input):
+    part = Text(64, help_text="Part number.")
+    depot = Text(32, help_text="Depot code.")
+    quantity = Quantity()
+    reference = Text(64, required=False, help_text="The work order's reference.")
+
+
+class ReturnIn(Input):
+    lot = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="Lot id.")
+    depot = Text(32, help_text="Depot code.")
+    quantity = Quantity()
+    reference = Text(64, required=False)
+    reason = Text(300, required=False)
+
+
+class TransferIn(Input):
+    lot = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="Lot id.")
+    source = Text(32, help_text="Depot code the stock leaves.")
+    target = Text(32, help_text="Depot code the stock goes to.")
+    quantity = Quantity()
+    reason = Text(300, required=False)
+
+
+class AdjustIn(Input):
+    lot = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="Lot id.")
+    depot = Text(32, help_text="Depot code.")
+    delta = serializers.IntegerField(
+        min_value=-MAX_QUANTITY, max_value=MAX_QUANTITY, help_text="Units added (positive) or taken out (negative)."
+    )
+    reason = Text(300)
+    kind = serializers.ChoiceField(
+        choices=[(Movement.Kind.ADJUST, Movement.Kind.ADJUST.label), (Movement.Kind.SCRAP, Movement.Kind.SCRAP.label)],
+        default=Movement.Kind.ADJUST,
+        help_text="adjust (up or down) or scrap (down only).",
+    )
+
+
+class CountStartIn(Input):
+    depot = Text(32, help_text="Depot code.")
+
+
+class CountRecordIn(Input):
+    lot = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="Lot id.")
+    counted = Quantity(minimum=0)
