@@ -9,7 +9,8 @@ from datetime import date, datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.db.models import Count, F, IntegerField, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
@@ -194,32 +195,64 @@ def _remote_checks(template_ids) -> dict[int, list[TemplateCheck]]:
 def inspections_run_remote_checks(*, now: datetime | None = None, limit: int = 500) -> int:
     """Start the remote checks of open inspections whose hall is open now: queue the check's command (the result
     waits for the kiosk's answer), or judge the software version at once. Each check once per inspection (its
-    result row is unique). Returns how many were started."""
+    result row is unique). At most ``limit`` per call, the earliest due first; inspections whose remote checks have
+    all started are not read again. Returns how many were started."""
     now = now or timezone.now()
     today = timezone.localdate(now)
-    candidates = list(
-        Inspection.objects.filter(status__in=OPEN_STATUSES, due_on__lte=today, template__checks__mode=Mode.REMOTE)
-        .exclude(kiosk__status=Kiosk.Status.RETIRED)
-        .select_related("kiosk", "site")
-        .distinct()
-        .order_by("due_at", "pk")[:limit]
+    remote_count = (
+        TemplateCheck.objects.filter(template=OuterRef("template"), mode=Mode.REMOTE)
+        .order_by()
+        .values("template")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
-    if not candidates:
-        return 0
-    remote = _remote_checks({i.template_id for i in candidates})
-    done = set(CheckResult.objects.filter(inspection__in=candidates).values_list("inspection_id", "check_key"))
+    started_count = (
+        CheckResult.objects.filter(inspection=OuterRef("pk"), mode=Mode.REMOTE)
+        .order_by()
+        .values("inspection")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    waiting = (
+        Inspection.objects.filter(status__in=OPEN_STATUSES, due_on__lte=today)
+        .exclude(kiosk__status=Kiosk.Status.RETIRED)
+        .annotate(
+            remote=Subquery(remote_count, output_field=IntegerField()),
+            started=Coalesce(Subquery(started_count, output_field=IntegerField()), 0),
+        )
+        .filter(remote__gt=F("started"))
+        .select_related("kiosk", "site")
+        .order_by("due_at", "pk")
+    )
     started = 0
-    for inspection in candidates:
-        if not hours.is_open(inspection.site.opening_hours or {}, now):
+    for chunk in _chunks(waiting.iterator(chunk_size=1000), 1000):
+        chunk = [i for i in chunk if hours.is_open(i.site.opening_hours or {}, now)]
+        if not chunk:
             continue
-        for check in remote[inspection.template_id]:
-            if (inspection.pk, check.key) in done:
-                continue
-            try:
-                started += _start_remote_check(inspection, check, now)
-            except IntegrityError:
-                continue  # a concurrent run started it
+        remote = _remote_checks({i.template_id for i in chunk})
+        done = set(CheckResult.objects.filter(inspection__in=chunk).values_list("inspection_id", "check_key"))
+        for inspection in chunk:
+            for check in remote[inspection.template_id]:
+                if (inspection.pk, check.key) in done:
+                    continue
+                if started >= limit:
+                    return started
+                try:
+                    started += _start_remote_check(inspection, check, now)
+                except IntegrityError:
+                    continue  # a concurrent run started it
     return started
+
+
+def _chunks(rows, size: int):
+    chunk = []
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 @transaction.atomic

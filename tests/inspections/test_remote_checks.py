@@ -129,3 +129,30 @@ def test_the_laggards_are_the_kiosks_behind_their_models_approved_version(starte
     from inspections import selectors
 
     assert [row["kiosk"].serial for row in selectors.laggards(support)] == ["ZW2600002"]
+
+
+def test_the_remote_checks_go_out_a_batch_at_a_time_and_the_next_run_takes_the_rest(kiosks):
+    with time_machine.travel(at(2026, 10, 8, 9, 30), tick=False):
+        services.inspections_generate()
+        first = services.inspections_run_remote_checks(limit=4)
+        second = services.inspections_run_remote_checks(limit=4)
+        third = services.inspections_run_remote_checks(limit=4)
+
+    assert (first, second, third) == (4, 2, 0)
+    assert CheckResult.objects.count() == 6
+
+
+def test_the_beat_tick_runs_every_step_and_a_missed_inspection_is_told_to_the_regions_channels(kiosks, monkeypatch):
+    from core import notices
+    from inspections import tasks
+
+    posted = []
+    monkeypatch.setattr(notices, "post", lambda batch: posted.extend(batch) or len(batch))
+    with time_machine.travel(at(2026, 9, 30, 10, 0), tick=False):
+        tasks.tick()
+    with time_machine.travel(at(2026, 10, 1, 0, 5), tick=False):
+        summary = tasks.tick()
+
+    assert summary["overdue"][1] == 4  # 30 September's daily and September's monthly, of both kiosks
+    assert len(posted) == 1 and posted[0].region_id == kiosks[0].site.region_id
+    assert "漏检" in posted[0].subject
