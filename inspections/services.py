@@ -5,7 +5,7 @@ without harm (the beat task calls them every few minutes)."""
 import logging
 import uuid
 from collections import defaultdict
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -363,7 +363,10 @@ def inspections_link_incidents() -> int:
     """Link each failed check to the incident its report opened or joined, once the incident engine has read it:
     the kiosk's incident of the check's fault kind seen at or after the failure."""
     linked = 0
-    for result in CheckResult.objects.filter(result=Result.FAIL, incident__isnull=True).exclude(fault_key="")[:500]:
+    # A failure the engine never turned into an incident (the kiosk was in maintenance) is not looked for forever.
+    recent = timezone.now() - timedelta(days=7)
+    unlinked = CheckResult.objects.filter(result=Result.FAIL, incident__isnull=True, recorded_at__gte=recent)
+    for result in unlinked.exclude(fault_key="").select_related("inspection")[:500]:
         incident = (
             Incident.objects.filter(
                 kiosk_id=result.inspection.kiosk_id,
