@@ -30,15 +30,18 @@ def _build() -> dict:
 
     from django.apps import apps
 
-    from inspections.models import Inspection, Schedule, Status
+    from inspections.models import ApprovedVersion, Inspection, Schedule, Status
     from tests.factories import KioskFactory, RegionFactory, SiteFactory, UserFactory
     from workorders.models import TechnicianProfile
 
     importlib.import_module("inspections.migrations.0002_plan_defaults").seed(apps, None)
     region = RegionFactory(code="huangpu", name="黄浦区")
     hall = SiteFactory(region=region, code="hp-01", name="黄浦区政务服务中心", opening_hours=ALWAYS_OPEN)
-    kiosk = KioskFactory(site=hall, serial="ZW2500001", model="ZW-3000", location="一楼大厅东侧")
-    other = KioskFactory(site=hall, serial="ZW2500002", model="ZW-3000", location="二楼")
+    kiosk = KioskFactory(
+        site=hall, serial="ZW2500001", model="ZW-3000", location="一楼大厅东侧", software_version="3.4.2"
+    )
+    other = KioskFactory(site=hall, serial="ZW2500002", model="ZW-3000", location="二楼", software_version="3.3.9")
+    ApprovedVersion.objects.create(kiosk_model="ZW-3000", version="3.4.2")
     tech = UserFactory(username="hp-tech", role="field_technician", regions=[region], first_name="强", last_name="李")
     TechnicianProfile.objects.create(user=tech)
     UserFactory(username="hp-boss", role="operations_manager", regions=[region], first_name="敏", last_name="王")
@@ -223,6 +226,8 @@ def test_a_manager_reads_compliance_as_a_table_and_a_chart(browser, live_url, of
         _shot(page, "console-compliance")
         page.goto("/inspections/laggards/")
         expect(page.locator("h1")).to_have_text("软件版本落后")
+        expect(page.locator("#laggards")).to_contain_text("ZW2500002")
+        expect(page.locator("#laggards")).not_to_contain_text("ZW2500001")
         _shot(page, "console-laggards")
     finally:
         context.close()
