@@ -13,5 +13,7 @@ urlpatterns = [
     path("depots/<slug:code>/count/", views.count_start, name="count-start"),
     path("depots/<slug:code>/<slug:action>/", views.depot_action, name="depot-action"),
     path("counts/<int:pk>/", views.count_detail, name="count"),
+    path("import/", views.import_page, name="import"),
+    path("export/<slug:what>.<slug:fmt>", views.export, name="export"),
     path("m/", include("parts.phone_urls")),  # the technician's stock count on the phone (parts/phone.py)
 ]

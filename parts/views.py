@@ -8,18 +8,20 @@ Depots are looked up through the user's region scope, so one of another region i
 field, and changes nothing (the services are atomic); one the user may not make is a 403.
 """
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from core.validation import add_service_errors
-from parts import selectors, services
+from parts import imports, selectors, services
 from parts.forms import (
     AdjustForm,
     CountLineForm,
@@ -316,3 +318,64 @@ def count_detail(request, pk: int):
         "can_move": services.can_move(request.user, count.depot),
     }
     return render(request, "parts/count.html", context, status=status)
+
+
+# --- Import and export ------------------------------------------------------------------------------------------
+
+
+class ImportForm(forms.Form):
+    what = forms.ChoiceField(choices=[("catalog", _lazy("Catalog")), ("stock", _lazy("Stock (opening balances)"))])
+    file = forms.FileField(label=_lazy("CSV or XLSX file"))
+
+
+@login_required
+@see_stock
+@require_http_methods(["GET", "POST"])
+def import_page(request):
+    """Upload a catalog or an opening-balance stock file; all rows apply or none, and the refused rows are listed
+    with their row numbers."""
+    form = ImportForm(request.POST or None, request.FILES or None)
+    errors, status = [], 200
+    if request.method == "POST":
+        if form.is_valid():
+            upload = form.cleaned_data["file"]
+            raw = upload.read(imports.MAX_BYTES + 1)
+            run = imports.catalog_import if form.cleaned_data["what"] == "catalog" else imports.stock_import
+            try:
+                result = run(raw=raw, filename=upload.name, actor=request.user)
+            except imports.ImportRefused as refused:
+                errors, status = refused.errors, 400
+            except PermissionDenied:
+                raise
+            else:
+                messages.success(
+                    request,
+                    _("Imported %(rows)d rows: %(created)d new, %(updated)d updated.")
+                    % {"rows": result.rows, "created": result.created, "updated": result.updated},
+                )
+                return redirect("parts:import")
+        else:
+            status = 400
+    return render(request, "parts/import.html", {"form": form, "errors": errors}, status=status)
+
+
+EXPORT_TYPES = {
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+@login_required
+@see_stock
+@require_GET
+def export(request, what: str, fmt: str):
+    if what not in ("catalog", "stock") or fmt not in EXPORT_TYPES:
+        raise Http404
+    dataset = imports.catalog_export() if what == "catalog" else imports.stock_export(request.user)
+    body = dataset.export(fmt)
+    if fmt == "csv":
+        body = "\ufeff" + body  # Excel opens UTF-8 with a BOM as UTF-8
+    response = HttpResponse(body, content_type=EXPORT_TYPES[fmt])
+    stamp = timezone.localdate().isoformat()
+    response["Content-Disposition"] = f'attachment; filename="parts-{what}-{stamp}.{fmt}"'
+    return response

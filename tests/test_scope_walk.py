@@ -165,6 +165,7 @@ def path_values(district: dict) -> dict[str, str]:
         "severity": "1",
         "part_number": "WALK-PRN",
         "action": "receive",
+        "what": "stock",
     }
 
 
