@@ -60,7 +60,13 @@ def register_console() -> None:
             _("Inspections"),
             ("inspections.view_compliance", "inspections.manage_inspectiontemplate"),
             order=7,
-            current=("inspections:list", "inspections:detail", "inspections:compliance", "inspections:laggards"),
+            current=(
+                "inspections:list",
+                "inspections:detail",
+                "inspections:compliance",
+                "inspections:laggards",
+                "inspections:plan",
+            ),
         )
     )
     registry.add_nav(

@@ -604,3 +604,55 @@ def approved_versions() -> dict[str, str]:
 
 def today_local(now: datetime | None = None) -> date:
     return timezone.localdate(now or timezone.now())
+
+
+# --- The plan: schedules and approved versions (technical support, in the console) -----------------------
+
+MANAGE = "inspections.manage_inspectiontemplate"
+
+
+def _check_manage(actor) -> None:
+    if not actor.has_perm(MANAGE):
+        raise PermissionDenied(_("You may not change the inspection plan."))
+
+
+@transaction.atomic
+def schedule_create(*, actor, template: InspectionTemplate, scope: str, target=None) -> Schedule:
+    """Apply a template to all kiosks, a model (``target`` its name), a region, a hall or a kiosk (the object)."""
+    _check_manage(actor)
+    fields = {"template": template, "scope": scope}
+    if scope == Schedule.Scope.MODEL:
+        fields["kiosk_model"] = (target or "").strip()
+    elif scope in (Schedule.Scope.REGION, Schedule.Scope.SITE, Schedule.Scope.KIOSK):
+        fields[{"region": "region", "site": "site", "kiosk": "kiosk"}[scope]] = target
+    schedule = Schedule(**fields)
+    schedule.full_clean()
+    schedule.save()
+    return schedule
+
+
+@transaction.atomic
+def schedule_set_active(*, actor, schedule: Schedule, active: bool) -> Schedule:
+    """Pause or resume a schedule: a paused one makes no new inspections (those made stay)."""
+    _check_manage(actor)
+    Schedule.objects.filter(pk=schedule.pk).update(active=active)
+    schedule.active = active
+    return schedule
+
+
+@transaction.atomic
+def approved_version_set(*, actor, kiosk_model: str, version: str, note: str = ""):
+    """The software version kiosks of this model should run (the monthly check lists those behind it)."""
+    from fleet.services import PATCH_VERSION_RE
+    from inspections.models import ApprovedVersion
+
+    _check_manage(actor)
+    kiosk_model, version = (kiosk_model or "").strip(), (version or "").strip()
+    if not kiosk_model:
+        raise ValidationError({"kiosk_model": _("Name the kiosk model.")})
+    if not PATCH_VERSION_RE.match(version):
+        raise ValidationError({"version": _("Give a version such as 3.4.2.")})
+    row, _created = ApprovedVersion.objects.update_or_create(
+        kiosk_model=kiosk_model, defaults={"version": version, "note": (note or "").strip()[:300]}
+    )
+    return row

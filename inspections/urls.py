@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.inspection_list, name="list"),
     path("compliance/", views.compliance, name="compliance"),
     path("laggards/", views.laggards, name="laggards"),
+    path("plan/", views.plan, name="plan"),
     path("<uuid:uid>/", views.inspection_detail, name="detail"),
     # The technician's phone pages.
     path("m/", phone.my_inspections, name="phone-list"),

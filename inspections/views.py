@@ -3,19 +3,23 @@ results and the incidents its failures opened, the software laggards, and compli
 technician per month (a table and a chart). Region-scoped: another region's inspection is a 404."""
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import render
+from django.http import HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET
 
 from accounts.models import Region
-from accounts.scoping import scope_regions, scope_sites
-from fleet.models import Site
-from inspections import selectors
+from accounts.scoping import scope_kiosks, scope_regions, scope_sites
+from core.validation import add_service_errors
+from fleet.models import Kiosk, Site
+from inspections import selectors, services
 from inspections.api.views import _month
-from inspections.models import Status
+from inspections.models import ApprovedVersion, InspectionTemplate, Schedule, Status
 
 OVERSEE = ("inspections.view_compliance", "inspections.manage_inspectiontemplate")
 
@@ -186,3 +190,102 @@ def compliance(request):
         "inspections/compliance.html",
         {"form": form, "figures": figures, "chart": chart, "by": by, "start": start, "end": end},
     )
+
+
+# --- The plan: templates, schedules, approved versions -----------------------------------------------------
+
+
+class ScheduleForm(forms.Form):
+    template = forms.ModelChoiceField(queryset=None, label=_("Template"), to_field_name="code")
+    scope = forms.ChoiceField(choices=Schedule.Scope.choices, label=_("applies to"))
+    kiosk_model = forms.CharField(required=False, max_length=100, label=_("kiosk model"))
+    region = forms.ModelChoiceField(queryset=None, required=False, label=_("Region"), to_field_name="code")
+    hall = forms.ModelChoiceField(queryset=None, required=False, label=_("Service hall"), to_field_name="code")
+    kiosk = forms.CharField(required=False, max_length=64, label=_("Kiosk serial number"))
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.fields["template"].queryset = InspectionTemplate.objects.filter(active=True)
+        self.fields["region"].queryset = scope_regions(Region.objects.all(), user)
+        self.fields["hall"].queryset = scope_sites(Site.objects.all(), user).order_by("code")
+
+    def clean(self):
+        data = super().clean()
+        scope = data.get("scope")
+        if scope == "model":
+            data["target"] = data.get("kiosk_model")
+        elif scope == "region":
+            data["target"] = data.get("region")
+        elif scope == "site":
+            data["target"] = data.get("hall")
+        elif scope == "kiosk":
+            serial = (data.get("kiosk") or "").strip()
+            data["target"] = scope_kiosks(Kiosk.objects.filter(serial=serial), self.user).first()
+            if serial and data["target"] is None:
+                self.add_error("kiosk", _("No such kiosk in your regions."))
+        return data
+
+
+class VersionForm(forms.Form):
+    kiosk_model = forms.CharField(max_length=100, label=_("kiosk model"))
+    version = forms.CharField(max_length=64, label=_("approved version"))
+    note = forms.CharField(max_length=300, required=False, label=_("Note"))
+
+
+def _plan_context(request, schedule_form=None, version_form=None) -> dict:
+    order = ["daily", "weekly", "monthly"]
+    templates = sorted(
+        InspectionTemplate.objects.prefetch_related("checks"), key=lambda t: (order.index(t.frequency), t.code)
+    )
+    schedules = Schedule.objects.select_related("template", "region", "site", "kiosk").order_by("template__code", "pk")
+    models = sorted(set(Kiosk.objects.exclude(model="").values_list("model", flat=True).distinct()))
+    return {
+        "templates": templates,
+        "schedules": schedules,
+        "approved": ApprovedVersion.objects.all(),
+        "schedule_form": schedule_form or ScheduleForm(user=request.user),
+        "version_form": version_form or VersionForm(),
+        "kiosk_models": models,
+        "may_manage": request.user.has_perm(services.MANAGE),
+    }
+
+
+@login_required
+@_may_oversee
+def plan(request):
+    """The inspection plan: each template's checks, the schedules applying them, the approved versions; technical
+    support adds and pauses schedules and sets approved versions here (checks are edited in the admin)."""
+    schedule_form = version_form = None
+    if request.method == "POST":
+        action = request.POST.get("action")
+        try:
+            if action == "schedule":
+                schedule_form = ScheduleForm(request.POST, user=request.user)
+                if schedule_form.is_valid():
+                    data = schedule_form.cleaned_data
+                    services.schedule_create(
+                        actor=request.user, template=data["template"], scope=data["scope"], target=data.get("target")
+                    )
+                    messages.success(request, _("Schedule added."))
+                    return redirect("inspections:plan")
+            elif action in ("pause", "resume"):
+                schedule = get_object_or_404(Schedule, pk=request.POST.get("schedule") or 0)
+                services.schedule_set_active(actor=request.user, schedule=schedule, active=action == "resume")
+                return redirect("inspections:plan")
+            elif action == "version":
+                version_form = VersionForm(request.POST)
+                if version_form.is_valid():
+                    services.approved_version_set(actor=request.user, **version_form.cleaned_data)
+                    messages.success(request, _("Approved version saved."))
+                    return redirect("inspections:plan")
+            else:
+                return HttpResponseBadRequest()
+        except ValidationError as error:
+            form = schedule_form if action == "schedule" else version_form
+            if form is None:
+                raise
+            add_service_errors(
+                form, error, {"region": "region", "site": "hall", "kiosk": "kiosk", "__all__": "__all__"}
+            )
+    return render(request, "inspections/plan.html", _plan_context(request, schedule_form, version_form))

@@ -229,5 +229,9 @@ def test_a_manager_reads_compliance_as_a_table_and_a_chart(browser, live_url, of
         expect(page.locator("#laggards")).to_contain_text("ZW2500002")
         expect(page.locator("#laggards")).not_to_contain_text("ZW2500001")
         _shot(page, "console-laggards")
+        page.goto("/inspections/plan/")
+        expect(page.locator("#template-daily")).to_contain_text("打印功能")
+        expect(page.locator("#schedules")).to_contain_text("全部终端")
+        _shot(page, "console-plan")
     finally:
         context.close()

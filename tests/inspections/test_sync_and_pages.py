@@ -214,3 +214,32 @@ def test_compliance_counts_done_on_time_late_and_missed_per_month(api_client, ki
     cell = body["totals"]["2026-09"]
     assert (cell["on_time"], cell["late"], cell["missed"]) == (1, 1, 2)
     assert cell["rate"] == 0.25
+
+
+def test_technical_support_adds_and_pauses_a_schedule_and_sets_an_approved_version_on_the_plan_page(
+    client, support, hall, manager
+):
+    from inspections.models import ApprovedVersion, Schedule
+
+    client.force_login(support)
+    assert client.get(reverse("inspections:plan")).status_code == 200
+
+    added = client.post(
+        reverse("inspections:plan"), {"action": "schedule", "template": "weekly", "scope": "site", "hall": hall.code}
+    )
+    bad = client.post(reverse("inspections:plan"), {"action": "schedule", "template": "weekly", "scope": "region"})
+    version = client.post(
+        reverse("inspections:plan"), {"action": "version", "kiosk_model": "ZW-3000", "version": "3.4.2"}
+    )
+    schedule = Schedule.objects.get(scope="site", site=hall)
+    client.post(reverse("inspections:plan"), {"action": "pause", "schedule": schedule.pk})
+
+    assert added.status_code == version.status_code == 302
+    assert bad.status_code == 200 and "form__errors" in bad.content.decode()
+    assert ApprovedVersion.objects.get(kiosk_model="ZW-3000").version == "3.4.2"
+    schedule.refresh_from_db()
+    assert schedule.active is False
+
+    client.force_login(manager)  # sees the plan, changes nothing
+    assert client.get(reverse("inspections:plan")).status_code == 200
+    assert client.post(reverse("inspections:plan"), {"action": "pause", "schedule": schedule.pk}).status_code == 403
