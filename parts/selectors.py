@@ -1,5 +1,6 @@
 """Reads of spare-parts stock: what a depot holds, lots about to expire, parts below their reorder point."""
 
+import math
 from datetime import date, timedelta
 
 from django.conf import settings
@@ -265,3 +266,51 @@ def count_lines(count: StockCount) -> list[StockCountLine]:
 def counts_due(user, *, today: date | None = None) -> QuerySet[CountSchedule]:
     today = today or timezone.localdate()
     return CountSchedule.objects.filter(depot__in=depots_for_user(user)).select_related("depot").order_by("due_on")
+
+
+# --- Where the likely part is ------------------------------------------------------------------------------------
+
+
+def _distance_km(lat1, lon1, lat2, lon2) -> float | None:
+    if None in (lat1, lon1, lat2, lon2):
+        return None
+    lat1, lon1, lat2, lon2 = (math.radians(float(v)) for v in (lat1, lon1, lat2, lon2))
+    a = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return round(6371.0 * 2 * math.asin(math.sqrt(a)), 1)
+
+
+def part_availability(
+    *, part_number: str, region_id: int | None, latitude=None, longitude=None, holder=None, today: date | None = None
+) -> dict:
+    """Whether a part is at hand for a job: the usable (unexpired) units in the technician's van, and in the stores
+    of the job's region, nearest first when the site and the stores have coordinates (else by code). Returns
+    {"part", "van": {"depot", "quantity"} | None, "nearest": {"depot", "quantity", "distance_km"} | None,
+    "stores": [...]}; "nearest" is the nearest store that holds at least one."""
+    result = {"part": None, "van": None, "nearest": None, "stores": []}
+    part = Part.objects.filter(part_number=part_number).first() if part_number else None
+    if part is None:
+        return result
+    result["part"] = part
+    depots = Depot.objects.filter(active=True).filter(
+        Q(kind=Depot.Kind.STORE, region_id=region_id) | Q(kind=Depot.Kind.VAN, holder=holder)
+        if holder is not None
+        else Q(kind=Depot.Kind.STORE, region_id=region_id)
+    )
+    depots = list(depots)
+    held = {
+        depot_id: n
+        for (depot_id, part_id), n in depot_usable_quantities(depots=depots, today=today).items()
+        if part_id == part.pk
+    }
+    stores = []
+    for depot in depots:
+        quantity = held.get(depot.pk, 0)
+        if depot.kind == Depot.Kind.VAN:
+            result["van"] = {"depot": depot, "quantity": quantity}
+        else:
+            distance = _distance_km(latitude, longitude, depot.latitude, depot.longitude)
+            stores.append({"depot": depot, "quantity": quantity, "distance_km": distance})
+    stores.sort(key=lambda s: (s["distance_km"] is None, s["distance_km"] or 0, s["depot"].code))
+    result["stores"] = stores
+    result["nearest"] = next((s for s in stores if s["quantity"] > 0), None)
+    return result

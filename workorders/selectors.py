@@ -228,3 +228,45 @@ def order_offline_bundle(order: WorkOrder) -> dict:
         "events": list(order.events.select_related("actor").order_by("-at", "-id")[:50]),
         "history": kiosk_history(kiosk.pk),
     }
+
+
+# --- The likely part in stock, and first-time fixes -------------------------------------------------------------
+
+
+def likely_part_stock(order: WorkOrder) -> dict:
+    """Whether the order's likely part is at hand: in the assignee's van, and in the region's stores, nearest to the
+    hall first (parts.selectors.part_availability)."""
+    from parts import selectors as parts_selectors
+
+    part_number = (order.likely_part or {}).get("part_number", "")
+    return parts_selectors.part_availability(
+        part_number=part_number,
+        region_id=order.region_id,
+        latitude=order.site.latitude,
+        longitude=order.site.longitude,
+        holder=order.assignee,
+    )
+
+
+def first_time_fix_rate(
+    user=None, *, since: datetime | None = None, until: datetime | None = None, fault_kind: str = "", component=""
+) -> dict:
+    """First-time fix rate: of the incidents whose work order was closed in the period, the share fixed on the first
+    visit — no second work order (a return trip, e.g. for a part) for the same incident; cancelled orders do not
+    count as trips. Scoped to the user's regions when a user is given."""
+    orders = orders_visible(user) if user is not None else WorkOrder.objects.all()
+    closed = orders.filter(status=Status.CLOSED)
+    if since is not None:
+        closed = closed.filter(closed_at__gte=since)
+    if until is not None:
+        closed = closed.filter(closed_at__lt=until)
+    if fault_kind:
+        closed = closed.filter(incident__fault_kind=fault_kind)
+    if component:
+        closed = closed.filter(incident__component=component)
+    incidents = Incident.objects.filter(pk__in=closed.values("incident_id")).annotate(
+        trips=Count("work_orders", filter=~Q(work_orders__status=Status.CANCELLED))
+    )
+    total = incidents.count()
+    first = incidents.filter(trips=1).count()
+    return {"incidents": total, "first_time": first, "rate": round(first / total, 3) if total else None}
