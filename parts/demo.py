@@ -1,6 +1,8 @@
 """Demo data for spare parts (`make run`): the catalog of the parts the kiosks use, a store in each district and a
 van for each technician, stocked through the ledger like real stock (receipts, then transfers to the vans), with
-one lot of receipt paper close to its expiry date. Idempotent: a second run changes nothing."""
+one lot of receipt paper close to its expiry date and one expired, a store below its own reorder point for card
+readers, monthly count schedules (one due in two days, one van's overdue) and the alerts raised. Idempotent: a
+second run changes nothing."""
 
 from dataclasses import dataclass
 from datetime import timedelta
@@ -12,7 +14,7 @@ from django.utils import timezone
 from accounts.models import Region
 from accounts.roles import Role
 from parts import services
-from parts.models import Depot, Lot, Part
+from parts.models import CountSchedule, Depot, Lot, Movement, Part, ReorderLevel
 
 # part number, name, component, unit, expires, reorder point, reorder quantity
 CATALOG = (
@@ -111,4 +113,32 @@ def seed_parts_demo() -> DemoParts:
                 services.stock_transfer(
                     lot=lot, source=stores[region.code], target=van, quantity=quantity, actor=keeper, reason="车载配备"
                 )
+        # A lot of paper that expired on the shelf of the second store (received when it was still good): the
+        # console shows it red and the alert says to scrap it.
+        second = list(stores.values())[1] if len(stores) > 1 else first
+        expired = Lot.objects.create(
+            part=parts["PAP-80"],
+            lot_number=f"PAP-80-{today:%y%m}-EXP",
+            expires_on=today - timedelta(days=3),
+            received_on=today - timedelta(days=200),
+        )
+        Movement.objects.create(
+            at=timezone.now() - timedelta(days=200),
+            kind=Movement.Kind.RECEIVE,
+            lot=expired,
+            target=second,
+            quantity=6,
+            actor=keeper,
+            reason="期初库存",
+        )
+        # One store keeps more of the card reader than the catalog says: below its own reorder point.
+        ReorderLevel.objects.create(depot=first, part=parts["CRD-EMV"], reorder_point=60, reorder_quantity=40)
+        # Monthly counts: the first store's is due in two days, one van's is overdue, the rest later this month.
+        for n, depot in enumerate(Depot.objects.order_by("kind", "code")):
+            due = today + timedelta(days=2) if depot == first else today + timedelta(days=7 + n % 20)
+            CountSchedule.objects.create(depot=depot, every_days=30, due_on=due)
+        overdue = Depot.objects.filter(kind=Depot.Kind.VAN).order_by("code").first()
+        if overdue is not None:
+            CountSchedule.objects.filter(depot=overdue).update(due_on=today - timedelta(days=1))
+        services.parts_alerts_refresh()
     return DemoParts(created=True, parts=len(parts), depots=len(stores) + vans)
