@@ -5,7 +5,18 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from core.admin import ReadOnlyAdmin, person_column
-from parts.models import Balance, Depot, Lot, Movement, Part, StockCount, StockCountLine
+from parts.models import (
+    Alert,
+    Balance,
+    CountSchedule,
+    Depot,
+    Lot,
+    Movement,
+    Part,
+    ReorderLevel,
+    StockCount,
+    StockCountLine,
+)
 
 
 @admin.register(Part)
@@ -81,3 +92,26 @@ class StockCountAdmin(ReadOnlyAdmin):
     list_select_related = ["depot", "started_by"]
     inlines = [StockCountLineInline]
     started_by_name = person_column("started_by", _("started by"))
+
+
+@admin.register(ReorderLevel)
+class ReorderLevelAdmin(admin.ModelAdmin):
+    list_display = ["depot", "part", "reorder_point", "reorder_quantity"]
+    list_filter = ["depot"]
+    search_fields = ["part__part_number", "depot__code"]
+    list_select_related = ["depot", "part"]
+
+
+@admin.register(Alert)
+class AlertAdmin(ReadOnlyAdmin):
+    list_display = ["raised_at", "kind", "depot", "part", "lot", "quantity", "threshold", "cleared_at"]
+    list_filter = ["kind", "depot"]
+    list_select_related = ["depot", "part", "lot"]
+    date_hierarchy = "raised_at"
+
+
+@admin.register(CountSchedule)
+class CountScheduleAdmin(admin.ModelAdmin):
+    list_display = ["depot", "every_days", "due_on", "reminded_for", "overdue_told_for"]
+    list_select_related = ["depot"]
+    readonly_fields = ["reminded_for", "overdue_told_for"]
