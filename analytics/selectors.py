@@ -87,7 +87,7 @@ class Figures:
 
     @property
     def mtbf_s(self) -> float | None:
-        return None if not self.failures else (self.open_s - self.down_s) / self.failures
+        return None if not self.failures or not self.open_s else (self.open_s - self.down_s) / self.failures
 
     @property
     def first_time_fix_rate(self) -> float | None:
@@ -161,7 +161,8 @@ def _labels(dimension: str, keys) -> dict:
     if dimension == "site":
         return dict(Site.objects.filter(pk__in=keys).values_list("pk", "name"))
     if dimension == "component":
-        return {key: str(Component(key).label) if key in Component.values else key for key in keys}
+        labels = {key: str(Component(key).label) if key in Component.values else key for key in keys}
+        return {"": str(_("Whole kiosk")), **labels}
     if dimension == "fault_kind":
         return {key: str(FaultKind(key).label) if key in FaultKind.values else key for key in keys}
     return {key: key for key in keys}
