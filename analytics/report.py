@@ -96,6 +96,7 @@ def figures_page(user, period: Period, dimension: str) -> dict:
         "sla": sla_rows(current, previous),
         "rows": [figures_dict(row) for row in rows],
         "trend": selectors.monthly_trend(user, period),
+        "inspections": inspection_compliance(user, period, period.previous()),
         "problems": [asdict(problem) for problem in selectors.high_frequency_problems(user, period)],
         "kiosks": [
             {"serial": row["kiosk"].serial, "hall": row["kiosk"].site.name, "failures": row["n"], "mttr_s": row["mttr"]}
