@@ -64,12 +64,21 @@ def tokens(db, settings, in_process_wsgi):
     from workorders import services as workorder_services
 
     order = workorder_services.work_order_create(incident=incident, actor=staff)
+    # Spare parts: a store of the district holding a lot, and a count under way, so the parts actions act on them.
+    from parts import services as parts_services
+    from parts.models import Depot, Part
+
+    part = Part.objects.create(part_number="PRN-80T", name="凭条打印机")
+    depot = Depot.objects.create(code="hp-store", name="黄浦区备件库", kind=Depot.Kind.STORE, region=region)
+    receipt = parts_services.part_receive(part=part, depot=depot, quantity=5, lot_number="L-1", actor=staff)
+    count = parts_services.stock_count_start(depot=depot, actor=staff)
     return {
         "staff": Token.objects.create(user=staff).key,
         "device": kiosk.token,
         "serial": kiosk.serial,
         "incident_id": incident.pk,
         "order_uid": str(order.uid),
+        "parts": {"code": depot.code, "part_number": part.part_number, "lot": receipt.lot_id, "count": count.pk},
     }
 
 
@@ -109,6 +118,14 @@ def test_the_apis_never_answer_5xx_and_match_their_schema(case, tokens):
     if case.path_parameters and "uid" in case.path_parameters and case.path.startswith("/api/v1/workorders/"):
         # And a work order: its actions answer for its status and the input, not a 404.
         case.path_parameters["uid"] = tokens["order_uid"]
+    if case.path_parameters and case.path.startswith("/api/v1/parts/"):
+        # And the parts' depot, part, lot and count: their actions answer for the input, not a 404.
+        ours = tokens["parts"]
+        for name, value in (("code", ours["code"]), ("part_number", ours["part_number"])):
+            if name in case.path_parameters:
+                case.path_parameters[name] = value
+        if "id" in case.path_parameters:
+            case.path_parameters["id"] = ours["count"] if "/counts/" in case.path else ours["lot"]
     device = case.path.startswith("/api/v1/device/")
     header = f"Device {tokens['device']}" if device else f"Token {tokens['staff']}"
     checks = [not_a_server_error]
