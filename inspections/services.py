@@ -5,7 +5,7 @@ without harm (the beat task calls them every few minutes)."""
 import logging
 import uuid
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
@@ -591,19 +591,6 @@ def inspections_sync(*, user, actions: list[dict]) -> list[dict]:
             )
         )
     return results
-
-
-# --- Templates and approved versions ---------------------------------------------------------------------
-
-
-def approved_versions() -> dict[str, str]:
-    from inspections.models import ApprovedVersion
-
-    return dict(ApprovedVersion.objects.values_list("kiosk_model", "version"))
-
-
-def today_local(now: datetime | None = None) -> date:
-    return timezone.localdate(now or timezone.now())
 
 
 # --- The plan: schedules and approved versions (technical support, in the console) -----------------------
