@@ -1,7 +1,8 @@
 """The field technician's stock count on the phone: their van and their region's store, each with its count due
-date, and a count lot by lot with a big number field per lot. Plain forms posted to the server (no offline queue:
-a count is done where there is a signal, in the van or the store); the same services as the console, so each
-counted quantity is recorded under the counter's name and the posted variances name them."""
+date, and a count lot by lot with a big number field per lot. Plain forms posted to the server, with the same services as
+the console, so each counted quantity is recorded under the counter's name and the posted variances name them.
+Without a signal the counted quantities are kept on the phone and sent through the API when it returns
+(static/parts/phone-count.js); posting the count needs a signal."""
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
@@ -84,5 +85,12 @@ def count(request, pk: int):
         "errors": errors,
         "uncounted": sum(1 for line in lines if line.counted is None),
         "variances": [line for line in lines if line.variance],
+        "offline_strings": {
+            "kept": _("No signal: the counted quantities are kept on this phone and sent when the signal returns."),
+            "pending": _("Counted quantities kept on this phone are not sent yet."),
+            "sending": _("Sending the counted quantities kept on this phone…"),
+            "post_needs_signal": _("Posting the count needs a signal. The counted quantities are kept on this phone."),
+            "refused": _("A counted quantity was refused:"),
+        },
     }
     return render(request, "parts/phone/count.html", context, status=status)

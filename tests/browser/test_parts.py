@@ -1,5 +1,5 @@
-"""Spare parts in the browser: a field technician counts their van on a 390×844 phone (a lot per card, one found
-short, posted under their name; nothing scrolls sideways at 360 px, every target at least 44 px), and a store
+"""Spare parts in the browser: a field technician counts their van on a 390×844 phone (a lot per card, typed with
+no signal and sent when it returns, one found short, posted under their name; nothing scrolls sideways at 360 px, every target at least 44 px), and a store
 keeper reads the stock page with its expiry colours and is told in Chinese why a receipt was refused."""
 
 import os
@@ -82,7 +82,14 @@ def _van_state(van_pk: int) -> dict:
     }
 
 
-def test_a_technician_counts_their_van_on_the_phone(browser, live_url, off_loop):
+def _counted(van_pk: int) -> dict:
+    from parts.models import StockCountLine
+
+    lines = StockCountLine.objects.filter(count__depot_id=van_pk, counted__isnull=False).select_related("lot")
+    return {line.lot.lot_number: line.counted for line in lines}
+
+
+def test_a_technician_counts_their_van_on_the_phone_through_a_signal_loss(browser, live_url, off_loop):
     built = off_loop(_build)
     context = browser.new_context(
         base_url=live_url, locale="zh-CN", viewport={"width": 390, "height": 844}, has_touch=True
@@ -110,10 +117,20 @@ def test_a_technician_counts_their_van_on_the_phone(browser, live_url, off_loop)
         assert page.evaluate(TARGETS_UNDER_44) == [], "touch targets under 44 px"
         _shot(page, "phone-count")
 
+        # In the back of the van there is no signal: what is typed stays on the phone.
+        context.set_offline(True)
         for lot, found in (("PRN-2611-01", "1"), ("PAP-2611-01", "8"), ("PAP-2611-OLD", "2")):
             page.locator(".count-card", has_text=lot).locator("input").fill(found)
         page.get_by_role("button", name="保存实盘数").click()
-        expect(page.locator(".parts-msg--success")).to_contain_text("实盘数已保存")
+        expect(page.locator("#count-offline")).to_contain_text("无信号")
+        expect(page.locator(".count-card--pending")).to_have_count(3)
+        _shot(page, "phone-count-offline")
+        assert off_loop(_counted, built["van"]) == {}
+        # The signal returns: the quantities are sent and the page shows the server's figures.
+        context.set_offline(False)
+        page.evaluate("window.dispatchEvent(new Event('online'))")
+        page.wait_for_function("() => !document.querySelector('.count-card--pending')", polling=200)
+        assert off_loop(_counted, built["van"]) == {"PRN-2611-01": 1, "PAP-2611-01": 8, "PAP-2611-OLD": 2}
         expect(page.locator(".count-card--variance")).to_contain_text("-2")
         _fits_360(page)
         _shot(page, "phone-count-variance")
