@@ -64,7 +64,12 @@ def test_a_healthy_self_test_passes_the_device_state_check(started):
 
 
 @pytest.mark.django_db(transaction=True)  # the engine reads committed reports only
-def test_a_failed_self_test_opens_one_incident_of_the_checks_fault_kind_linked_from_the_inspection(policies, started):  # noqa: F811
+def test_a_failed_self_test_opens_one_incident_of_the_checks_fault_kind_linked_from_the_inspection(
+    policies,  # noqa: F811
+    started,
+    support,
+    client,
+):
     kiosk = started[0]
     answer(kiosk, "self_test", False, {"components": {"qr_scanner": "hardware_error"}}, "self-test found faults")
 
@@ -81,6 +86,9 @@ def test_a_failed_self_test_opens_one_incident_of_the_checks_fault_kind_linked_f
     result.refresh_from_db()
     incident = Incident.objects.get(kiosk=kiosk, fault_kind="module_failure")
     assert result.incident == incident
+    client.force_login(support)
+    page = client.get(f"/inspections/{result.inspection.uid}/").content.decode()
+    assert incident.reference in page and f"/incidents/{incident.pk}/" in page
 
 
 def test_a_slow_network_test_fails_and_opens_a_connection_incident_report(started):
