@@ -23,13 +23,13 @@ MOVE = "parts.move_stock"
 @permission_required(MOVE, raise_exception=True)
 @require_GET
 def depots(request):
-    """My van first, then the stores of my regions that I may count."""
+    """My van first, then the stores of my regions (a technician counts them too)."""
     user = request.user
     today = timezone.localdate()
     mine = [
         depot
         for depot in selectors.depots_for_user(user).select_related("count_schedule").order_by("-kind", "code")
-        if services.can_move(user, depot) and (depot.kind == Depot.Kind.STORE or depot.holder_id == user.pk)
+        if services.can_count(user, depot) and (depot.kind == Depot.Kind.STORE or depot.holder_id == user.pk)
     ]
     mine.sort(key=lambda depot: (depot.holder_id != user.pk, depot.code))
     open_counts = {
@@ -56,7 +56,7 @@ def depots(request):
 @require_http_methods(["GET", "POST"])
 def count(request, pk: int):
     count = _count_for_user(request.user, pk)
-    if not services.can_move(request.user, count.depot):
+    if not services.can_count(request.user, count.depot):
         raise PermissionDenied
     errors, status = [], 200
     if request.method == "POST":

@@ -42,6 +42,22 @@ def can_move(user, depot: Depot) -> bool:
     return False
 
 
+def can_count(user, depot: Depot) -> bool:
+    """Whoever may move a depot's stock may count it; a field technician also counts the stores of their regions
+    (the stores they draw from), not only their van."""
+    if can_move(user, depot):
+        return True
+    if not (user and user.is_authenticated and user.has_perm(MOVE)) or depot.kind != Depot.Kind.STORE:
+        return False
+    region_ids = visible_region_ids(user)
+    return region_ids is None or depot.region_id in region_ids
+
+
+def _check_count(user, depot: Depot) -> None:
+    if not can_count(user, depot):
+        raise PermissionDenied(_("You may not count the stock of %(depot)s.") % {"depot": depot.name})
+
+
 def _check(user, *depots: Depot | None) -> None:
     for depot in depots:
         if depot is not None and not can_move(user, depot):
@@ -231,7 +247,7 @@ def stock_adjust(
 def stock_count_start(*, depot: Depot, actor) -> StockCount:
     """Open a count of a depot: each lot it holds, with what the ledger says it should be. One open count per
     depot (the database refuses a second)."""
-    _check(actor, depot)
+    _check_count(actor, depot)
     try:
         with transaction.atomic():
             count = StockCount.objects.create(depot=depot, started_at=timezone.now(), started_by=actor)
@@ -254,7 +270,7 @@ def stock_count_start(*, depot: Depot, actor) -> StockCount:
 def stock_count_record(*, count: StockCount, lot: Lot, counted: int, actor) -> StockCountLine:
     """What was found of a lot (a lot the ledger did not expect here is added with zero expected)."""
     count = StockCount.objects.select_for_update().get(pk=count.pk)
-    _check(actor, count.depot)
+    _check_count(actor, count.depot)
     if count.status != StockCount.Status.OPEN:
         raise ValidationError(_("This count is closed."), code="illegal_transition")
     if isinstance(counted, bool) or not isinstance(counted, int) or not 0 <= counted <= 100_000:
@@ -271,7 +287,7 @@ def stock_count_post(*, count: StockCount, actor) -> list[Movement]:
     naming the counter. Refused when a line is not counted yet, or when stock moved in the depot since the count
     began (the expected figures are stale: count those lots again)."""
     count = StockCount.objects.select_for_update().select_related("depot").get(pk=count.pk)
-    _check(actor, count.depot)
+    _check_count(actor, count.depot)
     if count.status != StockCount.Status.OPEN:
         raise ValidationError(_("This count is closed."), code="illegal_transition")
     lines = list(count.lines.select_related("lot", "counted_by"))

@@ -93,6 +93,7 @@ def _depot_context(request, depot, **forms) -> dict:
         "levels": depot.reorder_levels.select_related("part"),
         "below": selectors.parts_below_reorder(depots=[depot.pk]),
         "can_move": services.can_move(user, depot),
+        "can_count": services.can_count(user, depot),
         "can_set_levels": user.has_perm("parts.change_part"),
         "today": timezone.localdate(),
     }
@@ -292,7 +293,7 @@ def count_detail(request, pk: int):
     errors, status = [], 200
     if request.method == "POST":
         try:
-            if not services.can_move(request.user, count.depot):
+            if not services.can_count(request.user, count.depot):
                 raise PermissionDenied
             errors = _record(request, count)
             if not errors and request.POST.get("action") == "post":
@@ -315,7 +316,7 @@ def count_detail(request, pk: int):
         "errors": errors,
         "uncounted": sum(1 for line in lines if line.counted is None),
         "variances": [line for line in lines if line.variance],
-        "can_move": services.can_move(request.user, count.depot),
+        "can_move": services.can_count(request.user, count.depot),
     }
     return render(request, "parts/count.html", context, status=status)
 

@@ -100,15 +100,17 @@ def test_a_technician_counts_their_van_on_the_phone_through_a_signal_loss(browse
         log_in(page, "hp-tech")
         page.goto("/parts/m/")
         expect(page.locator("h1")).to_have_text("盘点")
-        card = page.locator(".depot-card")
-        expect(card).to_have_count(1)
+        cards = page.locator(".depot-card")
+        expect(cards).to_have_count(2)  # their van first, then their district's store
+        card = cards.first
         expect(card).to_contain_text("李强的车")
         expect(card).to_contain_text("盘点逾期")
+        expect(cards.last).to_contain_text("黄浦区备件库")
         _fits_360(page)
         assert page.evaluate(TARGETS_UNDER_44) == [], "touch targets under 44 px"
         _shot(page, "phone-depots")
 
-        page.get_by_role("button", name="开始盘点").click()
+        card.get_by_role("button", name="开始盘点").click()
         expect(page.locator("h1")).to_have_text("李强的车")
         cards = page.locator(".count-card")
         expect(cards).to_have_count(3)

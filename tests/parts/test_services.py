@@ -189,3 +189,19 @@ def test_a_depot_has_one_open_count(store, keeper):
 
     with pytest.raises(ValidationError):
         services.stock_count_start(depot=store, actor=keeper)
+
+
+def test_a_technician_counts_their_regions_store_under_their_name_but_cannot_move_its_stock(
+    store, keeper, technician, printer
+):
+    services.part_receive(part=printer, depot=store, quantity=4, lot_number="L1", actor=keeper)
+    lot = Lot.objects.get()
+    count = services.stock_count_start(depot=store, actor=technician)
+    services.stock_count_record(count=count, lot=lot, counted=3, actor=technician)
+
+    (variance,) = services.stock_count_post(count=count, actor=technician)
+
+    assert (variance.actor, variance.source, variance.quantity) == (technician, store, 1)
+    assert "李强" in variance.reason
+    with pytest.raises(PermissionDenied):
+        services.stock_issue(part=printer, depot=store, quantity=1, actor=technician)

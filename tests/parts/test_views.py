@@ -173,7 +173,8 @@ def test_the_technician_counts_their_van_on_the_phone_and_the_variance_names_the
     client.force_login(technician)
     home = client.get(reverse("parts:phone"), HTTP_ACCEPT_LANGUAGE="zh-hans")
     assert "李强的车" in home.content.decode()
-    assert "黄浦备件库" not in home.content.decode()  # a technician counts their van, not the store they cannot move
+    text = home.content.decode()
+    assert text.index("李强的车") < text.index("黄浦备件库")  # their van first, then their region's store
 
     started = client.post(reverse("parts:count-start", args=[van.code]), {"next": "phone"})
     count = StockCount.objects.get(depot=van)
