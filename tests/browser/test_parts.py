@@ -169,6 +169,20 @@ def test_a_keeper_reads_stock_with_expiry_colours_and_a_refused_receipt_says_why
     expect(page.locator("#form-receive")).to_contain_text("有效期")
     _shot(page, "console-depot-refused")
 
+    # A count on the console: the variance is shown before posting.
+    page.locator("#start-count").click()
+    expect(page.locator("h1")).to_contain_text("盘点")
+    inputs = page.locator("#count-lines input")
+    for i in range(inputs.count()):
+        row = page.locator("#count-lines tbody tr").nth(i)
+        expected = row.locator("td.num").first.inner_text().strip()
+        inputs.nth(i).fill(str(int(expected) - 1) if "PAP-2611-OLD" in row.inner_text() else expected)
+    page.get_by_role("button", name="保存实盘数").click()
+    expect(page.locator("#count-variances")).to_contain_text("PAP-2611-OLD -1")
+    _shot(page, "console-count-variances")
+    page.locator("#post-count").click()
+    expect(page.locator(".messages")).to_contain_text("1 条差异已记入流水")
+
     page.goto("/parts/alerts/")
     expect(page.locator("#parts-alerts")).to_contain_text("临近有效期")
     _shot(page, "console-alerts")
