@@ -136,3 +136,36 @@ def test_posting_a_count_moves_the_due_date_on_by_the_interval(van, technician, 
     services.stock_count_post(count=count, actor=technician)
 
     assert CountSchedule.objects.get(depot=van).due_on == today + timedelta(days=30)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_alert_runs_at_once_raise_and_tell_each_alert_once(store, keeper, paper, posted):
+    import threading
+
+    from django.db import connections
+
+    services.part_receive(
+        part=paper,
+        depot=store,
+        quantity=3,
+        lot_number="S",
+        actor=keeper,
+        expires_on=timezone.localdate() + timedelta(5),
+    )
+    barrier = threading.Barrier(2)
+
+    def run():
+        try:
+            barrier.wait()
+            services.parts_alerts_refresh()
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(Alert.objects.values_list("kind", flat=True)) == ["expiring", "reorder"]
+    assert sorted(n.key.split(":")[1] for n in posted) == ["expiring", "reorder"]
