@@ -33,6 +33,7 @@ class Source(models.TextChoices):
     CITIZEN = "citizen", _("Reported by a citizen")  # the public "report a problem" page on the kiosk's sticker
     RECONCILIATION = "reconciliation", _("Reconciliation")
     GROUPING = "grouping", _("Mass outage")
+    INSPECTION = "inspection", _("Preventive inspection")  # a failed check (inspections/, through core/faults.py)
 
 
 class State(models.TextChoices):

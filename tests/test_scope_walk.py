@@ -166,6 +166,7 @@ def path_values(district: dict) -> dict[str, str]:
         "part_number": "WALK-PRN",
         "action": "receive",
         "what": "stock",
+        "fmt": "csv",  # an export's format
     }
 
 

@@ -41,6 +41,7 @@ SOURCE_LABELS = {
     Source.CITIZEN: pgettext_lazy("incident", "Reported by a citizen"),
     Source.RECONCILIATION: pgettext_lazy("incident", "Reconciliation"),
     Source.GROUPING: pgettext_lazy("incident", "Mass outage"),
+    Source.INSPECTION: pgettext_lazy("incident", "Preventive inspection"),
 }
 TIMELINE_LABELS = {
     TimelineKind.DETECTED: pgettext_lazy("incident", "Detected"),

@@ -591,3 +591,12 @@ def test_the_incidents_app_annotates_the_fleet_boards_kiosks_through_the_registr
 
     notes = registry.kiosk_annotations([incident.kiosk_id])
     assert any(note["url"] == reverse("incidents:detail", args=[incident.pk]) for note in notes[incident.kiosk_id])
+
+
+def test_an_incident_from_a_failed_inspection_says_so_in_chinese():
+    from django.utils import translation
+
+    from incidents.templatetags.incidents_console import source_label
+
+    with translation.override("zh-hans"):
+        assert source_label("inspection") == "定期巡检发现"
