@@ -3,6 +3,7 @@ depot or lot the user may see); the rules (who may move what, not below zero, ex
 parts.services, whose ValidationErrors are put back next to the fields (core.validation.add_service_errors)."""
 
 from django import forms
+from django.core.validators import MaxValueValidator
 from django.utils.translation import gettext_lazy as _
 
 from parts.models import Lot, Movement, Part
@@ -140,3 +141,41 @@ class LedgerFilterForm(forms.Form):
 class CountLineForm(forms.Form):
     lot = forms.IntegerField(min_value=1, max_value=2**62)
     counted = _quantity_field(_("Counted"), minimum=0)
+
+
+class PartForm(forms.ModelForm):
+    """A catalog entry; compatible models typed comma-separated."""
+
+    models_compatible = forms.CharField(
+        label=_("Compatible models"),
+        required=False,
+        max_length=500,
+        help_text=_("Separated by commas; empty: every model."),
+    )
+
+    class Meta:
+        model = Part
+        fields = [
+            "part_number",
+            "name",
+            "component",
+            "models_compatible",
+            "unit",
+            "expires",
+            "reorder_point",
+            "reorder_quantity",
+            "active",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk:
+            self.fields["part_number"].disabled = True
+            self.initial["models_compatible"] = ", ".join(self.instance.models_compatible or [])
+        for name in ("reorder_point", "reorder_quantity"):
+            self.fields[name].max_value = MAX_QUANTITY
+            self.fields[name].validators.append(MaxValueValidator(MAX_QUANTITY))
+
+    def clean_models_compatible(self):
+        text = self.cleaned_data["models_compatible"]
+        return [m.strip() for m in text.replace("，", ",").replace("、", ",").split(",") if m.strip()][:50]

@@ -497,3 +497,40 @@ def count_schedules_remind(*, today: date | None = None) -> dict:
         )
     notices.post(batch)
     return posted
+
+
+# --- The catalog -------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def part_save(*, actor, part: Part | None = None, **values) -> Part:
+    """Add a part to the catalog or change one (technical support). The part number of an existing part does not
+    change: stock and work orders name it."""
+    if not (actor.has_perm("parts.add_part") if part is None else actor.has_perm("parts.change_part")):
+        raise PermissionDenied(_("Only technical support keeps the catalog."))
+    allowed = {
+        "part_number",
+        "name",
+        "component",
+        "models_compatible",
+        "unit",
+        "expires",
+        "reorder_point",
+        "reorder_quantity",
+        "active",
+    }
+    unknown = set(values) - allowed
+    if unknown:
+        raise ValidationError(_("Unknown field."))
+    if part is None:
+        part = Part()
+    else:
+        values.pop("part_number", None)
+        part = Part.objects.select_for_update().get(pk=part.pk)
+    for name, value in values.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise ValidationError({name: _("Text may not contain NUL characters.")})
+        setattr(part, name, value)
+    part.full_clean()
+    part.save()
+    return part

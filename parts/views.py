@@ -26,6 +26,7 @@ from parts.forms import (
     AdjustForm,
     CountLineForm,
     LedgerFilterForm,
+    PartForm,
     ReceiveForm,
     ReorderForm,
     ScheduleForm,
@@ -380,3 +381,27 @@ def export(request, what: str, fmt: str):
     stamp = timezone.localdate().isoformat()
     response["Content-Disposition"] = f'attachment; filename="parts-{what}-{stamp}.{fmt}"'
     return response
+
+
+@login_required
+@see_stock
+@require_http_methods(["GET", "POST"])
+def part_edit(request, part_number: str = ""):
+    """Add a part to the catalog, or change one (technical support)."""
+    part = selectors.part_for_user(request.user, part_number) if part_number else None
+    if not request.user.has_perm("parts.add_part" if part is None else "parts.change_part"):
+        raise PermissionDenied
+    form = PartForm(request.POST or None, instance=part)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            values = {name: form.cleaned_data[name] for name in form.fields if not form.fields[name].disabled}
+            try:
+                saved = services.part_save(actor=request.user, part=part, **values)
+            except ValidationError as error:
+                add_service_errors(form, error)
+            else:
+                messages.success(request, _("Catalog saved: %(part)s.") % {"part": saved})
+                return redirect("parts:part", part_number=saved.part_number)
+    return render(request, "parts/part_edit.html", {"form": form, "part": part}, status=status)

@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from parts import services
-from parts.models import Alert, Balance, Depot, Lot, Movement, StockCount
+from parts.models import Alert, Balance, Depot, Lot, Movement, Part, StockCount
 from tests.factories import RegionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -189,3 +189,43 @@ def test_the_technician_counts_their_van_on_the_phone_and_the_variance_names_the
     assert movement.actor == technician and "李强" in movement.reason
     assert not Balance.objects.filter(depot=van, quantity__gt=0).exists()
     assert not Alert.objects.exists()
+
+
+def test_support_adds_and_changes_a_catalog_part_and_a_technician_may_not(client, keeper, technician, printer):
+    client.force_login(keeper)
+    added = client.post(
+        reverse("parts:part-new"),
+        {
+            "part_number": "QRS-2D",
+            "name": "二维码扫码器",
+            "component": "qr_scanner",
+            "models_compatible": "ZW-3000，ZW-5000",
+            "unit": "个",
+            "reorder_point": "2",
+            "reorder_quantity": "4",
+            "active": "on",
+        },
+    )
+    changed = client.post(
+        reverse("parts:part-edit", args=["PRN-80T"]),
+        {
+            "part_number": "HACKED",
+            "name": "凭条打印机芯",
+            "component": "receipt_printer",
+            "unit": "台",
+            "reorder_point": "3",
+            "reorder_quantity": "6",
+            "active": "on",
+        },
+    )
+    huge = client.post(
+        reverse("parts:part-edit", args=["PRN-80T"]),
+        {"name": "x", "unit": "台", "reorder_point": "9" * 20, "reorder_quantity": "1"},
+    )
+
+    assert added.status_code == 302 and changed.status_code == 302 and huge.status_code == 400
+    assert Part.objects.get(part_number="QRS-2D").models_compatible == ["ZW-3000", "ZW-5000"]
+    printer.refresh_from_db()
+    assert (printer.name, printer.reorder_point) == ("凭条打印机芯", 3)
+    client.force_login(technician)
+    assert client.get(reverse("parts:part-new")).status_code == 403
