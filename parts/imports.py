@@ -265,6 +265,14 @@ def _date(value) -> date | None:
         raise ValueError(_("Give the expiry date as YYYY-MM-DD.")) from error
 
 
+def _column(label: str, clean, value):
+    """Clean a cell, naming its column in the reason when it is refused."""
+    try:
+        return clean(value)
+    except ValueError as error:
+        raise ValueError(f"{label}：{error}") from error
+
+
 def stock_import(*, raw: bytes, filename: str, actor) -> ImportResult:
     """Opening balances: each row a receipt of a lot into a depot through the ledger, all or nothing."""
     dataset = read_dataset(raw, filename, STOCK_COLUMNS)
@@ -287,9 +295,9 @@ def stock_import(*, raw: bytes, filename: str, actor) -> ImportResult:
                         services.part_receive(
                             part=part,
                             depot=depot,
-                            quantity=quantity.clean(row["quantity"]),
+                            quantity=_column(_("Quantity"), quantity.clean, row["quantity"]),
                             lot_number=_cell(row["lot_number"]),
-                            expires_on=_date(row["expires_on"]),
+                            expires_on=_column(_("Expires on"), _date, row["expires_on"]),
                             actor=actor,
                             reason=_("Opening balance (import)"),
                         )

@@ -326,7 +326,10 @@ def count_detail(request, pk: int):
 
 
 class ImportForm(forms.Form):
-    what = forms.ChoiceField(choices=[("catalog", _lazy("Catalog")), ("stock", _lazy("Stock (opening balances)"))])
+    what = forms.ChoiceField(
+        label=_lazy("What to import"),
+        choices=[("catalog", _lazy("Catalog")), ("stock", _lazy("Stock (opening balances)"))],
+    )
     file = forms.FileField(label=_lazy("CSV or XLSX file"))
 
 

@@ -186,6 +186,24 @@ def test_a_keeper_reads_stock_with_expiry_colours_and_a_refused_receipt_says_why
     page.goto("/parts/alerts/")
     expect(page.locator("#parts-alerts")).to_contain_text("临近有效期")
     _shot(page, "console-alerts")
+    # An import with a wrong row: nothing is imported, the row is named.
+    page.goto("/parts/import/")
+    page.select_option("#id_what", "stock")
+    page.set_input_files(
+        "#id_file",
+        files=[
+            {
+                "name": "期初库存.csv",
+                "mimeType": "text/csv",
+                "buffer": "depot,part_number,lot_number,expires_on,quantity\nhp-store,PRN-80T,PRN-2612-01,,2\n"
+                "hp-store,PAP-80,PAP-2612-01,,-3\n".encode("gb18030"),
+            }
+        ],
+    )
+    page.locator("#import-form button[type=submit]").click()
+    expect(page.locator("#import-errors")).to_contain_text("第 3 行：数量")
+    _shot(page, "console-import-refused")
+
     page.goto("/parts/ledger/?kind=transfer")
     expect(page.locator(".parts-ledger")).to_contain_text("调拨")
     _shot(page, "console-ledger")
