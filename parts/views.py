@@ -55,7 +55,6 @@ def stock(request):
         "overview": selectors.stock_overview(request.user),
         "below": selectors.parts_below_reorder(depots=depots),
         "expiring": selectors.lots_expiring(within_days=selectors.expiry_warn_days(), depots=depots)[:50],
-        "alerts": selectors.alerts_for_user(request.user)[:20],
         "today": timezone.localdate(),
         "warn_days": selectors.expiry_warn_days(),
     }
