@@ -169,3 +169,23 @@ def test_two_alert_runs_at_once_raise_and_tell_each_alert_once(store, keeper, pa
 
     assert sorted(Alert.objects.values_list("kind", flat=True)) == ["expiring", "reorder"]
     assert sorted(n.key.split(":")[1] for n in posted) == ["expiring", "reorder"]
+
+
+def test_the_beat_task_raises_alerts_and_reminds_counts_and_a_second_tick_does_nothing(store, keeper, paper, posted):
+    from parts import tasks
+
+    services.part_receive(
+        part=paper,
+        depot=store,
+        quantity=3,
+        lot_number="S",
+        actor=keeper,
+        expires_on=timezone.localdate() + timedelta(5),
+    )
+    services.count_schedule_set(depot=store, every_days=30, due_on=timezone.localdate(), actor=keeper)
+
+    first, second = tasks.tick(), tasks.tick()
+
+    assert first == {"alerts": {"raised": 2, "cleared": 0}, "counts": {"reminded": 1, "overdue": 0}}
+    assert second == {"alerts": {"raised": 0, "cleared": 0}, "counts": {"reminded": 0, "overdue": 0}}
+    assert len(posted) == 3
