@@ -10,7 +10,6 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
-from accounts.roles import Role
 from accounts.scoping import visible_region_ids
 from core import notices
 from core.people import person_name
@@ -382,7 +381,6 @@ def _notice(alert: Alert) -> notices.Notice:
         subject=subject,
         body=body,
         region_id=depot.region_id,
-        role=Role.TECHNICAL_SUPPORT,
         user_ids=(depot.holder_id,) if depot.holder_id else (),
     )
 
@@ -491,7 +489,6 @@ def count_schedules_remind(*, today: date | None = None) -> dict:
                 subject=subject,
                 body=body,
                 region_id=depot.region_id,
-                role=Role.FIELD_TECHNICIAN if depot.kind == Depot.Kind.VAN else Role.TECHNICAL_SUPPORT,
                 user_ids=(depot.holder_id,) if depot.holder_id else (),
             )
         )

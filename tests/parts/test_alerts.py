@@ -189,3 +189,23 @@ def test_the_beat_task_raises_alerts_and_reminds_counts_and_a_second_tick_does_n
     assert first == {"alerts": {"raised": 2, "cleared": 0}, "counts": {"reminded": 1, "overdue": 0}}
     assert second == {"alerts": {"raised": 0, "cleared": 0}, "counts": {"reminded": 0, "overdue": 0}}
     assert len(posted) == 3
+
+
+def test_an_alert_reaches_the_incidents_outbox_once_per_channel(store, keeper, paper):
+    from incidents.models import Notification, NotificationChannel
+
+    NotificationChannel.objects.create(name="黄浦值班", kind="email", target="duty@example.cn", region=store.region)
+    services.part_receive(
+        part=paper,
+        depot=store,
+        quantity=30,
+        lot_number="S",
+        actor=keeper,
+        expires_on=timezone.localdate() + timedelta(5),
+    )
+
+    services.parts_alerts_refresh()
+    services.parts_alerts_refresh()
+
+    (row,) = Notification.objects.filter(notice_key__startswith="parts:expiring:hp-store:PAP-80:S:")
+    assert row.incident_id is None
