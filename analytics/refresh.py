@@ -39,8 +39,8 @@ RATE_WINDOW_DAYS = 28
 DOWN = ("offline", "maintenance")
 NOT_IN_SERVICE = ("provisioned", "retired")
 # A kiosk or incident that belongs to a drill is not a real one (drills/ marks them).
-REAL_KIOSK = "true"
-REAL_INCIDENT = "true"
+REAL_KIOSK = "k.drill_of_id IS NULL"
+REAL_INCIDENT = "NOT i.is_drill"
 
 
 def _holidays():

@@ -92,6 +92,16 @@ class Kiosk(models.Model):
     error_codes = models.JSONField(_("error codes"), default=list, blank=True)
     metrics = models.JSONField(_("metrics"), default=dict, blank=True)
 
+    # A drill's stand-in (drills/): the real kiosk it plays during a drill, in the same hall. Its heartbeats are the
+    # drill's, through the real pipeline; the real kiosk is never touched. Empty for every real kiosk.
+    drill_of = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="drill_stand_ins",
+        verbose_name=_("drill stand-in for"),
+    )
     maintenance_reason = models.CharField(_("maintenance reason"), max_length=200, blank=True)
     maintenance_until = models.DateTimeField(_("maintenance until"), null=True, blank=True)
     maintenance_by = models.ForeignKey(

@@ -163,7 +163,7 @@ class _Context:
 
 
 def _context(kiosk_ids: set[int]) -> _Context:
-    names = ("id", "serial", "site_id", "status", "components", "metrics", "model")
+    names = ("id", "serial", "site_id", "status", "components", "metrics", "model", "drill_of_id")
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {', '.join(names)} FROM {Kiosk._meta.db_table} WHERE id = ANY(%s)", [sorted(kiosk_ids)])
         kiosks = {}
@@ -388,7 +388,7 @@ def _count_working(site_ids: set[int]) -> list[tuple[int, int]]:
     from django.db.models import Count
 
     return list(
-        Kiosk.objects.filter(site_id__in=site_ids, status__in=[*UP, Kiosk.Status.PROVISIONED])
+        Kiosk.objects.filter(site_id__in=site_ids, status__in=[*UP, Kiosk.Status.PROVISIONED], drill_of__isnull=True)
         .values("site_id")
         .annotate(n=Count("id"))
         .values_list("site_id", "n")
@@ -475,6 +475,7 @@ def _open(
                 "region_id": site["region_id"],
                 "parent_id": parent_id,
                 "is_group": False,
+                "is_drill": kiosk.get("drill_of_id") is not None,
                 "fault_kind": first.kind,
                 "category": FAULT_KIND_CATEGORY[FaultKind(first.kind)],
                 "component": first.component,
@@ -506,7 +507,7 @@ def _open(
 
 
 INCIDENT_COLUMNS = (
-    "kiosk_id, site_id, region_id, parent_id, is_group, fault_kind, category, component, source, severity, "
+    "kiosk_id, site_id, region_id, parent_id, is_group, is_drill, fault_kind, category, component, source, severity, "
     "severity_reason, state, title, evidence, occurrences, opened_at, last_seen_at, resolution, cancel_reason, "
     "reopened_count, reporter_name, reporter_contact, symptom, playbook_version_id, sla, escalation, "
     "escalation_step, next_escalation_at, onsite_proposed_reason, acknowledge_due_at, remote_due_at, "
@@ -598,6 +599,8 @@ def _mass_outage_parents(groups: list[list[rules.Fault]], context: _Context, now
     first_down: dict[int, datetime] = {}
     for group in groups:
         fault = group[0]
+        if context.kiosks[fault.kiosk_id].get("drill_of_id") is not None:
+            continue  # a drill's stand-in is never part of a hall's real outage
         if fault.kind in rules.KIOSK_DOWN_KINDS and fault.source == Source.HEALTH:
             site_id = context.kiosks[fault.kiosk_id]["site_id"]
             down_by_site[site_id].add(fault.kiosk_id)
@@ -614,8 +617,9 @@ def _mass_outage_parents(groups: list[list[rules.Fault]], context: _Context, now
             f"""
             SELECT s.site_id,
                    (SELECT count(*) FROM {kiosks} k WHERE k.site_id = s.site_id
-                      AND k.status NOT IN ('retired', 'provisioned')),
+                      AND k.status NOT IN ('retired', 'provisioned') AND k.drill_of_id IS NULL),
                    (SELECT array_agg(i.kiosk_id) FROM {table} i WHERE i.site_id = s.site_id AND NOT i.is_group
+                      AND NOT i.is_drill
                       AND i.state IN ('new', 'acknowledged', 'remote_fix', 'onsite')
                       AND i.fault_kind IN ('wont_start', 'connection_lost') AND i.opened_at >= %(since)s),
                    (SELECT g.id FROM {table} g WHERE g.site_id = s.site_id AND g.is_group
@@ -646,6 +650,7 @@ def _mass_outage_parents(groups: list[list[rules.Fault]], context: _Context, now
                 "region_id": site["region_id"],
                 "parent_id": None,
                 "is_group": True,
+                "is_drill": False,
                 "fault_kind": FaultKind.CONNECTION_LOST,
                 "category": FAULT_KIND_CATEGORY[FaultKind.CONNECTION_LOST],
                 "component": "",
@@ -802,7 +807,7 @@ def queue_opened_notifications(incident_ids: list[int], now: datetime) -> int:
               ON c.active AND (c.region_id IS NULL OR c.region_id = i.region_id)
              AND (
                  (e.event = 'opened' AND c.role = '' AND NOT c.security AND i.severity <= c.max_severity)
-                 OR (e.event = 'security' AND c.security AND i.category = 'security')
+                 OR (e.event = 'security' AND c.security AND i.category = 'security' AND NOT i.is_drill)
              )
             WHERE i.id = ANY(%(ids)s) AND i.parent_id IS NULL
             ON CONFLICT ON CONSTRAINT notification_once_per_event DO NOTHING

@@ -280,6 +280,9 @@ class Incident(models.Model):
         verbose_name=_("mass outage"),
     )
     is_group = models.BooleanField(_("mass outage"), default=False)
+    # An incident of a drill's stand-in kiosk (drills/): worked like any other, marked 演练 everywhere, left out of
+    # every real figure, never sent to the security contact.
+    is_drill = models.BooleanField(_("drill"), db_default=False, default=False)
 
     fault_kind = models.CharField(_("fault kind"), max_length=32, choices=FaultKind.choices)
     category = models.CharField(_("fault category"), max_length=16, choices=FaultCategory.choices)

@@ -259,7 +259,8 @@ def render(incident: Incident, event: str) -> tuple[str, str]:
     with translation.override("zh-hans"):
         severity = str(Severity(incident.severity).label)
         headline = event_headline(event)
-        subject = f"【{severity}】{headline} · {incident.reference} {incident.title}"[:200]
+        drill = "【演练】" if incident.is_drill else ""
+        subject = f"{drill}【{severity}】{headline} · {incident.reference} {incident.title}"[:200]
         rows = [
             (_("Incident"), f"{incident.reference} {incident.title}"),
             (_("Hall"), incident.site.name),

@@ -397,7 +397,12 @@ def work_order_check_in(*, order: WorkOrder, actor, scanned: str = "", at: datet
         return order
     _require(order, (Status.ACCEPTED, Status.EN_ROUTE), _("check in"))
     scanned = _text(scanned, "scanned", limit=500, required=False)
-    if scanned and serial_from_scan(scanned) != order.kiosk.serial:
+    # A drill's stand-in answers to the sticker of the real kiosk it plays.
+    accepted = {
+        order.kiosk.serial,
+        *Kiosk.objects.filter(drill_stand_ins=order.kiosk_id).values_list("serial", flat=True),
+    }
+    if scanned and serial_from_scan(scanned) not in accepted:
         raise ValidationError(
             {
                 "scanned": _("This sticker belongs to kiosk %(scanned)s, not %(serial)s.")
@@ -904,6 +909,26 @@ def work_order_cancel(*, order: WorkOrder, actor, reason: str) -> WorkOrder:
         order, EventKind.CANCELLED, actor=actor, now=now, text=reason + (_("; maintenance mode ended") if ended else "")
     )
     return order
+
+
+@transaction.atomic
+def work_orders_end_drill(*, incident_ids: list[int], reason: str, actor=None) -> int:
+    """A drill aborted (drills/): the active orders of its incidents are cancelled with the reason, maintenance on
+    the stand-in ended. Only orders of drill incidents. Returns how many."""
+    ended = 0
+    for order in WorkOrder.objects.filter(
+        incident_id__in=incident_ids, incident__is_drill=True, status__in=WorkOrder.ACTIVE
+    ):
+        order = _locked(order)
+        if order.status not in WorkOrder.ACTIVE:
+            continue
+        now = timezone.now()
+        order.status, order.cancelled_at, order.cancel_reason = Status.CANCELLED, now, str(reason)[:300]
+        _end_maintenance(order, actor)
+        _save(order, "status", "cancelled_at", "cancel_reason", "holds_maintenance")
+        _event(order, EventKind.CANCELLED, actor=actor, now=now, text=str(reason)[:300])
+        ended += 1
+    return ended
 
 
 # --- Policy and sweeps (beat) ------------------------------------------------------------------------------------
