@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "guidance",
     "analytics",
     "inspections",
+    "drills",
 ]
 
 MIDDLEWARE = [
@@ -230,6 +231,9 @@ CELERY_BEAT_SCHEDULE = {
     "analytics-refresh-recent": {"task": "analytics.tasks.refresh_recent", "schedule": 600.0},
     # Preventive inspections: make today's due, assign, mark late and missed, run the remote checks (inspections/tasks.py).
     "inspections-tick": {"task": "inspections.tasks.tick", "schedule": 300.0},
+    # Drills: the stand-in kiosks' heartbeats while a drill runs; the quarterly reminder (drills/services.py).
+    "drills-feed": {"task": "drills.tasks.feed", "schedule": 10.0},
+    "drills-remind-quarterly": {"task": "drills.tasks.remind_quarterly", "schedule": crontab(hour=9, minute=0)},
     # Spare parts: stock alerts (reorder, expiring, expired) and count reminders, idempotent (parts/tasks.py).
     "parts-tick": {"task": "parts.tasks.tick", "schedule": 3600.0},
 }

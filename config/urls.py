@@ -41,6 +41,7 @@ urlpatterns = [
     path("api/v1/", include("workorders.api.urls")),
     path("api/v1/", include("guidance.api.urls")),
     path("api/v1/", include("inspections.api.urls")),
+    path("api/v1/", include("drills.api.urls")),
     path("api/v1/", include("analytics.api.urls")),
     path("api/v1/", include("parts.api.urls")),
     path("reconciliation/", include("reconciliation.urls")),
@@ -48,6 +49,7 @@ urlpatterns = [
     path("workorders/", include("workorders.urls")),
     path("guidance/", include("guidance.urls")),
     path("inspections/", include("inspections.urls")),
+    path("drills/", include("drills.urls")),
     path("analytics/", include("analytics.urls")),
     path("parts/", include("parts.urls")),
     # Citizens' pages: no login (a hall's status, a kiosk's sticker and its "report a problem" form).

@@ -20,6 +20,7 @@ LAYER = {
     "workorders": 4,
     "guidance": 4,
     "inspections": 5,
+    "drills": 5,
     "analytics": 9,
 }
 

@@ -1,0 +1,124 @@
+"""The drills console as a drill coordinator uses it: plan, start, watch, abort or finish, the report as a page and a
+PDF; a planner from another district sees nothing; bad plans are refused with a reason and store nothing."""
+
+from datetime import timedelta
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from drills import services
+from drills.models import Drill
+from tests.factories import KioskFactory, RegionFactory, SiteFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def setting(region):
+    hall = SiteFactory(region=region, code="hall-v", name="视图测试大厅")
+    kiosk = KioskFactory(site=hall, serial="KS-V-1")
+    coordinator = UserFactory(
+        username="coord", role="drill_coordinator", regions=[region], last_name="周", first_name="洁"
+    )
+    return {"hall": hall, "kiosk": kiosk, "coordinator": coordinator, "region": region}
+
+
+def form(setting, **over):
+    start = timezone.localtime() + timedelta(hours=1)
+    data = {
+        "title": "打印机卡纸演练",
+        "scenario": "printer_jam",
+        "region": setting["region"].pk,
+        "kiosks": [setting["kiosk"].pk],
+        "window_start": start.strftime("%Y-%m-%dT%H:%M"),
+        "window_end": (start + timedelta(hours=3)).strftime("%Y-%m-%dT%H:%M"),
+    }
+    data.update(over)
+    return data
+
+
+def test_a_coordinator_plans_a_drill_and_sees_it_in_chinese(client, setting):
+    client.force_login(setting["coordinator"])
+
+    response = client.post(reverse("drills:plan"), form(setting))
+    drill = Drill.objects.get()
+    page = client.get(response.url).content.decode()
+
+    assert response.url == reverse("drills:detail", args=[drill.uid])
+    assert "打印机卡纸演练" in page and "演练" in page and "凭条打印机卡纸" in page
+    assert "printer_jam" not in page
+    assert drill.targets == {"acknowledge": 10, "remote": 20, "dispatch": 40, "arrival": 120, "resolve": 240}
+
+
+@pytest.mark.parametrize(
+    "over",
+    [
+        {"title": ""},
+        {"scenario": "earthquake"},
+        {"kiosks": []},
+        {"window_end": "2020-01-01T00:00"},
+        {"target_arrival": "0"},
+        {"target_arrival": "99999999999999999999"},
+        {"title": "a\x00b"},
+    ],
+)
+def test_a_bad_plan_is_refused_with_a_reason_and_nothing_is_stored(client, setting, over):
+    client.force_login(setting["coordinator"])
+
+    response = client.post(reverse("drills:plan"), form(setting, **over))
+
+    assert response.status_code == 400
+    assert not Drill.objects.exists()
+
+
+def test_another_districts_coordinator_neither_sees_nor_runs_the_drill(client, setting):
+    drill = services.drill_plan(
+        actor=setting["coordinator"],
+        title="演练",
+        scenario="printer_jam",
+        region=setting["region"],
+        kiosks=[setting["kiosk"]],
+        window_start=timezone.now(),
+        window_end=timezone.now() + timedelta(hours=1),
+    )
+    other = UserFactory(username="xh", role="drill_coordinator", regions=[RegionFactory(code="xuhui", name="徐汇区")])
+    client.force_login(other)
+
+    assert client.get(reverse("drills:detail", args=[drill.uid])).status_code == 404
+    assert client.post(reverse("drills:start", args=[drill.uid])).status_code == 404
+    assert str(drill.uid) not in client.get(reverse("drills:list")).content.decode()
+
+
+def test_a_finished_drill_has_a_pdf_report_in_chinese(client, setting):
+    drill = services.drill_plan(
+        actor=setting["coordinator"],
+        title="季度演练",
+        scenario="printer_jam",
+        region=setting["region"],
+        kiosks=[setting["kiosk"]],
+        window_start=timezone.now(),
+        window_end=timezone.now() + timedelta(hours=1),
+    )
+    Drill.objects.filter(pk=drill.pk).update(status="finished", score={"total": 72.5, "steps": [], "roles": {}})
+    client.force_login(setting["coordinator"])
+    services.drill_review_save(drill=drill, actor=setting["coordinator"], went_well="响应迅速", lessons="备件不足")
+
+    from drills.views import report_html
+    from guidance.printing import document
+
+    request = client.get(reverse("drills:detail", args=[drill.uid])).wsgi_request
+    words = []
+
+    def walk(box):
+        if getattr(box, "text", None):
+            words.append(box.text)
+        for child in getattr(box, "children", []) or []:
+            walk(child)
+
+    for page in document(report_html(request, Drill.objects.get(pk=drill.pk))).pages:
+        walk(page._page_box)
+    text = "".join(words)
+    assert "【演练】季度演练" in text and "72.5" in text and "响应迅速" in text and "备件不足" in text
+    response = client.get(reverse("drills:pdf", args=[drill.uid]))
+    assert response.content.startswith(b"%PDF")
