@@ -374,6 +374,8 @@ SPECTACULAR_SETTINGS = {
         "PartsMovementKindEnum": "parts.models.Movement.Kind",
         "PartsAlertKindEnum": "parts.models.Alert.Kind",
         "PartsCountStatusEnum": "parts.models.StockCount.Status",
+        "DrillStatusEnum": "drills.models.Drill.Status",
+        "InspectionStatusEnum": "inspections.models.Status",
         "PartsAdjustKindEnum": ["adjust", "scrap"],
     },
 }

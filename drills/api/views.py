@@ -96,7 +96,12 @@ class DrillDetailView(APIView):
 class DrillActionView(APIView):
     permission_classes = [IsAuthenticated, has_perm(RUN)]
 
-    @extend_schema(request=s.AbortIn, responses=s.DrillOut, summary="start, abort (with a reason) or finish a drill")
+    @extend_schema(
+        request=s.AbortIn,
+        responses=s.DrillOut,
+        summary="start, abort (with a reason) or finish a drill",
+        operation_id="v1_drills_action",
+    )
     def post(self, request, uid, action: str):
         drill = selectors.drill_for(request.user, uid)
         if action == "start":

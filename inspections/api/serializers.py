@@ -17,6 +17,13 @@ from inspections.models import (
 )
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "nullable": True,
+        "properties": {"username": {"type": "string"}, "name": {"type": "string"}},
+    }
+)
 class PersonField(serializers.Field):
     def to_representation(self, user):
         return None if user is None else {"username": user.get_username(), "name": person_name(user)}

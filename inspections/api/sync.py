@@ -22,7 +22,7 @@ MAX_BATCH_BYTES = 512 * 1024
 DATA = {"check": CheckIn, "done": DoneIn}
 
 
-class SyncActionIn(serializers.Serializer):
+class InspectionSyncActionIn(serializers.Serializer):
     id = serializers.UUIDField(help_text="Made on the phone (crypto.randomUUID); names the action once.")
     inspection = serializers.UUIDField(help_text="The inspection's uid.")
     kind = serializers.ChoiceField(choices=[(k, k) for k in services.SYNC_KINDS])
@@ -43,8 +43,8 @@ class SyncActionIn(serializers.Serializer):
         return attrs
 
 
-class SyncIn(serializers.Serializer):
-    actions = SyncActionIn(many=True, allow_empty=False, max_length=MAX_ACTIONS)
+class InspectionSyncIn(serializers.Serializer):
+    actions = InspectionSyncActionIn(many=True, allow_empty=False, max_length=MAX_ACTIONS)
 
     def validate_actions(self, actions):
         ids = [a["id"] for a in actions]
@@ -53,7 +53,7 @@ class SyncIn(serializers.Serializer):
         return actions
 
 
-class SyncOut(serializers.Serializer):
+class InspectionSyncOut(serializers.Serializer):
     results = SyncActionOut(many=True)
 
 
@@ -63,8 +63,8 @@ class SyncView(APIView):
 
     @extend_schema(
         operation_id="inspections_sync",
-        request=SyncIn,
-        responses={200: OpenApiResponse(SyncOut, description="One answer per action, in the order sent.")},
+        request=InspectionSyncIn,
+        responses={200: OpenApiResponse(InspectionSyncOut, description="One answer per action, in the order sent.")},
         description=(
             f"Apply the phone's queued inspection actions in order, each exactly once (a second delivery of an id "
             f"answers as the first did). At most {MAX_ACTIONS} actions; a malformed batch is a 400 and nothing in it "
@@ -89,7 +89,7 @@ class SyncView(APIView):
             raise ValidationError({"non_field_errors": [str(error.detail)]}) from None
         if not isinstance(body, dict):
             raise ValidationError({"non_field_errors": [_("Send an object with a list of actions.")]})
-        batch = SyncIn(data=body)
+        batch = InspectionSyncIn(data=body)
         batch.is_valid(raise_exception=True)
         actions = [
             {
@@ -101,4 +101,4 @@ class SyncView(APIView):
             }
             for a in batch.validated_data["actions"]
         ]
-        return Response(SyncOut({"results": services.inspections_sync(user=request.user, actions=actions)}).data)
+        return Response(InspectionSyncOut({"results": services.inspections_sync(user=request.user, actions=actions)}).data)
