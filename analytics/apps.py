@@ -27,7 +27,7 @@ def register_console() -> None:
             "analytics:figures",
             _("Analytics"),
             ("analytics.view_analytics",),
-            order=40,
+            order=70,
             current=("analytics:figures", "analytics:reviews", "analytics:review"),
         )
     )

@@ -27,7 +27,7 @@ def register_console() -> None:
             "drills:list",
             _("Drills"),
             ("drills.view_drills",),
-            order=35,
+            order=28,
             current=("drills:list", "drills:plan", "drills:detail", "drills:training"),
         )
     )

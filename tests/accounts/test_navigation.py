@@ -27,15 +27,25 @@ def nav_links(response) -> list[tuple[str, str, bool]]:
             [
                 ("事件处置", "/incidents/", True),
                 ("工单", "/workorders/", False),
+                ("巡检", "/inspections/", False),
+                ("备件", "/parts/", False),
                 ("设备看板", "/", False),
                 ("登记新终端", "/provision/", False),
                 ("用户引导", "/guidance/", False),
+                ("应急演练", "/drills/", False),
+                ("统计分析", "/analytics/", False),
             ],
         ),
         (
             "field_technician",
             "/incidents/",
-            [("我的工单", "/workorders/m/", False), ("事件处置", "/incidents/", True), ("设备看板", "/", False)],
+            [
+                ("我的工单", "/workorders/m/", False),
+                ("事件处置", "/incidents/", True),
+                ("我的巡检", "/inspections/m/", False),
+                ("备件", "/parts/", False),
+                ("设备看板", "/", False),
+            ],
         ),
         (
             "finance_officer",
@@ -70,14 +80,19 @@ def test_an_administrator_sees_every_screen_and_the_administration(admin_client)
     assert labels == [
         "我的工单",
         "事件处置",
+        "我的巡检",
         "工单",
+        "巡检",
+        "备件",
         "设备看板",
         "登记新终端",
         "用户引导",
+        "应急演练",
         "对账",
         "对账日报",
         "缴费查询",
         "文件导入",
+        "统计分析",
         "管理后台",
     ]
 
