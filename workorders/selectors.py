@@ -248,6 +248,23 @@ def likely_part_stock(order: WorkOrder) -> dict:
     )
 
 
+def incident_likely_part_stock(incident: Incident, order: WorkOrder | None = None) -> dict:
+    """For an incident's page: the part to bring (the order's, or the one likely_part suggests before dispatch) and
+    where it is — the assignee's van once there is one, the region's nearest store that holds it."""
+    from parts import selectors as parts_selectors
+
+    likely = (order.likely_part if order is not None else None) or likely_part(incident)
+    site = incident.site
+    stock = parts_selectors.part_availability(
+        part_number=(likely or {}).get("part_number", ""),
+        region_id=site.region_id,
+        latitude=site.latitude,
+        longitude=site.longitude,
+        holder=order.assignee if order is not None else None,
+    )
+    return {"likely": likely or {}, **stock}
+
+
 def first_time_fix_rate(
     user=None, *, since: datetime | None = None, until: datetime | None = None, fault_kind: str = "", component=""
 ) -> dict:

@@ -96,3 +96,18 @@ def test_first_time_fix_counts_incidents_fixed_without_a_second_trip(policies, h
     rate = selectors.first_time_fix_rate(dispatcher)
 
     assert rate == {"incidents": 3, "first_time": 2, "rate": 0.667}
+
+
+def test_the_incidents_work_order_card_names_the_part_and_the_nearest_store_before_dispatch(
+    client, incident, dispatcher, region, printer_part
+):
+    store = Depot.objects.create(
+        code="hp-store", name="黄浦区备件库", kind="store", region=region, latitude="31.231000", longitude="121.471000"
+    )
+    parts_services.part_receive(part=printer_part, depot=store, quantity=3, lot_number="S1", actor=dispatcher)
+    client.force_login(dispatcher)
+
+    page = client.get(reverse("incidents:detail", args=[incident.pk]), HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+
+    assert 'id="incident-likely-part"' in page
+    assert "黄浦区备件库：3 台" in page

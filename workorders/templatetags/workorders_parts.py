@@ -1,4 +1,4 @@
-"""The order page's spare-parts lines: whether the likely part is in the technician's van or the nearest store, and
+"""The order page's and the incident's work-order card's spare-parts lines: whether the likely part is in the technician's van or the nearest store, and
 the first-time fix rate of such incidents (workorders.selectors)."""
 
 from datetime import timedelta
@@ -16,6 +16,11 @@ FIRST_TIME_FIX_DAYS = 90
 @register.simple_tag
 def likely_part_stock(order) -> dict:
     return selectors.likely_part_stock(order)
+
+
+@register.simple_tag
+def incident_likely_part_stock(incident, order=None) -> dict:
+    return selectors.incident_likely_part_stock(incident, order)
 
 
 @register.simple_tag
