@@ -5,7 +5,7 @@ file back and is reported with its row number (the spreadsheet's, counting the h
 The catalog is written through the catalog resource (full_clean on each part); the stock is an opening-balance
 receipt per row through the ledger (parts.services.part_receive) — a stock import never edits a balance.
 
-Files: UTF-8 (with or without BOM) or GB18030 (what a Chinese Excel saves as CSV); at most MAX_BYTES and MAX_ROWS.
+Files: UTF-8 (with or without BOM), GB18030 (what a Chinese Excel saves as CSV) or UTF-16 with a BOM; at most MAX_BYTES and MAX_ROWS.
 NUL bytes and control characters in a cell are refused, like everywhere else."""
 
 import io
@@ -63,6 +63,11 @@ class ImportResult:
 
 
 def _decode(raw: bytes) -> str:
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Excel's "Unicode text": UTF-16 with its byte-order mark
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
     for encoding in ("utf-8-sig", "gb18030"):
         try:
             return raw.decode(encoding)

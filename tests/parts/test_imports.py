@@ -48,8 +48,9 @@ def test_one_bad_catalog_row_leaves_nothing_imported_and_names_its_row(keeper):
     assert not Part.objects.exists()
 
 
-def test_a_gb18030_csv_from_excel_is_read(keeper):
-    raw = (CATALOG_HEAD + "PSU-12,电源适配器,,,个,否,2,4,是\n").encode("gb18030")
+@pytest.mark.parametrize("encoding", ["gb18030", "utf-8-sig", "utf-16"])
+def test_a_csv_from_excel_is_read_in_gb18030_utf8_or_utf16(keeper, encoding):
+    raw = (CATALOG_HEAD + "PSU-12,电源适配器,,,个,否,2,4,是\n").encode(encoding)
 
     imports.catalog_import(raw=raw, filename="目录.csv", actor=keeper)
 
