@@ -451,6 +451,9 @@ def parts_alerts_refresh(*, today: date | None = None) -> dict:
 def count_schedule_set(*, depot: Depot, every_days: int, due_on: date, actor) -> CountSchedule:
     """When the depot is next counted, and how often (e.g. every 30 days)."""
     _check(actor, depot)
+    today = timezone.localdate()
+    if not isinstance(due_on, date) or abs((due_on - today).days) > 366:
+        raise ValidationError({"due_on": _("Give a due date within a year of today.")})
     schedule, _created = CountSchedule.objects.update_or_create(
         depot=depot, defaults={"every_days": _bounded(every_days, "every_days", 1, 366), "due_on": due_on}
     )

@@ -98,10 +98,63 @@ class DepotOut(serializers.ModelSerializer):
     region_name = serializers.CharField(source="region.name", read_only=True)
     holder = serializers.CharField(source="holder.username", read_only=True, allow_null=True, default=None)
     holder_name = PersonField(source="holder")
+    count_every_days = serializers.SerializerMethodField(help_text="The count schedule's interval; null: none.")
+    count_due_on = serializers.SerializerMethodField(help_text="When the next count is due; null: not scheduled.")
+    reorder_levels = serializers.SerializerMethodField(
+        help_text="The depot's own reorder levels: [{part, reorder_point, reorder_quantity}]."
+    )
 
     class Meta:
         model = Depot
-        fields = ["code", "name", "kind", "kind_label", "region", "region_name", "holder", "holder_name", "active"]
+        fields = [
+            "code",
+            "name",
+            "kind",
+            "kind_label",
+            "region",
+            "region_name",
+            "holder",
+            "holder_name",
+            "active",
+            "count_every_days",
+            "count_due_on",
+            "reorder_levels",
+        ]
+
+    def _schedule(self, depot):
+        return getattr(depot, "count_schedule", None)
+
+    def get_count_every_days(self, depot) -> int | None:
+        schedule = self._schedule(depot)
+        return schedule.every_days if schedule else None
+
+    @extend_schema_field({"type": "string", "format": "date", "nullable": True})
+    def get_count_due_on(self, depot):
+        schedule = self._schedule(depot)
+        return schedule.due_on.isoformat() if schedule else None
+
+    @extend_schema_field(
+        {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "part": {"type": "string"},
+                    "reorder_point": {"type": "integer"},
+                    "reorder_quantity": {"type": "integer"},
+                },
+            },
+        }
+    )
+    def get_reorder_levels(self, depot):
+        return [
+            {
+                "part": level.part.part_number,
+                "reorder_point": level.reorder_point,
+                "reorder_quantity": level.reorder_quantity,
+            }
+            for level in depot.reorder_levels.all()
+        ]
 
 
 class LotOut(serializers.ModelSerializer):
@@ -294,3 +347,14 @@ class CountStartIn(Input):
 class CountRecordIn(Input):
     lot = serializers.IntegerField(min_value=1, max_value=2**63 - 1, help_text="Lot id.")
     counted = Quantity(minimum=0)
+
+
+class ScheduleIn(Input):
+    every_days = serializers.IntegerField(min_value=1, max_value=366)
+    due_on = serializers.DateField()
+
+
+class ReorderLevelIn(Input):
+    part = Text(64, help_text="Part number.")
+    reorder_point = Quantity(minimum=0)
+    reorder_quantity = Quantity(minimum=0)

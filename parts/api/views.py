@@ -23,7 +23,7 @@ from core.validation import raise_as_drf
 from parts import selectors, services
 from parts.api import filters
 from parts.api import serializers as s
-from parts.models import Balance, Lot, Movement, Part, StockCountLine
+from parts.models import Balance, Lot, Movement, Part, ReorderLevel, StockCountLine
 
 VIEW = "parts.view_balance"
 CONFLICT_CODES = ("illegal_transition", "conflict")
@@ -95,7 +95,53 @@ class DepotViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     permission_classes = [IsAuthenticated, has_perm(VIEW)]
 
     def get_queryset(self):
-        return selectors.depots_for_user(self.request.user).order_by("region__code", "kind", "code")
+        levels = Prefetch(
+            "reorder_levels", queryset=ReorderLevel.objects.select_related("part").order_by("part__part_number")
+        )
+        return (
+            selectors.depots_for_user(self.request.user)
+            .select_related("count_schedule")
+            .prefetch_related(levels)
+            .order_by("region__code", "kind", "code")
+        )
+
+    def _answer(self, depot) -> Response:
+        return Response(s.DepotOut(self.get_queryset().get(pk=depot.pk)).data)
+
+    @extend_schema(request=s.ScheduleIn, responses={200: s.DepotOut})
+    @action(detail=True, methods=["post"])
+    def schedule(self, request, code=None):
+        """Set when the depot is next counted and how often (whoever may move its stock)."""
+        payload = s.ScheduleIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        depot = self.get_object()
+        d = payload.validated_data
+        call_service(
+            lambda: services.count_schedule_set(
+                depot=depot, every_days=d["every_days"], due_on=d["due_on"], actor=request.user
+            )
+        )
+        return self._answer(depot)
+
+    @extend_schema(request=s.ReorderLevelIn, responses={200: s.DepotOut})
+    @action(detail=True, methods=["post"], url_path="reorder-level")
+    def reorder_level(self, request, code=None):
+        """Give the depot its own reorder point and quantity for a part (technical support)."""
+        payload = s.ReorderLevelIn(data=request.data)
+        payload.is_valid(raise_exception=True)
+        depot = self.get_object()
+        d = payload.validated_data
+        part = _part(d["part"])
+        call_service(
+            lambda: services.reorder_level_set(
+                depot=depot,
+                part=part,
+                reorder_point=d["reorder_point"],
+                reorder_quantity=d["reorder_quantity"],
+                actor=request.user,
+            )
+        )
+        return self._answer(depot)
 
 
 class StockViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):

@@ -160,3 +160,21 @@ def test_alerts_are_listed_with_their_labels_and_filtered_by_open(api, store, ke
     rows = api.get("/api/v1/parts/alerts/", {"open": "true"}).json()["results"]
 
     assert sorted(row["kind_label"] for row in rows) == ["临近有效期", "低于补货点"]
+
+
+def test_a_depots_count_schedule_and_reorder_level_are_set_and_shown_through_the_api(api, store, paper):
+    due = (timezone.localdate() + timedelta(days=10)).isoformat()
+
+    scheduled = api.post("/api/v1/parts/depots/hp-store/schedule/", {"every_days": 30, "due_on": due}, format="json")
+    level = api.post(
+        "/api/v1/parts/depots/hp-store/reorder-level/",
+        {"part": "PAP-80", "reorder_point": 20, "reorder_quantity": 50},
+        format="json",
+    )
+    far = api.post("/api/v1/parts/depots/hp-store/schedule/", {"every_days": 30, "due_on": "2999-01-01"}, format="json")
+    zero = api.post("/api/v1/parts/depots/hp-store/schedule/", {"every_days": 0, "due_on": due}, format="json")
+
+    assert scheduled.status_code == 200 and scheduled.json()["count_due_on"] == due
+    assert level.json()["reorder_levels"] == [{"part": "PAP-80", "reorder_point": 20, "reorder_quantity": 50}]
+    assert far.status_code == 400 and "due_on" in far.json()["errors"]
+    assert zero.status_code == 400
