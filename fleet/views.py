@@ -231,6 +231,7 @@ def _problem_rows(problems: list[selectors.BoardProblem]) -> list[dict]:
         rows.append(
             {
                 "serial": kiosk.serial,
+                "drill": kiosk.drill_of_id is not None,
                 "status": kiosk.status,
                 "status_label": kiosk.get_status_display(),
                 "is_flapping": kiosk.is_flapping,

@@ -197,3 +197,25 @@ def test_only_a_drill_coordinator_plans_and_a_district_is_kept(world):
             window_end=timezone.now() + timedelta(hours=1),
         )
     assert not Drill.objects.exists()
+
+
+def test_a_drill_is_marked_on_the_board_the_incident_and_the_work_order_pages(world, client):
+    from django.urls import reverse
+
+    drill = services.drill_start(drill=plan(world), actor=world["coordinator"])
+    stand_in = drill.targets_set.get().stand_in
+    services.drills_feed()
+    run_engine()
+    incident = Incident.objects.get(kiosk=stand_in)
+    order = orders.work_order_create(incident=incident, actor=world["manager"], assignee=world["technician"])
+    client.force_login(world["manager"])
+
+    for url in (
+        reverse("fleet:board"),
+        reverse("incidents:detail", args=[incident.pk]),
+        reverse("incidents:queue"),
+        reverse("workorders:detail", args=[order.uid]),
+    ):
+        assert 'class="badge badge--drill"' in client.get(url).content.decode(), url
+    client.force_login(world["technician"])
+    assert "badge--drill" in client.get(reverse("workorders:phone-order", kwargs={"uid": order.uid})).content.decode()
