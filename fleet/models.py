@@ -1,10 +1,11 @@
 import json
 import uuid
-from datetime import datetime, time
+from datetime import datetime
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from core.db import TransactionId
@@ -41,10 +42,12 @@ class Site(models.Model):
     WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
     def is_open_at(self, moment: datetime) -> bool:
-        """Whether the hall is open at a local (Asia/Shanghai) moment, by its weekly opening hours."""
-        spans = self.opening_hours.get(self.WEEKDAYS[moment.weekday()], [])
-        now = moment.time()
-        return any(time.fromisoformat(start) <= now < time.fromisoformat(end) for start, end in spans)
+        """Whether the hall is open at a moment, by its weekly opening hours (core/hours.py reads them: "24:00" closes
+        at midnight, a malformed span is skipped). A hall with no hours shows as closed here."""
+        from core import hours
+
+        local = timezone.localtime(moment) if timezone.is_aware(moment) else timezone.make_aware(moment)
+        return any(start <= local < end for start, end in hours.intervals_on(self.opening_hours, local.date()))
 
     def opening_hours_display(self) -> list[tuple[str, str]]:
         labels = [_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun")]
