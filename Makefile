@@ -27,7 +27,7 @@ install: $(VENV)/.installed node_modules/.installed
 
 setup: install  ## migrate and load the demo fleet and its reconciliation data (idempotent; run by `make run`)
 	$(RUN_ENV) $(LAUNCH) sh -c '$(PY) manage.py migrate_all -v 0 && $(PY) manage.py collectstatic --noinput -v 0 \
-	    && $(PY) manage.py seed_demo && $(PY) manage.py seed_recon_demo && $(PY) manage.py seed_incidents_demo && $(PY) manage.py seed_workorders_demo && $(PY) manage.py seed_parts_demo && $(PY) manage.py seed_inspections_demo && $(PY) manage.py seed_guidance_demo && $(PY) manage.py seed_analytics_demo'
+	    && $(PY) manage.py seed_demo && $(PY) manage.py seed_recon_demo && $(PY) manage.py seed_incidents_demo && $(PY) manage.py seed_workorders_demo && $(PY) manage.py seed_parts_demo && $(PY) manage.py seed_inspections_demo && $(PY) manage.py seed_drills_demo && $(PY) manage.py seed_guidance_demo && $(PY) manage.py seed_analytics_demo'
 
 run: install  ## the database, then setup, web server, Celery worker and beat, the kiosk simulator, until Ctrl-C
 	$(RUN_ENV) $(LAUNCH) $(MAKE) --no-print-directory serve

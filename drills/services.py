@@ -282,7 +282,11 @@ def timings_of(drill: Drill) -> list[scoring.Timings]:
                 first_remote_at=incident.first_remote_at,
                 dispatched_at=(first_order.assigned_at or first_order.created_at) if first_order else None,
                 arrived_at=incident.onsite_at,
-                resolved_at=incident.resolved_at,
+                # Recovered when the incident did, or when the feeder saw the repair done (the recovery wait after
+                # it is the engine's, not the people's).
+                resolved_at=min(t for t in (incident.resolved_at, target.fixed_at) if t)
+                if (incident.resolved_at or target.fixed_at)
+                else None,
                 checklist_done=checklist.exclude(outcome="").count(),
                 checklist_total=checklist.count(),
                 parts=tuple(PartUsed.objects.filter(order__in=orders).values_list("part_number", flat=True)),
@@ -305,11 +309,14 @@ def drill_finish(*, drill: Drill, actor) -> Drill:
     now = timezone.now()
     stand_ins = list(drill.targets_set.exclude(stand_in=None).values_list("stand_in_id", flat=True))
     text = _("Drill finished")
-    workorder_services.work_orders_end_drill(
-        incident_ids=list(_target_incidents(stand_ins).values_list("pk", flat=True)), reason=text, actor=actor
-    )
     drill.score = scoring.score(timings_of(drill), drill.targets, drill.expected_part)
-    incident_services.incidents_end_drill(kiosk_ids=stand_ins, reason=text, actor=actor)
+    workorder_services.work_orders_end_drill(
+        incident_ids=list(_target_incidents(stand_ins).values_list("pk", flat=True)),
+        reason=text,
+        actor=actor,
+        finished=True,
+    )
+    incident_services.incidents_end_drill(kiosk_ids=stand_ins, reason=text, actor=actor, finished=True)
     _retire_stand_ins(drill, actor)
     drill.status, drill.ended_at = Drill.Status.FINISHED, now
     drill.save(update_fields=["status", "ended_at", "score"])

@@ -270,19 +270,27 @@ def incident_cancel(*, incident: Incident, actor, reason: str) -> Incident:
 
 
 @transaction.atomic
-def incidents_end_drill(*, kiosk_ids: list[int], reason: str, actor=None) -> int:
-    """A drill aborted (drills/): its stand-in kiosks' open incidents are cancelled with the reason, on their
-    timelines. Only drill incidents: a real one is never touched, whoever asks. Returns how many."""
+def incidents_end_drill(*, kiosk_ids: list[int], reason: str, actor=None, finished: bool = False) -> int:
+    """A drill ended (drills/): its stand-in kiosks' open incidents are closed (the drill finished: what was fixed
+    stays fixed) or cancelled (aborted), with the reason on their timelines. Only drill incidents: a real one is
+    never touched, whoever asks. Returns how many."""
     now = timezone.now()
     ended = 0
     for incident in Incident.objects.select_for_update(of=("self",)).filter(
         kiosk_id__in=kiosk_ids, is_drill=True, state__in=OPEN_STATES
     ):
-        incident.state = State.CANCELLED
-        incident.cancel_reason = str(reason)[:300]
+        if finished:
+            incident.state = State.CLOSED
+            incident.resolved_at = incident.resolved_at or now
+            incident.resolution = incident.resolution or str(reason)[:300]
+        else:
+            incident.state = State.CANCELLED
+            incident.cancel_reason = str(reason)[:300]
         incident.closed_at = now
         incident.next_escalation_at = None
-        incident.save(update_fields=["state", "cancel_reason", "closed_at", "next_escalation_at"])
+        incident.save(
+            update_fields=["state", "cancel_reason", "resolved_at", "resolution", "closed_at", "next_escalation_at"]
+        )
         entry(incident, Kind.CANCELLED, actor=actor, at=now, measure=_("Drill ended"), result=reason)
         ended += 1
     return ended

@@ -912,9 +912,9 @@ def work_order_cancel(*, order: WorkOrder, actor, reason: str) -> WorkOrder:
 
 
 @transaction.atomic
-def work_orders_end_drill(*, incident_ids: list[int], reason: str, actor=None) -> int:
-    """A drill aborted (drills/): the active orders of its incidents are cancelled with the reason, maintenance on
-    the stand-in ended. Only orders of drill incidents. Returns how many."""
+def work_orders_end_drill(*, incident_ids: list[int], reason: str, actor=None, finished: bool = False) -> int:
+    """A drill ended (drills/): the active orders of its incidents are closed (finished) or cancelled (aborted)
+    with the reason, maintenance on the stand-in ended. Only orders of drill incidents. Returns how many."""
     ended = 0
     for order in WorkOrder.objects.filter(
         incident_id__in=incident_ids, incident__is_drill=True, status__in=WorkOrder.ACTIVE
@@ -923,10 +923,15 @@ def work_orders_end_drill(*, incident_ids: list[int], reason: str, actor=None) -
         if order.status not in WorkOrder.ACTIVE:
             continue
         now = timezone.now()
-        order.status, order.cancelled_at, order.cancel_reason = Status.CANCELLED, now, str(reason)[:300]
+        if finished:
+            order.status, order.closed_at = Status.CLOSED, now
+        else:
+            order.status, order.cancelled_at, order.cancel_reason = Status.CANCELLED, now, str(reason)[:300]
         _end_maintenance(order, actor)
-        _save(order, "status", "cancelled_at", "cancel_reason", "holds_maintenance")
-        _event(order, EventKind.CANCELLED, actor=actor, now=now, text=str(reason)[:300])
+        _save(order, "status", "closed_at", "cancelled_at", "cancel_reason", "holds_maintenance")
+        _event(
+            order, EventKind.CLOSED if finished else EventKind.CANCELLED, actor=actor, now=now, text=str(reason)[:300]
+        )
         ended += 1
     return ended
 

@@ -113,9 +113,11 @@ def test_a_drill_runs_through_the_real_pipeline_marked_and_scored_and_the_real_k
     assert set(TrainingRecord.objects.filter(drill=drill).values_list("person__username", flat=True)) == {"mgr", "tech"}
     stand_in.refresh_from_db()
     assert stand_in.status == "retired"
-    assert not Incident.objects.filter(
-        kiosk=stand_in, state__in=["new", "acknowledged", "remote_fix", "onsite"]
-    ).exists()
+    incident.refresh_from_db()
+    assert incident.state == "closed" and incident.resolved_at is not None  # fixed stays fixed, not a false alarm
+    assert WorkOrder.objects.get(pk=order.pk).status == "closed"
+    resolve = next(step for step in drill.score["steps"] if step["step"] == "resolve")
+    assert resolve["score"] == 100.0  # recovered when the repair was done, within 240 minutes
     assert Kiosk.objects.values("status", "components").get(pk=world["real"].pk) == real_before
 
     day = timezone.localdate()
