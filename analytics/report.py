@@ -123,6 +123,7 @@ def review_data(user, review: Review) -> dict:
         data["previous"] = problems_before.get((problem.fault_kind, problem.component), 0)
         problems.append(data)
     return {
+        "drills": drill_scores(user, before.start, period.end),
         "inspections": inspection_compliance(user, period, before),
         "code": review.code,
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
@@ -178,3 +179,11 @@ def inspection_compliance(user, period: Period, before: Period) -> dict:
         "previous": overall(then),
         "regions": [{"name": row["name"], **row["total"]} for row in now["rows"]],
     }
+
+
+def drill_scores(user, start, end) -> list[dict]:
+    """The drills finished in the period, quarter by quarter, with their mean score (the review's drill trend)."""
+    from drills.selectors import scores_by_quarter
+
+    first, last = f"{start.year}Q{(start.month - 1) // 3 + 1}", f"{end.year}Q{(end.month - 1) // 3 + 1}"
+    return [row for row in scores_by_quarter(user) if first <= row["quarter"] <= last]

@@ -251,3 +251,26 @@ def test_the_review_counts_the_halfs_inspections_done_on_time_late_and_missed(ma
     section = page[page.index('id="review-inspections"') :]
     assert "按时完成：50.0%" in section
     assert '<td>黄浦区</td><td class="num">2</td><td class="num">1</td><td class="num">1</td>' in section
+
+
+def test_the_review_shows_the_drill_scores_of_both_halves(manager_client, figures, region):
+    from drills.models import Drill
+
+    for month, total in ((3, 70.0), (8, 85.5)):
+        Drill.objects.create(
+            title="演练",
+            scenario="printer_jam",
+            region=region,
+            window_start=at(date(2026, month, 10), 10),
+            window_end=at(date(2026, month, 10), 14),
+            status="finished",
+            score={"total": total},
+            created_at=at(DAY, 9),
+            created_by=manager_client.user,
+        )
+    review = Review.objects.create(year=2026, half=2, created_at=at(DAY, 9), created_by=manager_client.user)
+
+    page = manager_client.get(reverse("analytics:review", args=[review.code])).content.decode()
+
+    section = page[page.index('id="review-drills"') :]
+    assert "2026Q1" in section and "70.0" in section and "2026Q3" in section and "85.5" in section
