@@ -101,4 +101,6 @@ class SyncView(APIView):
             }
             for a in batch.validated_data["actions"]
         ]
-        return Response(InspectionSyncOut({"results": services.inspections_sync(user=request.user, actions=actions)}).data)
+        return Response(
+            InspectionSyncOut({"results": services.inspections_sync(user=request.user, actions=actions)}).data
+        )
