@@ -340,15 +340,26 @@ def parts_consumed(user, period: Period, limit: int = 15) -> list[dict]:
     """Parts fitted on work orders in the period (from the technician's van or not), most used first."""
     from workorders.models import PartUsed
 
+    from parts.models import Part
+
     used = PartUsed.objects.filter(recorded_at__date__range=(period.start, period.end))
     region_ids = visible_region_ids(user)
     if region_ids is not None:
         used = used.filter(order__region_id__in=region_ids)
-    return list(
+    rows = list(
         used.values("part_number", "name")
         .annotate(quantity=Sum("quantity"), orders=Count("order", distinct=True))
         .order_by("-quantity", "part_number")[:limit]
     )
+    prices = dict(
+        Part.objects.filter(part_number__in=[row["part_number"] for row in rows], unit_price__isnull=False).values_list(
+            "part_number", "unit_price"
+        )
+    )
+    for row in rows:
+        price = prices.get(row["part_number"])
+        row["spending"] = None if price is None else str(price * row["quantity"])
+    return rows
 
 
 def expiry_losses(user, period: Period) -> list[dict]:
@@ -364,11 +375,20 @@ def expiry_losses(user, period: Period) -> list[dict]:
     region_ids = visible_region_ids(user)
     if region_ids is not None:
         movements = movements.filter(source__region_id__in=region_ids)
-    return list(
-        movements.values(part_number=F("lot__part__part_number"), name=F("lot__part__name"), unit=F("lot__part__unit"))
+    rows = list(
+        movements.values(
+            part_number=F("lot__part__part_number"),
+            name=F("lot__part__name"),
+            unit=F("lot__part__unit"),
+            price=F("lot__part__unit_price"),
+        )
         .annotate(quantity=Sum("quantity"), lots=Count("lot", distinct=True))
         .order_by("-quantity", "part_number")
     )
+    for row in rows:
+        price = row.pop("price")
+        row["value"] = None if price is None else str(price * row["quantity"])
+    return rows
 
 
 # --- One kiosk ----------------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ class PartAdmin(admin.ModelAdmin):
         "expires",
         "reorder_point",
         "reorder_quantity",
+        "unit_price",
         "active",
     ]
     list_filter = ["component", "expires", "active"]

@@ -28,6 +28,11 @@ CATALOG = (
     ("PSU-12", "电源适配器", "power", "个", False, 2, 4),
     ("PAP-80", "80毫米热敏纸卷", "receipt_printer", "卷", True, 40, 100),
 )
+# What one unit costs (yuan): the review's parts spending and expiry losses.
+PRICES = {
+    "PRN-80T": "860.00", "CRD-EMV": "1250.00", "QRS-2D": "420.00", "CSH-BV": "2300.00", "TS-19": "1980.00",
+    "MB-X86": "2650.00", "NET-4G": "380.00", "PSU-12": "160.00", "PAP-80": "6.50",
+}
 VAN_KIT = {"PRN-80T": 1, "CRD-EMV": 1, "QRS-2D": 1, "PSU-12": 1, "PAP-80": 10}
 
 
@@ -54,6 +59,7 @@ def seed_parts_demo() -> DemoParts:
                 expires=expires,
                 reorder_point=point,
                 reorder_quantity=quantity,
+                unit_price=PRICES.get(number),
             )
             for number, name, component, unit, expires, point, quantity in CATALOG
         }

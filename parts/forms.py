@@ -3,7 +3,7 @@ depot or lot the user may see); the rules (who may move what, not below zero, ex
 parts.services, whose ValidationErrors are put back next to the fields (core.validation.add_service_errors)."""
 
 from django import forms
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
 from parts.models import Lot, Movement, Part
@@ -164,6 +164,7 @@ class PartForm(forms.ModelForm):
             "expires",
             "reorder_point",
             "reorder_quantity",
+            "unit_price",
             "active",
         ]
 
@@ -175,6 +176,8 @@ class PartForm(forms.ModelForm):
         for name in ("reorder_point", "reorder_quantity"):
             self.fields[name].max_value = MAX_QUANTITY
             self.fields[name].validators.append(MaxValueValidator(MAX_QUANTITY))
+        self.fields["unit_price"].min_value = 0
+        self.fields["unit_price"].validators.append(MinValueValidator(0))
 
     def clean_models_compatible(self):
         text = self.cleaned_data["models_compatible"]

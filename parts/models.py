@@ -27,6 +27,8 @@ class Part(models.Model):
     expires = models.BooleanField(_("has an expiry date"), default=False)
     reorder_point = models.PositiveIntegerField(_("reorder point"), default=0)
     reorder_quantity = models.PositiveIntegerField(_("reorder quantity"), default=0)
+    # What one unit costs (yuan), for the six-monthly review's parts spending and expiry losses; empty: unknown.
+    unit_price = models.DecimalField(_("unit price (yuan)"), max_digits=10, decimal_places=2, null=True, blank=True)
     active = models.BooleanField(_("active"), default=True)
 
     class Meta:
@@ -34,6 +36,13 @@ class Part(models.Model):
         verbose_name = _("spare part")
         verbose_name_plural = _("spare parts")
         permissions = [("move_stock", _("Can receive, issue, return, transfer and count stock"))]
+        constraints = [
+            models.CheckConstraint(
+                name="part_unit_price_not_negative",
+                condition=Q(unit_price__isnull=True) | Q(unit_price__gte=0),
+                violation_error_message=_("A price cannot be negative."),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.part_number} {self.name}"

@@ -517,6 +517,7 @@ def part_save(*, actor, part: Part | None = None, **values) -> Part:
         "expires",
         "reorder_point",
         "reorder_quantity",
+        "unit_price",
         "active",
     }
     unknown = set(values) - allowed

@@ -88,6 +88,7 @@ class PartOut(serializers.ModelSerializer):
             "expires",
             "reorder_point",
             "reorder_quantity",
+            "unit_price",
             "active",
         ]
 

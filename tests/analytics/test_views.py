@@ -274,3 +274,27 @@ def test_the_review_shows_the_drill_scores_of_both_halves(manager_client, figure
 
     section = page[page.index('id="review-drills"') :]
     assert "2026Q1" in section and "70.0" in section and "2026Q3" in section and "85.5" in section
+
+
+def test_the_review_prices_the_parts_fitted_and_the_stock_lost_to_expiry(manager_client, figures, region):
+    from decimal import Decimal
+
+    from parts.models import Part
+    from workorders.models import PartUsed, WorkOrder
+
+    Part.objects.create(part_number="PRN-80T", name="热敏打印机芯", unit_price=Decimal("860.00"))
+    technician = UserFactory(username="t", role="field_technician", regions=[region])
+    incident = figures["kiosk"].incidents.get()
+    order = WorkOrder.objects.create(
+        incident=incident, kiosk=figures["kiosk"], site=figures["hall"], region=region, created_at=at(DAY, 10),
+        status="closed", assignee=technician,
+    )
+    PartUsed.objects.create(
+        order=order, part_number="PRN-80T", name="热敏打印机芯", quantity=2, recorded_at=at(DAY, 11), recorded_by=technician
+    )
+    review = Review.objects.create(year=DAY.year, half=2, created_at=at(DAY, 9), created_by=manager_client.user)
+
+    page = manager_client.get(reverse("analytics:review", args=[review.code])).content.decode()
+
+    section = page[page.index('id="review-parts"') :]
+    assert "热敏打印机芯" in section and "1720.00" in section
