@@ -338,9 +338,8 @@ def review_actions(review: Review) -> QuerySet:
 
 def parts_consumed(user, period: Period, limit: int = 15) -> list[dict]:
     """Parts fitted on work orders in the period (from the technician's van or not), most used first."""
-    from workorders.models import PartUsed
-
     from parts.models import Part
+    from workorders.models import PartUsed
 
     used = PartUsed.objects.filter(recorded_at__date__range=(period.start, period.end))
     region_ids = visible_region_ids(user)
