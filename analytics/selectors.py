@@ -341,7 +341,9 @@ def parts_consumed(user, period: Period, limit: int = 15) -> list[dict]:
     from parts.models import Part
     from workorders.models import PartUsed
 
-    used = PartUsed.objects.filter(recorded_at__date__range=(period.start, period.end))
+    used = PartUsed.objects.filter(recorded_at__date__range=(period.start, period.end)).exclude(
+        order__incident__is_drill=True  # a drill's parts are not spent
+    )
     region_ids = visible_region_ids(user)
     if region_ids is not None:
         used = used.filter(order__region_id__in=region_ids)

@@ -5,7 +5,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from django.db.models import BooleanField, Case, Count, F, Q, QuerySet, Value, When
+from django.db.models import BooleanField, Case, Count, ExpressionWrapper, F, Q, QuerySet, Value, When
 from django.db.models.expressions import RawSQL
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -258,10 +258,13 @@ class BoardOverview:
 
 
 def _counts_rows(queryset: QuerySet[Kiosk], *group_by: str):
-    # Grouped by the two alarms as well, so each row's fraud test runs once; the rest is summed in Python.
+    # Grouped by the two alarms (and by drill stand-in or not) as well, so each row's fraud test runs once; the rest is
+    # summed in Python.
     return (
-        queryset.annotate(has_fraud=_fraud())
-        .values(*group_by, "status", "is_flapping", "has_fraud")
+        queryset.annotate(
+            has_fraud=_fraud(), is_drill=ExpressionWrapper(Q(drill_of__isnull=False), output_field=BooleanField())
+        )
+        .values(*group_by, "status", "is_flapping", "has_fraud", "is_drill")
         .annotate(n=Count("id"))
     )
 
@@ -304,7 +307,8 @@ def board_overview(user, filters: BoardFilters) -> BoardOverview:
         kiosks, sites = kiosks.filter(site__region_id__in=region_ids), sites.filter(region_id__in=region_ids)
     problems = 0  # under every filter, the status one too: the length of the problem list
     for row in _counts_rows(_filter_without_status(kiosks, filters), "site_id"):
-        _add_row(by_site[row["site_id"]], row)
+        if not row["is_drill"]:  # a drill's stand-in is listed as a problem (marked 演练), never counted
+            _add_row(by_site[row["site_id"]], row)
         if _row_is_problem(row) and _row_matches(row, filters.status):
             problems += row["n"]
     if filters.region:
@@ -332,7 +336,8 @@ def board_counts(user, filters: BoardFilters) -> BoardCounts:
     """Kiosks per status under every filter but the status one (so the status chips stay clickable): one query."""
     counts = BoardCounts()
     for row in _counts_rows(_filter_without_status(scope_kiosks(Kiosk.objects.all(), user), filters)):
-        _add_row(counts, row)
+        if not row["is_drill"]:  # a drill's stand-in is never counted
+            _add_row(counts, row)
     return counts
 
 

@@ -70,7 +70,11 @@ def stickers_html(kiosks, *, title: str) -> str:
 
 
 def hall_sticker_kiosks(site: Site) -> list[Kiosk]:
-    return list(Kiosk.objects.filter(site=site).exclude(status=Kiosk.Status.RETIRED).select_related("site"))
+    return list(
+        Kiosk.objects.filter(site=site, drill_of__isnull=True)  # a drill's stand-in carries no sticker
+        .exclude(status=Kiosk.Status.RETIRED)
+        .select_related("site")
+    )
 
 
 def pdf(html: str) -> bytes:

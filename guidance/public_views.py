@@ -96,7 +96,7 @@ def kiosk(request, serial: str):
         return _not_allowed(request)
     if _limited(request, "guidance:page", key="ip", rate="GUIDANCE_PAGE_RATE"):
         return _too_many(request)
-    found = Kiosk.objects.select_related("site__region").filter(serial=serial).first()
+    found = Kiosk.objects.select_related("site__region").filter(serial=serial, drill_of__isnull=True).first()
     # A kiosk not yet in service still carries its sticker: its page says it does not work yet.
     if found is None or found.status == Kiosk.Status.RETIRED:
         return problem(

@@ -90,7 +90,9 @@ def hall_by_code(code: str) -> Site | None:
 def hall_kiosks(site: Site) -> list[KioskLine]:
     """The hall's kiosks citizens can see, working ones first, then by place."""
     kiosks = (
-        Kiosk.objects.filter(site=site).exclude(status__in=HIDDEN).only("serial", "location", "status", "components")
+        Kiosk.objects.filter(site=site, drill_of__isnull=True)  # a drill's stand-in is not citizens' business
+        .exclude(status__in=HIDDEN)
+        .only("serial", "location", "status", "components")
     )
     lines = [kiosk_line(k) for k in kiosks]
     return sorted(lines, key=lambda line: (not line.working, line.location, line.serial))
@@ -137,7 +139,9 @@ def region_guidance(region_id: int) -> RegionGuidance | None:
 def out_of_service(site: Site, *, serial: str | None = None) -> list[OutOfService]:
     """The hall's out-of-service kiosks (or the one named), each with its open incident's fault in plain words and
     its expected recovery. Two queries."""
-    kiosks = Kiosk.objects.filter(site=site, status__in=OUT_OF_SERVICE).order_by("location", "serial")
+    kiosks = Kiosk.objects.filter(site=site, status__in=OUT_OF_SERVICE, drill_of__isnull=True).order_by(
+        "location", "serial"
+    )  # a drill's stand-in is never out of service for citizens
     if serial:
         kiosks = kiosks.filter(serial=serial)
     kiosks = list(kiosks.only("pk", "serial", "location", "status"))

@@ -53,7 +53,7 @@ def laggards(user) -> list[dict]:
     if not approved:
         return []
     kiosks = (
-        scope_kiosks(Kiosk.objects.filter(model__in=list(approved)), user)
+        scope_kiosks(Kiosk.objects.filter(model__in=list(approved), drill_of__isnull=True), user)
         .exclude(status=Kiosk.Status.RETIRED)
         .select_related("site", "site__region")
         .order_by("site__region__code", "site__code", "serial")

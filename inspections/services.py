@@ -43,7 +43,7 @@ OVERSEE = "inspections.view_compliance"
 
 
 def _kiosks_of(schedule: Schedule):
-    kiosks = Kiosk.objects.exclude(status=Kiosk.Status.RETIRED)
+    kiosks = Kiosk.objects.exclude(status=Kiosk.Status.RETIRED).filter(drill_of__isnull=True)  # not a drill's stand-in
     if schedule.scope == Schedule.Scope.MODEL:
         kiosks = kiosks.filter(model=schedule.kiosk_model)
     elif schedule.scope == Schedule.Scope.REGION:

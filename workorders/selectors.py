@@ -173,6 +173,7 @@ def likely_part(incident: Incident) -> dict:
             order__status=Status.CLOSED,
             order__incident__fault_kind=incident.fault_kind,
             order__incident__component=incident.component,
+            order__incident__is_drill=False,  # a drill's parts are not the fleet's history
         )
         .filter(order__kiosk__model=incident.kiosk.model if incident.kiosk_id else "")
         .values("part_number", "name")
@@ -272,7 +273,7 @@ def first_time_fix_rate(
     visit — no second work order (a return trip, e.g. for a part) for the same incident; cancelled orders do not
     count as trips. Scoped to the user's regions when a user is given."""
     orders = orders_visible(user) if user is not None else WorkOrder.objects.all()
-    closed = orders.filter(status=Status.CLOSED)
+    closed = orders.filter(status=Status.CLOSED, incident__is_drill=False)  # drills are not real repairs
     if since is not None:
         closed = closed.filter(closed_at__gte=since)
     if until is not None:

@@ -582,7 +582,10 @@ def work_order_add_part(
 
 
 def _issue_from_van(order: WorkOrder, actor, part_number: str, quantity: int) -> tuple[bool, str]:
-    """Issue the part from the technician's van when the catalog knows it and the van holds enough."""
+    """Issue the part from the technician's van when the catalog knows it and the van holds enough. A drill's order
+    never moves stock: the part is only recorded (the drill scores whether it was the right one)."""
+    if order.incident_id and order.incident.is_drill:
+        return False, _("drill: stock not moved")
     van = Depot.objects.filter(holder=actor, kind=Depot.Kind.VAN, active=True).first()
     if van is None:
         return False, _("no van stock to issue from")

@@ -16,42 +16,12 @@ from drills.models import Drill, TrainingRecord
 from fleet import services as fleet_services
 from fleet.models import Kiosk, RemoteCommand
 from incidents import notify
-from incidents.models import Incident, NotificationChannel
-from tests.factories import KioskFactory, SiteFactory, UserFactory
-from tests.incidents.conftest import ALWAYS_OPEN, beat, run_engine
+from incidents.models import Incident
+from tests.incidents.conftest import run_engine
 from workorders import services as orders
 from workorders.models import WorkOrder
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def world(policies, region):
-    hall = SiteFactory(region=region, code="hall-d", name="演练测试大厅", opening_hours=ALWAYS_OPEN)
-    real = KioskFactory(site=hall, serial="KS-REAL-1")
-    KioskFactory(site=hall, serial="KS-REAL-2")
-    for kiosk in Kiosk.objects.all():
-        beat(kiosk)
-    coordinator = UserFactory(
-        username="coord", role="drill_coordinator", regions=[region], last_name="周", first_name="洁"
-    )
-    manager = UserFactory(username="mgr", role="operations_manager", regions=[region], last_name="王", first_name="敏")
-    technician = UserFactory(
-        username="tech", role="field_technician", regions=[region], last_name="李", first_name="强"
-    )
-    security = NotificationChannel.objects.create(
-        name="安全联系人", kind="email", target="sec@example.cn", security=True
-    )
-    duty = NotificationChannel.objects.create(name="值班邮箱", kind="email", target="duty@example.cn")
-    return {
-        "hall": hall,
-        "real": real,
-        "coordinator": coordinator,
-        "manager": manager,
-        "technician": technician,
-        "security": security,
-        "duty": duty,
-    }
 
 
 def plan(world, scenario="printer_jam"):
