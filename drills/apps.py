@@ -28,7 +28,7 @@ def register_console() -> None:
             _("Drills"),
             ("drills.view_drills",),
             order=28,
-            current=("drills:list", "drills:plan", "drills:detail", "drills:training"),
+            current=("drills:list", "drills:plan", "drills:detail", "drills:training", "drills:actions"),
         )
     )
     registry.add_landing(

@@ -1,11 +1,11 @@
 """Reads of drills: the list and one drill (scoped to the reader's districts), what its stand-ins are doing now,
 scores over quarters, training records."""
 
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.shortcuts import get_object_or_404
 
 from accounts.scoping import visible_region_ids
-from drills.models import Drill, DrillTarget, TrainingRecord
+from drills.models import Drill, DrillAction, DrillTarget, TrainingRecord
 from incidents.models import Incident
 from workorders.models import WorkOrder
 
@@ -49,6 +49,15 @@ def scores_by_quarter(user) -> list[dict]:
             continue
         rows.setdefault(drill.quarter, []).append(total)
     return [{"quarter": quarter, "score": round(sum(v) / len(v), 1), "drills": len(v)} for quarter, v in rows.items()]
+
+
+def actions_visible(user) -> QuerySet[DrillAction]:
+    """The actions the drills' lessons became, of the reader's districts: open ones first, soonest due first."""
+    actions = DrillAction.objects.select_related("drill", "owner").order_by(
+        F("done_at").desc(nulls_first=True), "due_on", "id"
+    )
+    region_ids = visible_region_ids(user)
+    return actions if region_ids is None else actions.filter(drill__region_id__in=region_ids)
 
 
 def training_visible(user) -> QuerySet[TrainingRecord]:

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.drill_list, name="list"),
     path("plan/", views.drill_plan, name="plan"),
     path("training/", views.training, name="training"),
+    path("actions/", views.actions, name="actions"),
     path("<uuid:uid>/", views.drill_detail, name="detail"),
     path("<uuid:uid>/start/", views.drill_start, name="start"),
     path("<uuid:uid>/abort/", views.drill_abort, name="abort"),

@@ -230,6 +230,19 @@ def drill_pdf(request, uid):
 
 @require_GET
 @login_required
+@permission_required(VIEW, raise_exception=True)
+def actions(request):
+    """The lessons' actions of every drill in the reader's districts, open ones first: who owns each, when it is due,
+    whether it is overdue, how it was done."""
+    return render(
+        request,
+        "drills/actions.html",
+        {"actions": selectors.actions_visible(request.user)[:500], "today": timezone.localdate()},
+    )
+
+
+@require_GET
+@login_required
 @permission_required("drills.view_trainingrecord", raise_exception=True)
 def training(request):
     return render(request, "drills/training.html", {"records": selectors.training_visible(request.user)[:500]})

@@ -16,6 +16,14 @@ class DrillActionOut(serializers.ModelSerializer):
         return person_name(action.owner)
 
 
+class DrillActionListOut(DrillActionOut):
+    drill = serializers.UUIDField(source="drill.uid")
+    drill_title = serializers.CharField(source="drill.title")
+
+    class Meta(DrillActionOut.Meta):
+        fields = [*DrillActionOut.Meta.fields, "drill", "drill_title"]
+
+
 class DrillOut(serializers.ModelSerializer):
     region = serializers.CharField(source="region.code")
     kiosks = serializers.SerializerMethodField()

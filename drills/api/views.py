@@ -119,6 +119,14 @@ class DrillActionView(APIView):
         return Response(s.DrillOut(drill).data)
 
 
+class ActionListView(APIView):
+    permission_classes = [IsAuthenticated, has_perm(VIEW)]
+
+    @extend_schema(responses=s.DrillActionListOut(many=True), summary="The drills' lessons as actions, open ones first")
+    def get(self, request):
+        return Response(s.DrillActionListOut(selectors.actions_visible(request.user)[:500], many=True).data)
+
+
 class TrainingListView(APIView):
     permission_classes = [IsAuthenticated, has_perm("drills.view_trainingrecord")]
 

@@ -122,3 +122,40 @@ def test_a_finished_drill_has_a_pdf_report_in_chinese(client, setting):
     assert "【演练】季度演练" in text and "72.5" in text and "响应迅速" in text and "备件不足" in text
     response = client.get(reverse("drills:pdf", args=[drill.uid]))
     assert response.content.startswith(b"%PDF")
+
+
+def test_the_lessons_actions_are_listed_open_and_overdue_first_in_the_readers_districts_and_through_the_api(
+    client, setting
+):
+    coordinator = setting["coordinator"]
+    now = timezone.now()
+    drill = services.drill_plan(
+        actor=coordinator,
+        title="打印机卡纸演练",
+        scenario="printer_jam",
+        region=setting["region"],
+        kiosks=[setting["kiosk"]],
+        window_start=now - timedelta(days=20),
+        window_end=now - timedelta(days=20) + timedelta(hours=2),
+    )
+    today = timezone.localdate()
+    done = services.drill_action_add(
+        drill=drill, actor=coordinator, text="更新卡纸处置步骤", owner=coordinator, due_on=today
+    )
+    services.drill_action_done(action=done, actor=coordinator, note="已更新")
+    services.drill_action_add(
+        drill=drill, actor=coordinator, text="补充备用打印机芯", owner=coordinator, due_on=today - timedelta(days=3)
+    )
+    elsewhere = UserFactory(username="far", role="drill_coordinator", regions=[RegionFactory(code="far")])
+
+    client.force_login(coordinator)
+    page = client.get(reverse("drills:actions")).content.decode()
+    assert page.index("补充备用打印机芯") < page.index("更新卡纸处置步骤")  # open first
+    assert "演练整改事项" in page and "已逾期" in page and "周洁" in page and "已更新" in page
+    api = client.get("/api/v1/drill-actions/").json()
+    assert [row["text"] for row in api] == ["补充备用打印机芯", "更新卡纸处置步骤"]
+    assert api[0]["drill"] == str(drill.uid) and api[0]["owner"] == "周洁"
+
+    client.force_login(elsewhere)
+    assert "补充备用打印机芯" not in client.get(reverse("drills:actions")).content.decode()
+    assert client.get("/api/v1/drill-actions/").json() == []
