@@ -1,6 +1,8 @@
 """The drills console as a drill coordinator uses it: plan, start, watch, abort or finish, the report as a page and a
 PDF; a planner from another district sees nothing; bad plans are refused with a reason and store nothing."""
 
+import shutil
+import subprocess
 from datetime import timedelta
 
 import pytest
@@ -122,6 +124,11 @@ def test_a_finished_drill_has_a_pdf_report_in_chinese(client, setting):
     assert "【演练】季度演练" in text and "72.5" in text and "响应迅速" in text and "备件不足" in text
     response = client.get(reverse("drills:pdf", args=[drill.uid]))
     assert response.content.startswith(b"%PDF")
+    if shutil.which("pdftotext"):  # the PDF's own text, as a reader's viewer extracts it
+        printed = subprocess.run(
+            ["pdftotext", "-enc", "UTF-8", "-", "-"], input=response.content, capture_output=True, check=True
+        ).stdout.decode()
+        assert "季度演练" in printed and "72.5" in printed and "响应迅速" in printed and "备件不足" in printed
 
 
 def test_the_lessons_actions_are_listed_open_and_overdue_first_in_the_readers_districts_and_through_the_api(
