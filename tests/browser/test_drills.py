@@ -88,8 +88,16 @@ def test_a_drill_coordinator_plans_runs_and_scores_a_drill(page, off_loop):
     expect(page.locator("#score")).to_contain_text("带对备件")
     expect(page.locator("#score .dr-total")).not_to_have_text("0.0")
     page.screenshot(path=str(SCREENSHOT_DIR / "drill-scored.png"), full_page=True)
+    page.fill("#action-form input[name=text]", "补充备用打印机芯到徐汇区备件库")
+    page.select_option("#action-form select[name=owner]", label="王敏")
+    page.fill("#action-form input[name=due_on]", (start + timedelta(days=14)).strftime("%Y-%m-%d"))
+    page.click("#action-form button[type=submit]")
+    expect(page.locator("#actions")).to_contain_text("补充备用打印机芯")
     page.goto("/drills/training/")
     expect(page.locator("#training")).to_contain_text("李强")
+    page.goto("/drills/actions/")
+    expect(page.locator("#drill-actions")).to_contain_text("王敏")
+    page.screenshot(path=str(SCREENSHOT_DIR / "drill-actions.png"), full_page=True)
 
 
 @pytest.mark.parametrize("width", [390, 360])
@@ -99,7 +107,7 @@ def test_the_drills_pages_fit_a_phone(browser, live_url, off_loop, width):
     page = context.new_page()
     try:
         log_in(page, "drill")
-        for path in ("/drills/", "/drills/plan/", "/drills/training/"):
+        for path in ("/drills/", "/drills/plan/", "/drills/training/", "/drills/actions/"):
             page.goto(path)
             page.wait_for_load_state("networkidle")
             assert page.evaluate("document.documentElement.scrollWidth") <= width, path
