@@ -438,7 +438,10 @@ def deadlines(sla: dict | None, opening_hours: dict, opened_at: datetime) -> dic
 def _parent_of(fault: rules.Fault, context: _Context, parents: dict[int, int]) -> int | None:
     if fault.kind not in rules.KIOSK_DOWN_KINDS or fault.source != Source.HEALTH:
         return None
-    return parents.get(context.kiosks[fault.kiosk_id]["site_id"])
+    kiosk = context.kiosks[fault.kiosk_id]
+    if kiosk.get("drill_of_id") is not None:
+        return None  # a drill's stand-in never joins a hall's real outage
+    return parents.get(kiosk["site_id"])
 
 
 def _open(
@@ -705,7 +708,7 @@ def _adopt_children(parents: dict[int, int], since: datetime, now: datetime) -> 
             WITH moved AS (
                 UPDATE {table} i SET parent_id = p.parent_id, next_escalation_at = NULL
                 FROM unnest(%(sites)s::bigint[], %(parents)s::bigint[]) AS p(site_id, parent_id)
-                WHERE i.site_id = p.site_id AND NOT i.is_group AND i.parent_id IS NULL
+                WHERE i.site_id = p.site_id AND NOT i.is_group AND NOT i.is_drill AND i.parent_id IS NULL
                   AND i.state IN ('new', 'acknowledged', 'remote_fix', 'onsite')
                   AND i.fault_kind IN ('wont_start', 'connection_lost') AND i.opened_at >= %(since)s
                 RETURNING i.id, i.parent_id
