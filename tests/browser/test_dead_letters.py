@@ -46,7 +46,9 @@ def test_technical_support_follows_the_board_warning_to_the_heartbeats_set_aside
     row.locator(".dead-letter__body summary").click()
     expect(row.locator(".dead-letter__body code")).to_contain_text("3.2\\u0000x")
     screenshot("dead-letters-zh")
-    expect(page.locator("nav.topnav a")).to_have_text(["事件处置", "工单", "设备看板", "用户引导"])
+    expect(page.locator("nav.topnav a")).to_have_text(
+        ["事件处置", "工单", "巡检", "备件", "设备看板", "用户引导", "应急演练", "统计分析"]
+    )
 
 
 def test_counter_staff_see_only_the_payment_lookup_and_the_halls_guidance_in_the_navigation(page, off_loop):
