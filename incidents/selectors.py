@@ -249,8 +249,10 @@ def queue_counts(user, filters: QueueFilters, *, now: datetime | None = None) ->
         .values("state", "severity")
         .annotate(
             n=Count("id"),
-            security=Count("id", filter=Q(category=FaultCategory.SECURITY)),
-            breached=Count("id", filter=Q(next_due_at__lt=now, state__in=ACTIVE_STATES)),
+            # The two alarms are real ones only: a drill's incidents are listed and counted per state (they are
+            # worked like any other), never as an open security incident or an SLA breach.
+            security=Count("id", filter=Q(category=FaultCategory.SECURITY, is_drill=False)),
+            breached=Count("id", filter=Q(next_due_at__lt=now, state__in=ACTIVE_STATES, is_drill=False)),
         )
     )
     counts = QueueCounts()

@@ -1,8 +1,8 @@
 """Nothing of a drill leaks into real figures: while a drill runs (a stand-in gone dark, another with a jammed printer,
 a work order with a part fitted) and after it, the board's counts, the citizens' hall page and notice, the stickers,
-the inspections made due, the laggards list, the first-time fix rate, the likely part, the parts fitted and the van's
-stock read exactly
-as without it. The stand-ins are still listed (marked 演练) among the board's problems, for the people on duty."""
+the inspections made due, the laggards list, the first-time fix rate, the likely part, the parts fitted, the van's stock
+and the incident queue's security and SLA-breach alarms read exactly as without it. The stand-ins are still listed
+(marked 演练) among the board's problems, for the people on duty."""
 
 from datetime import timedelta
 
@@ -15,6 +15,7 @@ from fleet import selectors as board
 from fleet import services as fleet_services
 from guidance import printing
 from guidance import selectors as guidance
+from incidents import selectors as incident_selectors
 from incidents.models import Incident
 from inspections import selectors as inspection_selectors
 from inspections import services as inspection_services
@@ -49,6 +50,14 @@ def figures(world, van) -> dict:
         "first_time_fix": order_selectors.first_time_fix_rate(),
         "likely_part": order_selectors.likely_part(incident),
         "van": stock.stock_on_hand(van),
+        "queue_alarms": [
+            (counts.security_open, counts.breached)
+            for counts in [
+                incident_selectors.queue_counts(
+                    manager, incident_selectors.QueueFilters(), now=timezone.now() + timedelta(days=3)
+                )
+            ]
+        ],
         "parts_fitted": analytics.parts_consumed(manager, analytics.Period(timezone.localdate(), timezone.localdate())),
     }
 
