@@ -386,25 +386,34 @@ def quarter_of(day: date) -> tuple[int, int]:
 @transaction.atomic
 def drills_remind_quarterly(*, today: date | None = None) -> int:
     """Every quarter each district drills once: a district with no drill planned in the quarter gets one reminder
-    for its drill coordinators (a notice, once per quarter and district)."""
+    for its drill coordinators — the coordinators' channels and, by e-mail, the coordinators responsible for that
+    district (or for every district) — a notice, once per quarter and district."""
     from accounts.models import Region
     from accounts.roles import Role
 
     today = today or timezone.localdate()
     year, quarter = quarter_of(today)
     start = date(year, 3 * quarter - 2, 1)
+    end = date(year + 1, 1, 1) if quarter == 4 else date(year, 3 * quarter + 1, 1)
     drilled = set(
-        Drill.objects.filter(window_start__date__gte=start)
+        Drill.objects.filter(window_start__date__gte=start, window_start__date__lt=end)
         .exclude(status=Drill.Status.ABORTED)
         .values_list("region_id", flat=True)
     )
     from django.contrib.auth import get_user_model
+    from django.db.models import Q
 
-    coordinators = tuple(
-        get_user_model()
-        .objects.filter(groups__name=Role.DRILL_COORDINATOR, is_active=True)
-        .values_list("pk", flat=True)
+    coordinators = (
+        get_user_model().objects.filter(groups__name=Role.DRILL_COORDINATOR, is_active=True).order_by("pk").distinct()
     )
+
+    def responsible(region) -> tuple[int, ...]:
+        return tuple(
+            coordinators.filter(
+                Q(operator_profile__all_regions=True) | Q(operator_profile__regions=region)
+            ).values_list("pk", flat=True)
+        )
+
     posted = []
     with translation.override("zh-hans"):
         for region in Region.objects.exclude(pk__in=drilled):
@@ -416,7 +425,7 @@ def drills_remind_quarterly(*, today: date | None = None) -> int:
                     body=_("Every quarter each district runs an emergency drill. Plan one in the console: 应急演练."),
                     region_id=region.pk,
                     role=Role.DRILL_COORDINATOR,
-                    user_ids=coordinators,
+                    user_ids=responsible(region),
                 )
             )
     return notices.post(posted)
