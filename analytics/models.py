@@ -132,6 +132,33 @@ class IncidentFact(models.Model):
         return f"{self.incident_id}"
 
 
+class InspectionDay(models.Model):
+    """Preventive inspections whose period started that day, finished (done on time, done late) or missed, per hall
+    and technician: compliance over a half-year reads these, not every inspection."""
+
+    id = models.BigAutoField(primary_key=True)
+    day = models.DateField(_("day"))
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="+", db_index=False)
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+", db_index=False)
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+", db_index=False
+    )
+    on_time = models.PositiveIntegerField(_("done on time"), default=0)
+    late = models.PositiveIntegerField(_("done late"), default=0)
+    missed = models.PositiveIntegerField(_("missed"), default=0)
+
+    class Meta:
+        verbose_name = _("inspection day")
+        verbose_name_plural = _("inspection days")
+        indexes = [
+            # The review and the figures page: a range of days, grouped by region.
+            models.Index(fields=["day"], name="analytics_inspection_day_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site_id} {self.day}"
+
+
 class RefreshState(models.Model):
     """When each day was last summed (the console says how fresh its figures are; the bench reads it)."""
 

@@ -25,7 +25,7 @@ from datetime import date, datetime, timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
-from analytics.models import IncidentFact, KioskDay, RefreshState, SiteDay
+from analytics.models import IncidentFact, InspectionDay, KioskDay, RefreshState, SiteDay
 from core import hours
 from fleet.models import Kiosk, Site, StatusChange
 from incidents.models import Incident
@@ -306,6 +306,38 @@ def refresh_incidents(first: date, last: date) -> int:
         return cursor.rowcount
 
 
+@transaction.atomic
+def refresh_inspections(first: date, last: date) -> int:
+    """Rewrite the inspection days whose period started from first to last: finished on time, late, or missed."""
+    from inspections.models import Inspection
+
+    table, source = InspectionDay._meta.db_table, Inspection._meta.db_table
+    params = {"first": first, "last": last}
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table} WHERE day BETWEEN %(first)s AND %(last)s", params)
+        cursor.execute(
+            f"""
+            INSERT INTO {table} (day, site_id, region_id, assignee_id, on_time, late, missed)
+            SELECT i.period_start, i.site_id, i.region_id, i.assignee_id,
+                   count(*) FILTER (WHERE i.status = 'done' AND i.completed_at <= i.due_at),
+                   count(*) FILTER (WHERE i.status = 'done' AND i.completed_at > i.due_at),
+                   count(*) FILTER (WHERE i.status = 'missed')
+            FROM {source} i JOIN {Kiosk._meta.db_table} k ON k.id = i.kiosk_id
+            WHERE i.period_start BETWEEN %(first)s AND %(last)s AND i.status IN ('done', 'missed') AND {REAL_KIOSK}
+            GROUP BY i.period_start, i.site_id, i.region_id, i.assignee_id
+            """,
+            params,
+        )
+        return cursor.rowcount
+
+
+INSPECTION_WINDOW_DAYS = 35  # a monthly inspection's period ends (done or missed) up to a month after it starts
+
+
 def refresh(first: date, last: date) -> dict:
-    """Both summaries for a period (the command and the task call this)."""
-    return {"kiosk_days": refresh_days(first, last), "incidents": refresh_incidents(first, last)}
+    """Every summary for a period (the command and the task call this)."""
+    return {
+        "kiosk_days": refresh_days(first, last),
+        "incidents": refresh_incidents(first, last),
+        "inspections": refresh_inspections(first, last),
+    }

@@ -48,7 +48,7 @@ def analytics_refresh_period(*, first: date, last: date) -> dict:
     if last < first:
         raise ValidationError(_("The period ends before it starts."))
     today = timezone.localdate()
-    totals = {"kiosk_days": 0, "incidents": 0}
+    totals = {"kiosk_days": 0, "incidents": 0, "inspections": 0}
     recent = today - timedelta(days=refresh.RATE_WINDOW_DAYS - 1)
     if first < recent:
         refresh.refresh(recent, today)

@@ -12,8 +12,13 @@ RECENT_DAYS = 3  # today, and the days whose late flips, incidents and journals 
 
 @shared_task(ignore_result=True)
 def refresh_recent() -> dict:
+    from analytics import refresh
+
     today = timezone.localdate()
-    return services.analytics_refresh(first=today - timedelta(days=RECENT_DAYS - 1), last=today)
+    done = services.analytics_refresh(first=today - timedelta(days=RECENT_DAYS - 1), last=today)
+    # Inspections finish (or are missed) up to a month after their period starts.
+    done["inspections"] = refresh.refresh_inspections(today - timedelta(days=refresh.INSPECTION_WINDOW_DAYS), today)
+    return done
 
 
 @shared_task(ignore_result=True)

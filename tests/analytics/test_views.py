@@ -244,6 +244,7 @@ def test_the_review_counts_the_halfs_inspections_done_on_time_late_and_missed(ma
             status=status,
             completed_at=at(day, done) if done else None,
         )
+    refresh.refresh_inspections(DAY - timedelta(days=10), DAY)  # the beat's work
     review = Review.objects.create(year=DAY.year, half=2, created_at=at(DAY, 9), created_by=manager_client.user)
 
     page = manager_client.get(reverse("analytics:review", args=[review.code])).content.decode()
@@ -286,11 +287,21 @@ def test_the_review_prices_the_parts_fitted_and_the_stock_lost_to_expiry(manager
     technician = UserFactory(username="t", role="field_technician", regions=[region])
     incident = figures["kiosk"].incidents.get()
     order = WorkOrder.objects.create(
-        incident=incident, kiosk=figures["kiosk"], site=figures["hall"], region=region, created_at=at(DAY, 10),
-        status="closed", assignee=technician,
+        incident=incident,
+        kiosk=figures["kiosk"],
+        site=figures["hall"],
+        region=region,
+        created_at=at(DAY, 10),
+        status="closed",
+        assignee=technician,
     )
     PartUsed.objects.create(
-        order=order, part_number="PRN-80T", name="热敏打印机芯", quantity=2, recorded_at=at(DAY, 11), recorded_by=technician
+        order=order,
+        part_number="PRN-80T",
+        name="热敏打印机芯",
+        quantity=2,
+        recorded_at=at(DAY, 11),
+        recorded_by=technician,
     )
     review = Review.objects.create(year=DAY.year, half=2, created_at=at(DAY, 9), created_by=manager_client.user)
 
