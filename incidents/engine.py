@@ -435,17 +435,19 @@ def deadlines(sla: dict | None, opening_hours: dict, opened_at: datetime) -> dic
     return due
 
 
-def _parent_of(fault: rules.Fault, context: _Context, parents: dict[int, int]) -> int | None:
+def _parent_of(fault: rules.Fault, context: _Context, parents: dict[tuple[int, bool], int]) -> int | None:
     if fault.kind not in rules.KIOSK_DOWN_KINDS or fault.source != Source.HEALTH:
         return None
     kiosk = context.kiosks[fault.kiosk_id]
-    if kiosk.get("drill_of_id") is not None:
-        return None  # a drill's stand-in never joins a hall's real outage
-    return parents.get(kiosk["site_id"])
+    # A drill's stand-in joins its hall's drill outage, never the real one.
+    return parents.get((kiosk["site_id"], kiosk.get("drill_of_id") is not None))
 
 
 def _open(
-    groups: list[list[rules.Fault]], context: _Context, now: datetime, parents: dict[int, int] | None = None
+    groups: list[list[rules.Fault]],
+    context: _Context,
+    now: datetime,
+    parents: dict[tuple[int, bool], int] | None = None,
 ) -> list[tuple[int, int, str]]:
     """Insert the new incidents with everything they start with; a kiosk-down incident of a hall in a mass outage
     goes in as the hall's child (no escalation of its own). Returns (id, kiosk_id, fault_kind)."""
@@ -596,54 +598,55 @@ def checklist_create(cursor, incident_ids: list[int], *, children: bool = False)
 def _mass_outage_parents(groups: list[list[rules.Fault]], context: _Context, now: datetime) -> tuple[dict, dict]:
     """Before the batch's incidents are stored: the halls where many kiosks are down within minutes — this batch's
     kiosk-down faults plus the hall's open kiosk-down incidents of the window — get one parent incident, so people
-    are told once per hall. Returns ({site_id: parent id} for every hall in a mass outage, {"created": site ids
-    whose parent is new, "adopted": earlier incidents moved under a parent})."""
-    down_by_site: dict[int, set[int]] = defaultdict(set)
-    first_down: dict[int, datetime] = {}
+    are told once per hall. A drill's stand-ins (drills/) make a hall's drill outage apart, among themselves only: a
+    hall is keyed (site id, drill). Returns ({(site_id, drill): parent id} for every hall in a mass outage,
+    {"created": the keys whose parent is new, "adopted": earlier incidents moved under a parent})."""
+    down_by_site: dict[tuple[int, bool], set[int]] = defaultdict(set)
+    first_down: dict[tuple[int, bool], datetime] = {}
     for group in groups:
         fault = group[0]
-        if context.kiosks[fault.kiosk_id].get("drill_of_id") is not None:
-            continue  # a drill's stand-in is never part of a hall's real outage
         if fault.kind in rules.KIOSK_DOWN_KINDS and fault.source == Source.HEALTH:
-            site_id = context.kiosks[fault.kiosk_id]["site_id"]
-            down_by_site[site_id].add(fault.kiosk_id)
-            first_down[site_id] = min(first_down.get(site_id, fault.at), fault.at)
+            kiosk = context.kiosks[fault.kiosk_id]
+            key = (kiosk["site_id"], kiosk.get("drill_of_id") is not None)
+            down_by_site[key].add(fault.kiosk_id)
+            first_down[key] = min(first_down.get(key, fault.at), fault.at)
     if not down_by_site:
         return {}, {"created": set(), "adopted": 0}
     window = timedelta(minutes=_conf("MASS_OUTAGE_WINDOW_MIN"))
     minimum, share = _conf("MASS_OUTAGE_MIN_KIOSKS"), _conf("MASS_OUTAGE_SHARE")
     table, kiosks = Incident._meta.db_table, Kiosk._meta.db_table
-    site_ids = list(down_by_site)
+    keys = list(down_by_site)
     with connection.cursor() as cursor:
-        # Per hall: kiosks in service, kiosks already down in the window, and the hall's open parent if any.
+        # Per hall (real or drill): kiosks in service, kiosks already down in the window, the hall's open parent.
         cursor.execute(
             f"""
-            SELECT s.site_id,
+            SELECT s.site_id, s.drill,
                    (SELECT count(*) FROM {kiosks} k WHERE k.site_id = s.site_id
-                      AND k.status NOT IN ('retired', 'provisioned') AND k.drill_of_id IS NULL),
+                      AND k.status NOT IN ('retired', 'provisioned') AND (k.drill_of_id IS NOT NULL) = s.drill),
                    (SELECT array_agg(i.kiosk_id) FROM {table} i WHERE i.site_id = s.site_id AND NOT i.is_group
-                      AND NOT i.is_drill
+                      AND i.is_drill = s.drill
                       AND i.state IN ('new', 'acknowledged', 'remote_fix', 'onsite')
                       AND i.fault_kind IN ('wont_start', 'connection_lost') AND i.opened_at >= %(since)s),
-                   (SELECT g.id FROM {table} g WHERE g.site_id = s.site_id AND g.is_group
+                   (SELECT g.id FROM {table} g WHERE g.site_id = s.site_id AND g.is_group AND g.is_drill = s.drill
                       AND g.state IN ('new', 'acknowledged', 'remote_fix', 'onsite', 'resolved') LIMIT 1)
-            FROM unnest(%(sites)s::bigint[]) AS s(site_id)
+            FROM unnest(%(sites)s::bigint[], %(drills)s::boolean[]) AS s(site_id, drill)
             """,
-            {"sites": site_ids, "since": now - window},
+            {"sites": [k[0] for k in keys], "drills": [k[1] for k in keys], "since": now - window},
         )
         halls = cursor.fetchall()
     parents, created, records = {}, set(), []
     sla, chains, versions = snapshot_policies()
     hall_playbook, _recovery = versions.get(FaultKind.CONNECTION_LOST, (None, None))
-    for site_id, in_service, already_down, parent_id in halls:
-        down = down_by_site[site_id] | set(already_down or ())
+    for site_id, drill, in_service, already_down, parent_id in halls:
+        key = (site_id, drill)
+        down = down_by_site[key] | set(already_down or ())
         if parent_id is not None:
-            parents[site_id] = parent_id
+            parents[key] = parent_id
             continue
         if len(down) < minimum or len(down) < share * in_service:
             continue
         site = context.sites[site_id]
-        first_at = first_down[site_id]
+        first_at = first_down[key]
         decision = _decide(FaultKind.CONNECTION_LOST, hours.is_open(site["opening_hours"], now), in_service > len(down))
         escalation = chains.get((decision.severity, site["region_id"])) or chains.get((decision.severity, None)) or []
         records.append(
@@ -653,7 +656,7 @@ def _mass_outage_parents(groups: list[list[rules.Fault]], context: _Context, now
                 "region_id": site["region_id"],
                 "parent_id": None,
                 "is_group": True,
-                "is_drill": False,
+                "is_drill": drill,
                 "fault_kind": FaultKind.CONNECTION_LOST,
                 "category": FAULT_KIND_CATEGORY[FaultKind.CONNECTION_LOST],
                 "component": "",
@@ -690,16 +693,17 @@ def _mass_outage_parents(groups: list[list[rules.Fault]], context: _Context, now
         )
     if records:
         _insert_incidents(records)
-        for site_id, parent_id in Incident.objects.filter(
+        for site_id, drill, parent_id in Incident.objects.filter(
             is_group=True, state__in=OPEN_STATES, site_id__in=[r["site_id"] for r in records]
-        ).values_list("site_id", "id"):
-            parents[site_id] = parent_id
-            created.add(site_id)
+        ).values_list("site_id", "is_drill", "id"):
+            if (site_id, drill) in {(r["site_id"], r["is_drill"]) for r in records}:
+                parents[(site_id, drill)] = parent_id
+                created.add((site_id, drill))
     adopted = _adopt_children(parents, now - window, now) if parents else 0
     return parents, {"created": created, "adopted": adopted}
 
 
-def _adopt_children(parents: dict[int, int], since: datetime, now: datetime) -> int:
+def _adopt_children(parents: dict[tuple[int, bool], int], since: datetime, now: datetime) -> int:
     """The halls' kiosk-down incidents opened before their parent (earlier passes) move under it: few rows."""
     table = Incident._meta.db_table
     with connection.cursor() as cursor:
@@ -707,8 +711,9 @@ def _adopt_children(parents: dict[int, int], since: datetime, now: datetime) -> 
             f"""
             WITH moved AS (
                 UPDATE {table} i SET parent_id = p.parent_id, next_escalation_at = NULL
-                FROM unnest(%(sites)s::bigint[], %(parents)s::bigint[]) AS p(site_id, parent_id)
-                WHERE i.site_id = p.site_id AND NOT i.is_group AND NOT i.is_drill AND i.parent_id IS NULL
+                FROM unnest(%(sites)s::bigint[], %(drills)s::boolean[], %(parents)s::bigint[])
+                     AS p(site_id, drill, parent_id)
+                WHERE i.site_id = p.site_id AND i.is_drill = p.drill AND NOT i.is_group AND i.parent_id IS NULL
                   AND i.state IN ('new', 'acknowledged', 'remote_fix', 'onsite')
                   AND i.fault_kind IN ('wont_start', 'connection_lost') AND i.opened_at >= %(since)s
                 RETURNING i.id, i.parent_id
@@ -717,7 +722,8 @@ def _adopt_children(parents: dict[int, int], since: datetime, now: datetime) -> 
             SELECT id, %(now)s, 'grouped', %(measure)s, '', jsonb_build_object('parent_id', parent_id) FROM moved
             """,
             {
-                "sites": list(parents),
+                "sites": [key[0] for key in parents],
+                "drills": [key[1] for key in parents],
                 "parents": list(parents.values()),
                 "since": since,
                 "now": now,

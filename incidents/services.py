@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import pgettext
@@ -272,12 +272,16 @@ def incident_cancel(*, incident: Incident, actor, reason: str) -> Incident:
 @transaction.atomic
 def incidents_end_drill(*, kiosk_ids: list[int], reason: str, actor=None, finished: bool = False) -> int:
     """A drill ended (drills/): its stand-in kiosks' open incidents are closed (the drill finished: what was fixed
-    stays fixed) or cancelled (aborted), with the reason on their timelines. Only drill incidents: a real one is
-    never touched, whoever asks. Returns how many."""
+    stays fixed) or cancelled (aborted), with the reason on their timelines, and so is a drill outage of their hall
+    (the parent of their incidents). Only drill incidents: a real one is never touched, whoever asks. Returns how
+    many."""
     now = timezone.now()
     ended = 0
-    for incident in Incident.objects.select_for_update(of=("self",)).filter(
-        kiosk_id__in=kiosk_ids, is_drill=True, state__in=OPEN_STATES
+    mine = Q(kiosk_id__in=kiosk_ids) | Q(is_group=True, children__kiosk_id__in=kiosk_ids)
+    for incident in (
+        Incident.objects.select_for_update(of=("self",))
+        .filter(pk__in=Incident.objects.filter(mine, is_drill=True, state__in=OPEN_STATES).values("pk"))
+        .order_by("is_group", "pk")
     ):
         if finished:
             incident.state = State.CLOSED

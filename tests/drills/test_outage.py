@@ -69,3 +69,37 @@ def test_a_drill_incident_opened_first_is_not_adopted_by_the_halls_later_outage(
         fleet_services.health_sweep()
         run_engine()
     _assert_apart()
+
+
+def test_a_district_network_outage_drill_makes_a_drill_outage_of_the_hall_which_abort_ends(world):
+    hall = world["hall"]
+    reals = [world["real"], *hall.kiosks.exclude(pk=world["real"].pk), KioskFactory(site=hall, serial="KS-REAL-3")]
+    t0 = timezone.now().replace(microsecond=0) + timedelta(seconds=1)
+    with time_machine.travel(t0, tick=False) as clock:
+        for kiosk in reals:
+            beat(kiosk)
+        drill = services.drill_plan(
+            actor=world["coordinator"],
+            title="区域网络中断演练",
+            scenario="network_outage",
+            region=hall.region,
+            kiosks=reals,
+            window_start=t0,
+            window_end=t0 + timedelta(hours=2),
+        )
+        drill = services.drill_start(drill=drill, actor=world["coordinator"])
+        services.drills_feed()
+        clock.move_to(t0 + timedelta(seconds=90))  # the stand-ins silent past 60 s; the real kiosks not yet
+        fleet_services.health_sweep()
+        run_engine()
+
+        group = Incident.objects.get(is_group=True)
+        assert group.is_drill and group.site_id == hall.pk
+        assert Incident.objects.filter(parent=group, is_drill=True).count() == 3
+        assert group.evidence["facts"]["kiosks_in_hall"] == 3  # the stand-ins: the real kiosks are not counted
+        assert not Incident.objects.filter(is_drill=False).exists()
+
+        services.drill_abort(drill=drill, actor=world["coordinator"], reason="演练中止")
+    assert not Incident.objects.filter(state__in=["new", "acknowledged", "remote_fix", "onsite", "resolved"]).exists()
+    group.refresh_from_db()
+    assert group.state == "cancelled"
