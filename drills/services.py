@@ -191,9 +191,12 @@ def drills_feed() -> int:
     """One tick of every running drill (beat, every few seconds; safe to run twice): each stand-in sends the
     heartbeat its scenario calls for — nothing while dark, the fault while it lasts, healthy once fixed; remote
     commands to a faulty stand-in fail (the fault needs hands); a drill whose incidents have all recovered is
-    finished and scored. Returns the beats sent."""
+    finished and scored, and so is a drill whose window is over (scored as it stands). Returns the beats sent."""
     sent = 0
     for drill in Drill.objects.filter(status=Drill.Status.RUNNING):
+        if timezone.now() >= drill.window_end:
+            drill_finish(drill=drill, actor=None)
+            continue
         plan = scenarios.scenario(drill.scenario)
         targets = list(drill.targets_set.select_related("stand_in").filter(stand_in__isnull=False))
         with transaction.atomic():

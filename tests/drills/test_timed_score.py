@@ -71,3 +71,28 @@ def test_a_drill_scores_each_step_and_role_from_the_times_the_pipeline_recorded(
     assert steps == {"acknowledge": 100.0, "remote": 50.0, "dispatch": 100.0, "arrival": 75.0, "resolve": 100.0}
     assert drill.score["roles"] == {"technical_support": 75.0, "operations_manager": 100.0, "field_technician": 87.5}
     assert drill.score["right_part"] == 0.0
+
+
+def test_a_drill_still_running_when_its_window_ends_is_finished_and_scored_as_it_stands(world):
+    t0 = timezone.now().replace(microsecond=0) + timedelta(minutes=1)
+    with time_machine.travel(t0, tick=False) as clock:
+        drill = services.drill_plan(
+            actor=world["coordinator"],
+            title="窗口结束",
+            scenario="printer_jam",
+            region=world["hall"].region,
+            kiosks=[world["real"]],
+            window_start=t0,
+            window_end=t0 + timedelta(hours=1),
+            participants=[world["technician"]],
+        )
+        services.drill_start(drill=drill, actor=world["coordinator"])
+        services.drills_feed()
+        run_engine()
+        clock.move_to(t0 + timedelta(hours=1, seconds=5))
+        assert services.drills_feed() == 0
+
+    drill = Drill.objects.get(pk=drill.pk)
+    assert drill.status == "finished" and drill.score["total"] < 50
+    assert drill.targets_set.get().stand_in.status == "retired"
+    assert not Incident.objects.filter(is_drill=True, state__in=["new", "acknowledged", "remote_fix", "onsite"])
