@@ -375,6 +375,7 @@ SPECTACULAR_SETTINGS = {
         "PartsAlertKindEnum": "parts.models.Alert.Kind",
         "PartsCountStatusEnum": "parts.models.StockCount.Status",
         "DrillStatusEnum": "drills.models.Drill.Status",
+        "WorkOrderPartRemovedEnum": "workorders.models.PartUsed.Removed",
         "InspectionStatusEnum": "inspections.models.Status",
         "PartsAdjustKindEnum": ["adjust", "scrap"],
     },

@@ -314,6 +314,17 @@ class PartUsed(models.Model):
     # Whether it was issued from the technician's van stock (a parts.Movement with the order's reference).
     from_stock = models.BooleanField(_("issued from van stock"), default=False)
 
+    class Removed(models.TextChoices):
+        """What became of the failed part taken out."""
+
+        REPAIR = "repair", _("Returned for repair")  # 返修
+        SCRAPPED = "scrapped", _("Scrapped")  # 报废
+        KEPT = "kept", _("Kept as evidence")  # 留存 (a skimmer, a tampered reader: for the police)
+
+    removed = models.CharField(
+        _("the part taken out"), max_length=16, choices=Removed.choices, blank=True, db_default="", default=""
+    )
+
     class Meta:
         ordering = ["order", "recorded_at", "id"]
         verbose_name = _("part used")
@@ -323,6 +334,11 @@ class PartUsed(models.Model):
                 name="workorder_part_quantity_sane",
                 condition=Q(quantity__gte=1, quantity__lte=999),
                 violation_error_message=_("A quantity is between 1 and 999."),
+            ),
+            models.CheckConstraint(
+                name="workorder_part_removed_valid",
+                condition=Q(removed__in=["", "repair", "scrapped", "kept"]),
+                violation_error_message=_("Say whether the part taken out goes for repair, is scrapped or kept."),
             ),
         ]
 

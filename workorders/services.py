@@ -543,6 +543,7 @@ def work_order_add_part(
     name: str,
     quantity: int,
     note: str = "",
+    removed: str = "",
     at: datetime | None = None,
 ) -> PartUsed:
     """A part fitted. When the technician's van holds that catalog part, it is issued from the van's stock (first-
@@ -556,6 +557,9 @@ def work_order_add_part(
     note = _text(note, "note", limit=300, required=False)
     if isinstance(quantity, bool) or not isinstance(quantity, int) or not 1 <= quantity <= 999:
         raise ValidationError({"quantity": _("A quantity is between 1 and 999.")})
+    removed = removed or ""
+    if removed not in PartUsed.Removed.values and removed != "":
+        raise ValidationError({"removed": _("Say whether the part taken out goes for repair, is scrapped or kept.")})
     now = timezone.now()
     from_stock, stock_text = _issue_from_van(order, actor, part_number, quantity)
     part = PartUsed.objects.create(
@@ -567,15 +571,18 @@ def work_order_add_part(
         recorded_at=_when(at, now, order),
         recorded_by=actor,
         from_stock=from_stock,
+        removed=removed,
     )
     _save(order)
+    if removed:
+        stock_text += " · " + _("the part taken out: %(what)s") % {"what": PartUsed.Removed(removed).label}
     _event(
         order,
         EventKind.PART,
         actor=actor,
         now=now,
         text=f"{part_number} {name} × {quantity}" + (f"（{note}）" if note else "") + f" · {stock_text}",
-        data={"part_number": part_number, "quantity": quantity, "from_stock": from_stock},
+        data={"part_number": part_number, "quantity": quantity, "from_stock": from_stock, "removed": removed},
         recorded_at=at,
     )
     return part
@@ -1018,7 +1025,7 @@ SYNC_ACTIONS = {
     "check_out": (work_order_check_out, ()),
     "checklist": (work_order_checklist, ("key", "outcome", "note")),
     "note": (work_order_note, ("text",)),
-    "part": (work_order_add_part, ("part_number", "name", "quantity", "note")),
+    "part": (work_order_add_part, ("part_number", "name", "quantity", "note", "removed")),
     "test": (work_order_test, ("check", "result", "note")),
     "done": (work_order_done, ("summary",)),
     "sign_off": (work_order_sign_off, ("name", "signature")),

@@ -400,3 +400,21 @@ def test_a_part_the_van_does_not_hold_is_recorded_and_said_not_to_come_from_stoc
 
     assert not used.from_stock
     assert order.events.filter(kind=EventKind.PART).last().data["from_stock"] is False
+
+
+def test_the_failed_part_taken_out_is_recorded_as_sent_for_repair_scrapped_or_kept(order, technician):
+    from workorders.models import PartUsed
+
+    _walk_to_site(order, technician)
+
+    used = services.work_order_add_part(
+        order=order, actor=technician, part_number="CRD-EMV", name="读卡器", quantity=1, removed="repair"
+    )
+
+    assert used.removed == "repair"
+    assert "返修" in order.events.filter(kind=EventKind.PART).last().text
+    with pytest.raises(ValidationError):
+        services.work_order_add_part(
+            order=order, actor=technician, part_number="CRD-EMV", name="读卡器", quantity=1, removed="sold"
+        )
+    assert PartUsed.objects.filter(order=order).count() == 1

@@ -375,3 +375,21 @@ def test_a_part_and_a_note_in_one_batch_are_one_row_each(api, order, technician)
     assert post(api, batch).status_code == 200  # the retry after a lost answer
     assert PartUsed.objects.filter(order=order).count() == 1
     assert WorkOrderEvent.objects.filter(order=order, kind=EventKind.NOTE).count() == 1
+
+
+def test_the_phone_says_what_became_of_the_part_taken_out_and_nonsense_is_refused(api, order, technician):
+    _on_site(order, technician)
+
+    assert (
+        post(
+            api,
+            [action(order, "part", {"part_number": "PRN-80T", "name": "打印机", "quantity": 1, "removed": "scrapped"})],
+        ).status_code
+        == 200
+    )
+    refused = post(
+        api, [action(order, "part", {"part_number": "PRN-80T", "name": "打印机", "quantity": 1, "removed": "\x00"})]
+    )
+
+    assert PartUsed.objects.get(order=order).removed == "scrapped"
+    assert refused.status_code == 400 and PartUsed.objects.filter(order=order).count() == 1

@@ -169,7 +169,7 @@ class WorkOrderPartOut(serializers.ModelSerializer):
 
     class Meta:
         model = PartUsed
-        fields = ["id", "part_number", "name", "quantity", "note", "recorded_at", "recorded_by"]
+        fields = ["id", "part_number", "name", "quantity", "note", "removed", "recorded_at", "recorded_by"]
 
 
 class WorkOrderPhotoOut(serializers.ModelSerializer):
@@ -299,6 +299,12 @@ class WorkOrderPartIn(Input):
     name = Text(200)
     quantity = serializers.IntegerField(min_value=1, max_value=999)
     note = Text(300, required=False)
+    removed = serializers.ChoiceField(
+        choices=PartUsed.Removed.choices,
+        required=False,
+        allow_blank=True,
+        help_text="What became of the failed part taken out: repair, scrapped or kept (as evidence).",
+    )
 
 
 class WorkOrderTestIn(Input):

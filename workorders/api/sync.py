@@ -28,7 +28,7 @@ from core.parsers import PolicyJSONParser
 from core.permissions import has_perm
 from core.validation import raise_as_drf
 from workorders import photos, selectors, services
-from workorders.models import ChecklistItem, FunctionalTest, Photo, SyncAction
+from workorders.models import ChecklistItem, FunctionalTest, PartUsed, Photo, SyncAction
 
 MAX_ACTIONS = 200
 MAX_BATCH_BYTES = 2 * 1024 * 1024
@@ -102,6 +102,12 @@ class PartData(_Data):
     name = _text(200)
     quantity = serializers.IntegerField(required=False)  # 1–999: the service says so for this action
     note = _text(300)
+    removed = serializers.ChoiceField(
+        choices=[("", "—"), *PartUsed.Removed.choices],
+        required=False,
+        allow_blank=True,
+        help_text="What became of the failed part taken out: repair, scrapped, kept (evidence).",
+    )
 
 
 class TestData(_Data):

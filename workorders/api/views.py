@@ -249,6 +249,7 @@ class WorkOrderViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
                 name=d["name"],
                 quantity=d["quantity"],
                 note=d["note"],
+                removed=d.get("removed", ""),
             ),
         )
 
