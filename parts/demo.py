@@ -30,8 +30,15 @@ CATALOG = (
 )
 # What one unit costs (yuan): the review's parts spending and expiry losses.
 PRICES = {
-    "PRN-80T": "860.00", "CRD-EMV": "1250.00", "QRS-2D": "420.00", "CSH-BV": "2300.00", "TS-19": "1980.00",
-    "MB-X86": "2650.00", "NET-4G": "380.00", "PSU-12": "160.00", "PAP-80": "6.50",
+    "PRN-80T": "860.00",
+    "CRD-EMV": "1250.00",
+    "QRS-2D": "420.00",
+    "CSH-BV": "2300.00",
+    "TS-19": "1980.00",
+    "MB-X86": "2650.00",
+    "NET-4G": "380.00",
+    "PSU-12": "160.00",
+    "PAP-80": "6.50",
 }
 VAN_KIT = {"PRN-80T": 1, "CRD-EMV": 1, "QRS-2D": 1, "PSU-12": 1, "PAP-80": 10}
 
