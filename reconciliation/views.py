@@ -694,7 +694,7 @@ def _may_import(user) -> bool:
 
 
 def _scoped_kiosks(user):
-    return scope_kiosks(Kiosk.objects.all(), user)
+    return scope_kiosks(Kiosk.objects.filter(drill_of__isnull=True), user)  # a drill's stand-in keeps no journal
 
 
 def _recent_journal_files(user) -> list[JournalFile]:

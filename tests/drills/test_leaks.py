@@ -1,8 +1,8 @@
 """Nothing of a drill leaks into real figures: while a drill runs (a stand-in gone dark, another with a jammed printer,
 a work order with a part fitted) and after it, the board's counts, the citizens' hall page and notice, the stickers,
-the inspections made due, the laggards list, the first-time fix rate, the likely part, the parts fitted, the van's stock
-and the incident queue's security and SLA-breach alarms read exactly as without it. The stand-ins are still listed
-(marked 演练) among the board's problems, for the people on duty."""
+the kiosks a journal may be uploaded for, the inspections made due, the laggards list, the first-time fix rate, the
+likely part, the parts fitted, the van's stock and the incident queue's security and SLA-breach alarms read exactly
+as without it. The stand-ins are still listed (marked 演练) among the board's problems, for the people on duty."""
 
 from datetime import timedelta
 
@@ -23,6 +23,7 @@ from inspections.models import ApprovedVersion, Schedule
 from parts import selectors as stock
 from parts import services as parts
 from parts.models import Depot, Part
+from reconciliation import views as reconciliation_views
 from tests.factories import UserFactory
 from tests.incidents.conftest import run_engine
 from workorders import selectors as order_selectors
@@ -50,6 +51,7 @@ def figures(world, van) -> dict:
         "first_time_fix": order_selectors.first_time_fix_rate(),
         "likely_part": order_selectors.likely_part(incident),
         "van": stock.stock_on_hand(van),
+        "journal_kiosks": sorted(reconciliation_views._scoped_kiosks(manager).values_list("serial", flat=True)),
         "queue_alarms": [
             (counts.security_open, counts.breached)
             for counts in [
