@@ -3,9 +3,16 @@ inspection's checklist — pass or fail and a note per check, then done. Every c
 queue (static/workorders/queue.js, its own IndexedDB store) to POST /api/v1/inspections/sync/, offline or not;
 these views only read."""
 
+import hashlib
+import json
+from functools import cache
+
 from django.contrib.auth.decorators import login_required, permission_required
-from django.http import Http404
+from django.contrib.staticfiles import finders
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import pgettext
@@ -34,7 +41,51 @@ def _strings() -> dict:
 
 
 def _context() -> dict:
-    return {"strings": _strings(), "sync_url": reverse("inspections-sync"), "queue_db": QUEUE_DB}
+    return {
+        "strings": _strings(),
+        "sync_url": reverse("inspections-sync"),
+        "queue_db": QUEUE_DB,
+        "sw_url": reverse("inspections:phone-sw"),
+        "sw_scope": reverse("inspections:phone-list"),
+        "pages_cache": PAGES_CACHE,
+    }
+
+
+# The phone's offline copy (the work orders' service worker template, with this app's scope, assets and caches).
+SW_ASSETS = ("inspections/phone.css", "workorders/queue.js", "inspections/phone.js")
+PAGES_CACHE = "kioskops-inspections-pages-v1"
+
+
+@cache
+def sw_version() -> str:
+    """A short hash of the inspection phone's assets: the asset cache's name changes when any of them does."""
+    digest = hashlib.sha256()
+    for name in SW_ASSETS:
+        path = finders.find(name)
+        if path:
+            with open(path, "rb") as handle:
+                digest.update(handle.read())
+    return digest.hexdigest()[:12]
+
+
+@require_GET
+def service_worker(request):
+    """The inspection pages' service worker, served from /inspections/m/ so that its scope covers them: pages
+    network first with the last copy when there is no signal, assets from a versioned cache of their own."""
+    context = {
+        "version": sw_version(),
+        "assets_json": json.dumps([static(name) for name in SW_ASSETS]),
+        "assets_prefix": "kioskops-inspections-assets-",
+        "pages_cache": PAGES_CACHE,
+        "home": reverse("inspections:phone-list"),
+        "scope": reverse("inspections:phone-list"),
+    }
+    response = HttpResponse(
+        render_to_string("workorders/phone/sw.js", context), content_type="text/javascript; charset=utf-8"
+    )
+    response["Cache-Control"] = "no-cache"
+    response["Service-Worker-Allowed"] = context["scope"]
+    return response
 
 
 @login_required

@@ -12,5 +12,6 @@ urlpatterns = [
     path("<uuid:uid>/", views.inspection_detail, name="detail"),
     # The technician's phone pages.
     path("m/", phone.my_inspections, name="phone-list"),
+    path("m/sw.js", phone.service_worker, name="phone-sw"),
     path("m/<uuid:uid>/", phone.inspection_page, name="phone-detail"),
 ]

@@ -6,6 +6,21 @@
   "use strict";
 
   const S = JSON.parse(document.getElementById("phone-strings").textContent);
+  const D = document.body.dataset;
+
+  /* --- Offline copy: the service worker keeps the pages opened; the list's inspections are fetched ahead ------ */
+
+  if ("serviceWorker" in navigator && D.swUrl) {
+    navigator.serviceWorker
+      .register(D.swUrl, { scope: D.swScope })
+      .then(() => navigator.serviceWorker.ready)
+      .then(() => caches.open(D.pagesCache))
+      .then((cache) => {
+        const pages = Array.from(document.querySelectorAll("a.order-card__link"), (a) => a.href);
+        [location.href, ...pages].forEach((url) => cache.add(url).catch(() => {}));
+      })
+      .catch(() => {});
+  }
   const Q = window.PhoneQueue;
   const root = document.getElementById("inspection");
   const fmt = (text, vars) => text.replace(/%\((\w+)\)s/g, (_, key) => vars[key]);

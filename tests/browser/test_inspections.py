@@ -167,6 +167,14 @@ def test_a_technician_does_an_inspection_on_the_phone_through_a_signal_loss(brow
         assert server["results"]["printing"] == "pass"
         page.wait_for_load_state("load")
 
+        # The phone keeps a copy of the page (its service worker) for when there is no signal.
+        page.wait_for_function(
+            "async () => { await navigator.serviceWorker.ready;"
+            " const c = await caches.open(document.body.dataset.pagesCache);"
+            " return !!(await c.match(location.href, {ignoreVary: true})); }",
+            polling=250,
+        )
+
         # No signal at the kiosk: payment fails (a note first), the appearance passes, done.
         context.set_offline(True)
         expect(page.locator("#net-banner")).to_be_visible()
@@ -182,6 +190,9 @@ def test_a_technician_does_an_inspection_on_the_phone_through_a_signal_loss(brow
         expect(payment).to_have_class("check-item insp-check is-pending")
         _shot(page, "phone-offline")
         assert off_loop(_server, uid)["results"].get("payment") is None
+        # Reloaded with no signal, the page comes from the phone's copy with the waiting changes still shown.
+        page.reload()
+        expect(page.locator("#sync-banner")).to_contain_text("3")
 
         # The signal returns: each change arrives once.
         context.set_offline(False)

@@ -243,3 +243,13 @@ def test_technical_support_adds_and_pauses_a_schedule_and_sets_an_approved_versi
     client.force_login(manager)  # sees the plan, changes nothing
     assert client.get(reverse("inspections:plan")).status_code == 200
     assert client.post(reverse("inspections:plan"), {"action": "pause", "schedule": schedule.pk}).status_code == 403
+
+
+def test_the_inspection_pages_service_worker_keeps_its_own_caches_beside_the_work_orders(client):
+    inspections = client.get("/inspections/m/sw.js")
+    orders = client.get("/workorders/m/sw.js")
+
+    body = inspections.content.decode()
+    assert inspections["Service-Worker-Allowed"] == "/inspections/m/" and "kioskops-inspections-assets-" in body
+    assert '"kioskops-inspections-pages-v1"' in body and "/static/inspections/phone.js" in body
+    assert "kioskops-phone-assets-" in orders.content.decode()  # the work orders' cache is not the inspections'

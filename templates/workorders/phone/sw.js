@@ -3,7 +3,8 @@
  * Changes never pass through here: the page queues them in IndexedDB and posts them itself (queue.js). */
 "use strict";
 const VERSION = "{{ version }}";
-const ASSETS_CACHE = "kioskops-phone-assets-" + VERSION;
+const ASSETS_PREFIX = "{{ assets_prefix|default:'kioskops-phone-assets-' }}";
+const ASSETS_CACHE = ASSETS_PREFIX + VERSION;
 const PAGES_CACHE = "{{ pages_cache }}";
 const ASSETS = {{ assets_json }};
 const HOME = "{{ home }}";
@@ -29,7 +30,7 @@ self.addEventListener("activate", (event) => {
   event.waitUntil(
     (async () => {
       for (const name of await caches.keys()) {
-        if (name.startsWith("kioskops-phone-assets-") && name !== ASSETS_CACHE) {
+        if (name.startsWith(ASSETS_PREFIX) && name !== ASSETS_CACHE) {
           await caches.delete(name);
         }
       }
