@@ -19,6 +19,7 @@ from accounts.scoping import visible_region_ids
 from analytics import report, selectors, services
 from analytics.forms import ActionDoneForm, OpenReviewForm, PeriodForm, ReviewActionForm, ReviewSummaryForm
 from analytics.models import Review, ReviewAction
+from core import printing
 from core.validation import add_service_errors
 
 VIEW = "analytics.view_analytics"
@@ -342,10 +343,5 @@ def review_html(request, review: Review) -> str:
 @login_required
 @permission_required(VIEW, raise_exception=True)
 def review_pdf(request, code: str):
-    from weasyprint import HTML  # loads Pango on use
-
     review = _review(code)
-    content = HTML(string=review_html(request, review), base_url=None).write_pdf()
-    response = HttpResponse(content, content_type="application/pdf")
-    response["Content-Disposition"] = f'inline; filename="kioskops-review-{review.code}.pdf"'
-    return response
+    return printing.pdf_response(review_html(request, review), f"kioskops-review-{review.code}.pdf")

@@ -6,7 +6,6 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -15,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import Region
 from accounts.scoping import scope_kiosks, scope_regions
+from core import printing
 from core.validation import add_service_errors
 from drills import scenarios, selectors, services
 from drills.forms import AbortForm, ActionForm, DoneForm, PlanForm, ReviewForm
@@ -218,14 +218,8 @@ def report_html(request, drill: Drill) -> str:
 @login_required
 @permission_required(VIEW, raise_exception=True)
 def drill_pdf(request, uid):
-    from weasyprint import HTML  # loads Pango on use
-
     drill = selectors.drill_for(request.user, uid)
-    response = HttpResponse(
-        HTML(string=report_html(request, drill), base_url=None).write_pdf(), content_type="application/pdf"
-    )
-    response["Content-Disposition"] = f'inline; filename="kioskops-drill-{drill.quarter}.pdf"'
-    return response
+    return printing.pdf_response(report_html(request, drill), f"kioskops-drill-{drill.quarter}.pdf")
 
 
 @require_GET

@@ -8,6 +8,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
 
+from core import printing
 from fleet.models import Kiosk, Site
 from guidance import alternatives, selectors
 
@@ -77,14 +78,6 @@ def hall_sticker_kiosks(site: Site) -> list[Kiosk]:
     )
 
 
-def pdf(html: str) -> bytes:
-    from weasyprint import HTML  # imported on use: it loads Pango, which the rest of the app does not need
-
-    return HTML(string=html, base_url=None).write_pdf()
-
-
-def document(html: str):
-    """The laid-out document (its pages and boxes), for checking what a PDF says without a PDF reader."""
-    from weasyprint import HTML
-
-    return HTML(string=html, base_url=None).render()
+# The PDF itself is core's (core/printing.py), shared with the review and the drill report.
+pdf = printing.pdf
+document = printing.document

@@ -171,7 +171,7 @@ def test_the_review_pdf_says_in_chinese_what_failed_and_what_was_decided(manager
         created_by=manager_client.user,
     )
     from analytics.views import review_html
-    from guidance.printing import document
+    from core.printing import document
 
     request = manager_client.get(reverse("analytics:review", args=[review.code])).wsgi_request
     html = review_html(request, review)

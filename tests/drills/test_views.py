@@ -106,8 +106,8 @@ def test_a_finished_drill_has_a_pdf_report_in_chinese(client, setting):
     client.force_login(setting["coordinator"])
     services.drill_review_save(drill=drill, actor=setting["coordinator"], went_well="响应迅速", lessons="备件不足")
 
+    from core.printing import document
     from drills.views import report_html
-    from guidance.printing import document
 
     request = client.get(reverse("drills:detail", args=[drill.uid])).wsgi_request
     words = []
