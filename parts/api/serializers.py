@@ -2,49 +2,18 @@
 value with its label in the reader's language beside it (`kind` and `kind_label`), and people by name. Inputs take
 a part by its number, a depot by its code and a lot by its id; an unknown key is a 400 naming it."""
 
-from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.people import person_name
+from core import api_fields
 from parts import selectors
 from parts.models import Alert, Balance, Depot, Lot, Movement, Part, StockCount, StockCountLine
 
 MAX_QUANTITY = 100_000
 
 
-@extend_schema_field({"type": "string", "nullable": True})
-class PersonField(serializers.Field):
-    """A person as colleagues write the name (李强), read-only."""
-
-    def __init__(self, **kwargs):
-        kwargs.setdefault("read_only", True)
-        super().__init__(**kwargs)
-
-    def to_representation(self, user):
-        return person_name(user) or None
-
-
-def label(source: str) -> serializers.CharField:
-    return serializers.CharField(source=f"get_{source}_display", read_only=True)
-
-
-class Text(serializers.CharField):
-    """A string, and only a string (12 sent for a text is a wrong type, a 400); NUL bytes are refused."""
-
-    default_error_messages = {"invalid": gettext_lazy("Not a valid string.")}
-
-    def __init__(self, max_length: int, *, required: bool = True, **kwargs):
-        kwargs.setdefault("allow_blank", not required)
-        if not required:
-            kwargs.setdefault("default", "")
-        super().__init__(max_length=max_length, required=required, **kwargs)
-
-    def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
-        return super().to_internal_value(data)
+# Shared with the other staff APIs (core/api_fields.py).
+PersonField, label, Text, Input = api_fields.PersonField, api_fields.label, api_fields.Text, api_fields.Input
 
 
 class Quantity(serializers.IntegerField):
@@ -56,17 +25,6 @@ class Quantity(serializers.IntegerField):
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class Input(serializers.Serializer):
-    """Base of the inputs: an unknown key is a 400 naming it, so a typo is not silently ignored."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, dict):
-            unknown = sorted(set(data) - set(self.fields))
-            if unknown:
-                raise serializers.ValidationError({key: [_("Unknown field.")] for key in unknown})
         return super().to_internal_value(data)
 
 
