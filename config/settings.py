@@ -12,6 +12,7 @@ from urllib.parse import urlparse
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 from config.env import env_bool, env_float, env_int, env_list, env_str
 
@@ -178,11 +179,48 @@ RECON_RUN_LEASE_S = env_int("KIOSKOPS_RECON_RUN_LEASE_S", 120, minimum=2)
 RECON_LEASE_SWEEP_EVERY_S = env_int("KIOSKOPS_RECON_LEASE_SWEEP_EVERY_S", 30, minimum=1)
 BROKER_VISIBILITY_TIMEOUT_S = env_int("KIOSKOPS_CELERY_VISIBILITY_TIMEOUT_S", 15 * 60, minimum=10)
 CELERY_TASK_ALWAYS_EAGER = False
-# The queue tasks go to and workers take from: set it apart for deployments (or tests) sharing one broker.
+# The queues (docs/scaling.md): paging work never waits behind a reconcile run or an analytics refresh.
+#   critical  the incident engine, notifications and escalations, the health sweep, command expiry, the drills'
+#             feeder, the work-order dispatch and self-tests: minutes count against SLA clocks
+#   default   the rest of the day's work: inspections, spare parts, reminders
+#   reports   reconciliation, analytics, imports and housekeeping (heartbeat purge, partitions, archives)
+# Every name starts with KIOSKOPS_CELERY_QUEUE, so deployments (or tests) sharing one broker stay apart. A worker
+# started without -Q (`make run`, the Procfile) takes all three; a production host runs `-Q <name>.critical` and
+# `-Q <name>,<name>.reports` workers, and each queue is taken on at least two machines.
 CELERY_TASK_DEFAULT_QUEUE = env_str("KIOSKOPS_CELERY_QUEUE", "celery")
+TASK_QUEUES = {
+    "critical": f"{CELERY_TASK_DEFAULT_QUEUE}.critical",
+    "default": CELERY_TASK_DEFAULT_QUEUE,
+    "reports": f"{CELERY_TASK_DEFAULT_QUEUE}.reports",
+}
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in TASK_QUEUES.values()]
+# By task name; a whole module where all its tasks belong together. tests/test_celery_routing.py checks that every
+# task and every beat entry lands on one of TASK_QUEUES by a route written here, not by falling through.
+_TASK_QUEUE_OF = {
+    "incidents.tasks.*": "critical",
+    "fleet.tasks.sweep_health": "critical",
+    "fleet.tasks.expire_commands": "critical",
+    "drills.tasks.feed": "critical",
+    "workorders.tasks.tick": "critical",
+    "workorders.tasks.record_self_tests": "critical",
+    "inspections.tasks.*": "default",
+    "parts.tasks.*": "default",
+    "drills.tasks.remind_quarterly": "default",
+    "reconciliation.tasks.*": "reports",
+    "analytics.tasks.*": "reports",
+    "fleet.tasks.purge_old_heartbeats": "reports",
+}
+CELERY_TASK_ROUTES = {task: {"queue": TASK_QUEUES[queue]} for task, queue in _TASK_QUEUE_OF.items()}
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": BROKER_VISIBILITY_TIMEOUT_S}
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": BROKER_VISIBILITY_TIMEOUT_S,
+        # A message whose worker died unacknowledged goes back to its queue once past the visibility timeout, at
+        # the next sweep of the unacknowledged set: every 10 s here, instead of kombu's every 100 s (10 s × a
+        # throttle of 10), so a machine lost costs the visibility timeout and at most 10 s more.
+        "unacked_restore_interval": 10,
+        "unacked_restore_throttle": 1,
+    }
 else:
     # A real broker with no server: kombu's filesystem transport, a folder of message files.
     _broker_dir = VAR_DIR / "broker"
