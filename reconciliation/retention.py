@@ -36,7 +36,7 @@ from pathlib import Path
 
 import psycopg
 from django.conf import settings
-from django.db import DataError, IntegrityError, OperationalError, connection, transaction
+from django.db import DataError, IntegrityError, OperationalError, ProgrammingError, connection, transaction
 from django.db.migrations.recorder import MigrationRecorder
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -54,6 +54,19 @@ FORMAT = "kioskops-archive/1"
 LOCK_TIMEOUT = "10s"
 _CHUNK = 1 << 20
 _CHECK_TABLE = "retention_check"
+# What reading a file back can fail with: the gzip stream, or COPY refusing its rows or columns (COPY's errors come
+# from psycopg itself, not through Django's cursor).
+_UNREADABLE = (
+    OSError,
+    EOFError,
+    zlib.error,
+    DataError,
+    IntegrityError,
+    ProgrammingError,
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    psycopg.ProgrammingError,
+)
 
 # One row per day: the day, its rows, and the md5 of its rows' md5s in id order. Each row is hashed as PostgreSQL
 # writes it as a record, `(v1,v2,…)` of the manifest's columns; only 32 characters per row are aggregated, one day
@@ -620,8 +633,8 @@ def restore_month(*, kind: str, month: date) -> Report:
             )
             if updated != 1:
                 raise Refused("busy", _("%(what)s was restored by someone else meanwhile.") % {"what": what})
-    except (OSError, EOFError, zlib.error, DataError, IntegrityError, psycopg.DataError, psycopg.IntegrityError) as exc:
-        # A file that passed its SHA-256 but cannot be read, or rows the table refuses: nothing was kept.
+    except _UNREADABLE as exc:
+        # A file that passed its SHA-256 but cannot be read, or rows or columns the table refuses: nothing was kept.
         raise Refused(
             "file_unreadable",
             _("The archive file %(path)s could not be read back (%(detail)s); nothing was restored.")

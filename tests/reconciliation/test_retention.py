@@ -374,6 +374,15 @@ def test_a_damaged_archive_file_is_refused_at_restore_with_nothing_restored(db, 
     assert ArchivedMonth.objects.get(kind="journal").status == "archived"
 
 
+def rewrite_archive(data: bytes) -> None:
+    """Replace January's journal archive and record its new SHA-256, as a careless hand would."""
+    (retention.archive_dir() / "journal-2024-01.csv.gz").write_bytes(data)
+    sha = hashlib.sha256(data).hexdigest()
+    manifest_path = retention.archive_dir() / "journal-2024-01.json"
+    manifest_path.write_text(json.dumps({**json.loads(manifest_path.read_text()), "sha256": sha}))
+    ArchivedMonth.objects.filter(kind="journal").update(sha256=sha)
+
+
 def test_rows_that_do_not_match_the_manifest_are_rolled_back_whole(db, january):
     """A file rewritten with its SHA-256 recorded anew (so only the row checksums can tell) is still refused, and
     the partitions created for it go with the rows."""
@@ -385,18 +394,28 @@ def test_rows_that_do_not_match_the_manifest_are_rolled_back_whole(db, january):
     buffer = io.BytesIO()
     with gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as gz:
         gz.write(text.replace(",25.00,", ",26.00,", 1).encode())
-    path.write_bytes(buffer.getvalue())
-    sha = hashlib.sha256(buffer.getvalue()).hexdigest()
-    manifest_path = retention.archive_dir() / "journal-2024-01.json"
-    manifest = json.loads(manifest_path.read_text())
-    manifest_path.write_text(json.dumps({**manifest, "sha256": sha}))
-    ArchivedMonth.objects.filter(kind="journal").update(sha256=sha)
+    rewrite_archive(buffer.getvalue())
 
     with pytest.raises(retention.Refused) as refused, translation.override("en"):
         retention.restore_month(kind="journal", month=MONTH)
 
     assert refused.value.code == "restore_mismatch"
     assert "days that differ: 2024-01-17" in refused.value.message
+    assert january_rows(JournalLine) == [] and month_partitions(LINES) == []
+    assert ArchivedMonth.objects.get(kind="journal").status == "archived"
+
+
+def test_a_file_cut_short_is_refused_at_restore_with_nothing_restored(db, january):
+    work_open_items()
+    archive("journal")
+    whole = (retention.archive_dir() / "journal-2024-01.csv.gz").read_bytes()
+    rewrite_archive(whole[: len(whole) - 12])  # the gzip trailer and the end of the data gone
+
+    with pytest.raises(retention.Refused) as refused, translation.override("en"):
+        retention.restore_month(kind="journal", month=MONTH)
+
+    assert refused.value.code == "file_unreadable"
+    assert "could not be read back" in refused.value.message
     assert january_rows(JournalLine) == [] and month_partitions(LINES) == []
     assert ArchivedMonth.objects.get(kind="journal").status == "archived"
 
