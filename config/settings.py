@@ -263,6 +263,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "reconciliation.tasks.reconcile_recent_days",
         "schedule": crontab(hour=6, minute=30),
     },
+    # Hourly, just past the hour: days with payments awaiting a kiosk's journal whose upload deadline (12:00 the
+    # next working day by default) has passed are judged again.
+    "reconcile-journals-due": {
+        "task": "reconciliation.tasks.reconcile_journals_due",
+        "schedule": crontab(minute=5),
+    },
     # Onsite work orders: the dispatch policy, self-test answers, forgotten check-outs (workorders/tasks.py).
     "workorders-tick": {"task": "workorders.tasks.tick", "schedule": env_float("KIOSKOPS_WORKORDER_TICK_S", 15.0)},
     # The analytics summaries of the last days (analytics/refresh.py); older periods with `manage.py analytics_refresh`.

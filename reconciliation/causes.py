@@ -5,87 +5,174 @@ Evidence comes from the kiosk's health history (status flips, heartbeats around 
 business calendar (holidays stretching settlement), tariffs, and the values themselves (one mistyped digit).
 Evidence is loaded in a fixed number of queries for the whole day; `rank` is pure.
 
-A cause is stored as {"cause": code, "score": n, "detail": {...}}; `describe` renders it in the active language.
+The evidence nearest the payment wins: an outage or a heartbeat silence covering its minute, the sequence gap whose
+neighbouring lines' times bracket it, over a gap or a flip hours away on the same day (those are kept, ranked low).
+Kiosk health and journal evidence is weighed only for the outcomes where a record is missing or a payment's answer
+was lost; a mismatched amount or payer is explained by the values.
+
+A cause is stored as {"cause": code, "score": n, "confidence": "high"|"medium"|"low", "detail": {...}}: the score
+orders causes, and the confidence says in words how close and how specific the evidence is (CONFIDENCE).
+`describe` renders a cause in the active language, `confidence_label` its confidence (把握：高).
 """
 
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
+from django.conf import settings
 from django.db.models import Max, Min, OuterRef, Subquery
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from reconciliation.journal_format import SHANGHAI
 
-# How close to a payment a flip or a heartbeat silence must be to count as evidence.
+# How close to a payment a flip, a heartbeat silence or a gap's edge must be to count as near it.
 NEAR = timedelta(minutes=30)
-# A journal uploaded after this time on the next day counts as late.
-JOURNAL_DUE = time(6, 0)
+# A heartbeat silence up to this long around a payment points at that moment; a longer one only at the period.
+SHORT_SILENCE = timedelta(minutes=30)
+# A sequence gap of at most this many numbers is a line or two lost, not a kiosk that stopped counting.
+SMALL_GAP = 3
+# When a kiosk's journal of a day is due: this many working days after the day, at this Asia/Shanghai time
+# (KIOSKOPS settings of the same names; docs/reconciliation.md). Until then a settled payment the journal does not
+# show yet is awaiting the journal, not missing from it; a journal arriving after it is late.
+JOURNAL_DUE_WORKING_DAYS = 1
+JOURNAL_DUE_TIME = "12:00"
+# Outcomes where a record is missing or an answer was lost: the only ones the kiosk's health and its journal's
+# completeness can explain.
+HEALTH_OUTCOMES = frozenset({"missing_in_journal", "missing_in_ledger", "pending_settlement", "failed_but_settled"})
+LIVE = ("online", "degraded")
+
+# Scores by how near and how specific the evidence is; the confidence follows from the score.
+HIGH, MEDIUM = 75, 50
+CONFIDENCE = {
+    "high": pgettext_lazy("confidence", "high"),
+    "medium": pgettext_lazy("confidence", "medium"),
+    "low": pgettext_lazy("confidence", "low"),
+}
+
+
+def confidence_of(score: int) -> str:
+    return "high" if score >= HIGH else "medium" if score >= MEDIUM else "low"
+
+
+def journal_deadline(business_date: date, calendar) -> datetime:
+    """When the kiosks' journals of `business_date` are due (the next working day at 12:00 by default)."""
+    days = int(settings.KIOSKOPS.get("RECON_JOURNAL_DUE_WORKING_DAYS", JOURNAL_DUE_WORKING_DAYS))
+    at = time.fromisoformat(str(settings.KIOSKOPS.get("RECON_JOURNAL_DUE_TIME", JOURNAL_DUE_TIME)))
+    return datetime.combine(calendar.add_working_days(business_date, days), at, tzinfo=SHANGHAI)
 
 
 @dataclass
 class Evidence:
-    flips: dict[int, list[tuple[datetime, str, str, str]]] = field(
-        default_factory=dict
-    )  # kiosk -> (at, from, to, detail)
+    # kiosk -> [(at, from, to, detail)], in time order
+    flips: dict[int, list[tuple[datetime, str, str, str]]] = field(default_factory=dict)
+    # journal line id -> (last heartbeat at or before the payment, first after it, the kiosk's interval in seconds)
     heartbeat_around: dict[int, tuple[datetime | None, datetime | None, int]] = field(default_factory=dict)
-    gaps: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # kiosk -> [(first, last)]
+    # the same for ledger entries known by their payment time, by entry id
+    heartbeat_around_ledger: dict[int, tuple[datetime | None, datetime | None, int]] = field(default_factory=dict)
+    # kiosk -> [(first missing, last missing, time of the line before or None, time of the line after)]: the line
+    # before a gap that opens the day is of an earlier day, so the gap reaches back to the day's start
+    gaps: dict[int, list[tuple[int, int, datetime | None, datetime | None]]] = field(default_factory=dict)
     first_upload: dict[int, datetime] = field(default_factory=dict)  # kiosk -> first journal file received
     ledger_coverage: dict[str, date] = field(default_factory=dict)  # channel -> latest ledger business date
     failed_attempts: set[tuple[str, str]] = field(default_factory=set)  # (payer_ref, service) with a failed line
     serial_to_kiosk: dict[str, int] = field(default_factory=dict)
 
 
+def _needs_explaining(verdict) -> bool:
+    # A fuzzy pair is matched, but its order numbers differ: the item says why they were paired.
+    return verdict.outcome != "matched" or verdict.method == "fuzzy"
+
+
 def explain(verdicts, *, business_date: date, calendar, today: date) -> dict[int, list[dict]]:
     """Ranked causes for each verdict that needs explaining, keyed by id(verdict)."""
-    needing = [v for v in verdicts if v.outcome != "matched"]
+    needing = [v for v in verdicts if _needs_explaining(v)]
     if not needing:
         return {}
     evidence = load_evidence(needing, business_date)
     return {id(v): rank(v, evidence, business_date=business_date, calendar=calendar, today=today) for v in needing}
 
 
-def load_evidence(verdicts, business_date: date) -> Evidence:
-    from fleet.models import Heartbeat, Kiosk, StatusChange
-    from reconciliation.models import JournalFile, JournalGap, JournalLine, LedgerEntry
+def _heartbeats_around(model, ids: list[int], moment_field: str) -> dict[int, tuple]:
+    """For each row, the kiosk's last heartbeat at or before its moment and the first after it: two index steps
+    each (heartbeat_kiosk_time_idx)."""
+    from fleet.models import Heartbeat
 
-    evidence = Evidence()
-    serials = {v.ledger.kiosk_serial for v in verdicts if v.journal is None and v.ledger and v.ledger.kiosk_serial}
-    evidence.serial_to_kiosk = dict(Kiosk.objects.filter(serial__in=serials).values_list("serial", "id"))
-    kiosk_ids = {v.journal.kiosk_id for v in verdicts if v.journal} | set(evidence.serial_to_kiosk.values())
-    day_start = datetime.combine(business_date, time.min, tzinfo=SHANGHAI)
-    window = (day_start - timedelta(days=1), day_start + timedelta(days=2))
-
-    flips = defaultdict(list)
-    for kiosk_id, at, old, new, detail in (
-        StatusChange.objects.filter(kiosk_id__in=kiosk_ids, occurred_at__range=window)
-        .order_by("occurred_at")
-        .values_list("kiosk_id", "occurred_at", "from_status", "to_status", "detail")
-    ):
-        flips[kiosk_id].append((at, old, new, detail))
-    evidence.flips = dict(flips)
-
-    line_ids = [v.journal.id for v in verdicts if v.journal]
-    before = Heartbeat.objects.filter(kiosk=OuterRef("kiosk"), received_at__lte=OuterRef("occurred_at"))
-    after = Heartbeat.objects.filter(kiosk=OuterRef("kiosk"), received_at__gt=OuterRef("occurred_at"))
-    for start in range(0, len(line_ids), 5000):
+    before = Heartbeat.objects.filter(kiosk=OuterRef("kiosk"), received_at__lte=OuterRef(moment_field))
+    after = Heartbeat.objects.filter(kiosk=OuterRef("kiosk"), received_at__gt=OuterRef(moment_field))
+    found = {}
+    for start in range(0, len(ids), 5000):
         rows = (
-            JournalLine.objects.filter(id__in=line_ids[start : start + 5000])
+            model.objects.filter(id__in=ids[start : start + 5000])
             .annotate(
                 hb_before=Subquery(before.order_by("-received_at").values("received_at")[:1]),
                 hb_after=Subquery(after.order_by("received_at").values("received_at")[:1]),
             )
             .values_list("id", "hb_before", "hb_after", "kiosk__heartbeat_interval_s")
         )
-        for line_id, hb_before, hb_after, interval in rows:
-            evidence.heartbeat_around[line_id] = (hb_before, hb_after, interval)
+        for row_id, hb_before, hb_after, interval in rows:
+            found[row_id] = (hb_before, hb_after, interval)
+    return found
 
-    gaps = defaultdict(list)
-    for kiosk_id, first, last in JournalGap.objects.filter(
-        kiosk_id__in=kiosk_ids, business_date=business_date
-    ).values_list("kiosk_id", "first_missing", "last_missing"):
-        gaps[kiosk_id].append((first, last))
-    evidence.gaps = dict(gaps)
+
+def load_evidence(verdicts, business_date: date) -> Evidence:
+    from fleet.models import Kiosk, StatusChange
+    from reconciliation.models import JournalFile, JournalGap, JournalLine, LedgerEntry
+
+    evidence = Evidence()
+    serials = {
+        v.ledger.kiosk_serial
+        for v in verdicts
+        if v.journal is None and v.ledger and v.ledger.kiosk_id is None and v.ledger.kiosk_serial
+    }
+    if serials:
+        evidence.serial_to_kiosk = dict(Kiosk.objects.filter(serial__in=serials).values_list("serial", "id"))
+    kiosk_ids = {_kiosk_of(v, evidence) for v in verdicts} - {None}
+    day_start = datetime.combine(business_date, time.min, tzinfo=SHANGHAI)
+    window = (day_start - timedelta(days=1), day_start + timedelta(days=2))
+
+    flips = defaultdict(list)
+    for kiosk_id, at, old, new, detail in (
+        StatusChange.objects.filter(kiosk_id__in=kiosk_ids, occurred_at__range=window)
+        .order_by("occurred_at", "id")
+        .values_list("kiosk_id", "occurred_at", "from_status", "to_status", "detail")
+    ):
+        flips[kiosk_id].append((at, old, new, detail))
+    evidence.flips = dict(flips)
+
+    health = [v for v in verdicts if v.outcome in HEALTH_OUTCOMES]
+    line_ids = [v.journal.id for v in health if v.journal]
+    entry_ids = [v.ledger.id for v in health if v.journal is None and v.ledger and v.ledger.paid_at]
+    if line_ids:
+        evidence.heartbeat_around = _heartbeats_around(JournalLine, line_ids, "occurred_at")
+    if entry_ids:
+        evidence.heartbeat_around_ledger = _heartbeats_around(LedgerEntry, entry_ids, "paid_at")
+
+    gaps = list(
+        JournalGap.objects.filter(kiosk_id__in=kiosk_ids, business_date=business_date).values_list(
+            "kiosk_id", "first_missing", "last_missing"
+        )
+    )
+    # The times of the lines on either side of each gap, in one read of the day's lines of those kiosks.
+    bounds = {(kiosk_id, first - 1) for kiosk_id, first, _last in gaps} | {
+        (kiosk_id, last + 1) for kiosk_id, _first, last in gaps
+    }
+    times = {}
+    if bounds:
+        times = {
+            (kiosk_id, seq): at
+            for kiosk_id, seq, at in JournalLine.objects.filter(
+                business_date=business_date,
+                kiosk_id__in={kiosk_id for kiosk_id, _seq in bounds},
+                seq__in={seq for _kiosk, seq in bounds},
+            ).values_list("kiosk_id", "seq", "occurred_at")
+            if (kiosk_id, seq) in bounds
+        }
+    by_kiosk = defaultdict(list)
+    for kiosk_id, first, last in sorted(gaps):
+        by_kiosk[kiosk_id].append((first, last, times.get((kiosk_id, first - 1)), times.get((kiosk_id, last + 1))))
+    evidence.gaps = dict(by_kiosk)
+
     evidence.first_upload = dict(
         JournalFile.objects.filter(kiosk_id__in=kiosk_ids, business_date=business_date)
         .values("kiosk_id")
@@ -108,68 +195,67 @@ def load_evidence(verdicts, business_date: date) -> Evidence:
     return evidence
 
 
+def _kiosk_of(verdict, evidence: Evidence) -> int | None:
+    if verdict.journal is not None:
+        return verdict.journal.kiosk_id
+    ledger = verdict.ledger
+    if ledger is None:
+        return None
+    return ledger.kiosk_id if ledger.kiosk_id is not None else evidence.serial_to_kiosk.get(ledger.kiosk_serial)
+
+
 def rank(verdict, evidence: Evidence, *, business_date: date, calendar, today: date) -> list[dict]:
-    """Causes for one verdict, most probable first."""
+    """Causes for one verdict, most probable first, each with its confidence."""
     found: list[dict] = []
 
     def add(cause: str, score: int, **detail):
-        found.append({"cause": cause, "score": score, "detail": detail})
+        found.append({"cause": cause, "score": score, "confidence": confidence_of(score), "detail": detail})
 
     journal, ledger, facts = verdict.journal, verdict.ledger, verdict.facts
-    kiosk_id = journal.kiosk_id if journal else evidence.serial_to_kiosk.get(ledger.kiosk_serial if ledger else "")
-    moment = journal.occurred_at if journal else (ledger.paid_at or ledger.settled_at)
-
-    # The kiosk's health around the payment.
-    if kiosk_id is not None:
-        for at, _old, new, detail in evidence.flips.get(kiosk_id, []):
-            if abs(at - moment) <= NEAR or (
-                at <= moment and new == "offline" and _still(evidence, kiosk_id, at, moment)
-            ):
-                if new == "offline":
-                    add("kiosk_offline", 80, at=at.isoformat())
-                elif "network" in detail:
-                    add("network_fault", 75, at=at.isoformat(), detail=detail)
-        if journal is not None and journal.id in evidence.heartbeat_around:
-            hb_before, hb_after, interval = evidence.heartbeat_around[journal.id]
-            # Without a heartbeat before the payment there is no history to call a silence.
-            if hb_before is not None:
-                silent_to = hb_after or moment
-                if (silent_to - hb_before).total_seconds() > 3 * interval:
-                    add("heartbeat_gap", 60, since=hb_before.isoformat(), until=silent_to.isoformat())
-        uploaded = evidence.first_upload.get(kiosk_id)
-        due = datetime.combine(business_date + timedelta(days=1), JOURNAL_DUE, tzinfo=SHANGHAI)
-        if uploaded is None and verdict.outcome == "missing_in_journal":
-            add("journal_not_uploaded", 85, date=business_date.isoformat())
-        elif uploaded is not None and uploaded > due:
-            add("journal_late", 40, uploaded=uploaded.isoformat())
-        for first, last in evidence.gaps.get(kiosk_id, []):
-            near_seq = journal is None or (first - 50 <= journal.seq <= last + 50)
-            if near_seq:
-                add("journal_gap", 70 if journal is None else 55, first=first, last=last)
-
     outcome = verdict.outcome
+    kiosk_id = _kiosk_of(verdict, evidence)
+    # When the payer paid: the kiosk's time, or the channel's; a ledger known only by its settlement has none.
+    moment = journal.occurred_at if journal else ledger.paid_at
+
+    if outcome == "awaiting_journal":
+        # Not judged yet: the one thing to say is when the journal is due.
+        add("journal_not_uploaded", 90, date=business_date.isoformat(), due=facts.get("journal_due", ""))
+        return _strongest_first(found)
+
+    if kiosk_id is not None and outcome in HEALTH_OUTCOMES:
+        if moment is not None:
+            _health(add, evidence, kiosk_id, moment, journal, ledger)
+        uploaded = evidence.first_upload.get(kiosk_id)
+        if uploaded is None and outcome == "missing_in_journal":
+            add("journal_not_uploaded", 90, date=business_date.isoformat())
+        elif uploaded is not None and uploaded > journal_deadline(business_date, calendar):
+            add("journal_late", 40, uploaded=uploaded.isoformat())
+        _journal_gaps(add, evidence.gaps.get(kiosk_id, []), journal, moment, business_date)
+
     if outcome in ("pending_settlement", "missing_in_ledger"):
         deadline = date.fromisoformat(facts["deadline"])
         holidays = calendar.holidays_between(business_date, deadline)
         covered = evidence.ledger_coverage.get(verdict.channel)
         if covered is None or covered < business_date:
-            add("no_settlement_file", 65, channel=verdict.channel, covered=covered.isoformat() if covered else "")
+            # Nothing of the channel has settled for the day yet: this payment could not either. Only an outage or a
+            # silence at its very minute says more about this one payment.
+            add("no_settlement_file", 88, channel=verdict.channel, covered=covered.isoformat() if covered else "")
         if outcome == "pending_settlement":
-            add("settlement_lag", 50, channel=verdict.channel, deadline=deadline.isoformat(), holidays=len(holidays))
+            add("settlement_lag", 60, channel=verdict.channel, deadline=deadline.isoformat(), holidays=len(holidays))
         elif holidays:
-            add("holiday_backlog", 45, holidays=[d.isoformat() for d in holidays], deadline=deadline.isoformat())
+            add("holiday_backlog", 55, holidays=[d.isoformat() for d in holidays], deadline=deadline.isoformat())
         if outcome == "missing_in_ledger":
             add("settlement_overdue", 30, deadline=deadline.isoformat(), channel=verdict.channel)
     elif outcome == "payer_mismatch":
         a, b = facts["journal_payer_ref"], facts["ledger_payer_ref"]
         if _edit_distance(a, b, limit=2) <= 2:
-            add("input_error", 70, field="payer_ref", journal=a, ledger=b)
+            add("input_error", 80, field="payer_ref", journal=a, ledger=b)
         else:
             add("payer_changed", 50, journal=a, ledger=b)
     elif outcome == "amount_mismatch":
         a, b = facts["journal_amount"], facts["ledger_amount"]
         if _looks_mistyped(a, b):
-            add("input_error", 70, field="amount", journal=a, ledger=b)
+            add("input_error", 80, field="amount", journal=a, ledger=b)
         else:
             add("partial_settlement", 35, journal=a, ledger=b)
     elif outcome == "fee_policy_mismatch":
@@ -186,11 +272,20 @@ def rank(verdict, evidence: Evidence, *, business_date: date, calendar, today: d
         else:
             add("paid_twice", 50, payer_ref=payer)
     elif outcome == "proposed_match":
+        typo = [c for c in verdict.candidates if _edit_distance(journal.channel_ref, c.channel_ref, limit=2) <= 2]
+        if len(typo) == 1:
+            add("input_error", 70, field="channel_ref", journal=journal.channel_ref, ledger=typo[0].channel_ref)
         add("reference_mismatch", 60, candidates=len(verdict.candidates))
-    elif outcome == "matched" and verdict.method == "fuzzy":
+    elif verdict.method == "fuzzy":
+        if _edit_distance(journal.channel_ref, ledger.channel_ref, limit=2) <= 2:
+            add("input_error", 80, field="channel_ref", journal=journal.channel_ref, ledger=ledger.channel_ref)
         add("reference_mismatch", 60, journal=journal.channel_ref, ledger=ledger.channel_ref)
+    return _strongest_first(found)
+
+
+def _strongest_first(found: list[dict]) -> list[dict]:
+    """One entry per cause, the strongest, most probable first (the order found breaks ties)."""
     found.sort(key=lambda c: -c["score"])
-    # One entry per cause, the strongest.
     unique, seen = [], set()
     for cause in found:
         if cause["cause"] not in seen:
@@ -199,11 +294,68 @@ def rank(verdict, evidence: Evidence, *, business_date: date, calendar, today: d
     return unique
 
 
-def _still(evidence: Evidence, kiosk_id: int, since: datetime, until: datetime) -> bool:
-    """No flip back to a live status between `since` and `until`."""
-    return not any(
-        since < at <= until and new in ("online", "degraded") for at, _old, new, _d in evidence.flips.get(kiosk_id, [])
+def _health(add, evidence: Evidence, kiosk_id: int, moment: datetime, journal, ledger) -> None:
+    """The kiosk's status and heartbeats at the payment's minute: what covers it scores above what is only near."""
+    flips = evidence.flips.get(kiosk_id, [])
+    for index, (at, _old, new, detail) in enumerate(flips):
+        # Offline lasts until the kiosk is live again (not through a maintenance spell); any other state until the
+        # next flip.
+        ends = LIVE if new == "offline" else None
+        until = next((later for later, _o, n, _d in flips[index + 1 :] if ends is None or n in ends), None)
+        covers = at <= moment and (until is None or moment < until)
+        near = abs(at - moment) <= NEAR or (until is not None and abs(until - moment) <= NEAR)
+        if not (covers or near):
+            continue
+        span = {"at": at.isoformat(), "until": until.isoformat() if until else ""}
+        if new == "offline":
+            add("kiosk_offline", 95 if covers else 70, **span)
+        elif "network" in detail.lower():
+            add("network_fault", 90 if covers else 65, **span, detail=detail)
+    around = (
+        evidence.heartbeat_around.get(journal.id)
+        if journal is not None
+        else evidence.heartbeat_around_ledger.get(ledger.id)
     )
+    if around is not None:
+        hb_before, hb_after, interval = around
+        # Without a heartbeat before the payment there is no history to call a silence.
+        if hb_before is not None:
+            silent_to = hb_after or moment
+            silence = silent_to - hb_before
+            if silence.total_seconds() > 3 * interval:
+                score = 85 if silence <= SHORT_SILENCE else 65
+                add("heartbeat_gap", score, since=hb_before.isoformat(), until=silent_to.isoformat())
+
+
+def _journal_gaps(add, gaps, journal, moment: datetime | None, business_date: date) -> None:
+    """The sequence gaps of the kiosk's day, the one nearest the payment first.
+
+    A payment missing from the journal is explained by the gap whose neighbouring lines' times bracket its time
+    (a small gap: a line lost then); a gap only near it in time is weaker, and one hours away is kept as a weak
+    hint. A payment the journal has is explained by a gap next to its own number, if any."""
+    day_start = datetime.combine(business_date, time.min, tzinfo=SHANGHAI)
+    for first, last, before_at, after_at in gaps:
+        size = last - first + 1
+        detail = {"first": first, "last": last}
+        if journal is not None:
+            if journal.seq in (first - 1, last + 1):
+                add("journal_gap", 50, **detail)
+            elif first - 50 <= journal.seq <= last + 50:
+                add("journal_gap", 30, **detail)
+            continue
+        if moment is None:
+            # Only the settlement's time is known: no gap can be placed against the payment. One is a hint, the
+            # smallest of several less so.
+            add("journal_gap", (55 if len(gaps) == 1 else 40) - min(size, 9), **detail)
+            continue
+        start = before_at or day_start
+        end = after_at or start
+        if start <= moment <= end:
+            add("journal_gap", 92 if size <= SMALL_GAP else 72, **detail)
+        elif min(abs(moment - start), abs(moment - end)) <= NEAR:
+            add("journal_gap", 60, **detail)
+        else:
+            add("journal_gap", 30, **detail)
 
 
 def _edit_distance(a: str, b: str, *, limit: int) -> int:
@@ -243,7 +395,10 @@ def describe(cause: dict) -> str:
     code = cause.get("cause")
     texts = {
         "kiosk_offline": lambda: (
-            _("The kiosk was offline around the payment (went offline at %(at)s).") % {"at": _local(d.get("at"))}
+            _("The kiosk was offline around the payment (offline from %(at)s to %(until)s).")
+            % {"at": _local(d.get("at")), "until": _local(d.get("until"))}
+            if d.get("until")
+            else _("The kiosk was offline around the payment (went offline at %(at)s).") % {"at": _local(d.get("at"))}
         ),
         "network_fault": lambda: (
             _("The kiosk reported a network fault around the payment (%(at)s).") % {"at": _local(d.get("at"))}
@@ -253,7 +408,10 @@ def describe(cause: dict) -> str:
             % {"since": _local(d.get("since")), "until": _local(d.get("until"))}
         ),
         "journal_not_uploaded": lambda: (
-            _("The kiosk has not uploaded its journal for %(date)s.") % {"date": d.get("date")}
+            _("The kiosk has not uploaded its journal for %(date)s yet; it is due by %(due)s.")
+            % {"date": d.get("date"), "due": _local(d.get("due"))}
+            if d.get("due")
+            else _("The kiosk has not uploaded its journal for %(date)s.") % {"date": d.get("date")}
         ),
         "journal_late": lambda: (
             _("The kiosk's journal arrived late (%(uploaded)s).") % {"uploaded": _local(d.get("uploaded"))}
@@ -310,6 +468,13 @@ def describe(cause: dict) -> str:
     }
     render = texts.get(code)
     return render() if render else code or ""
+
+
+def confidence_label(cause: dict) -> str:
+    """How sure the cause is, in the active language: 把握：高. Causes stored before confidences were kept get theirs
+    from their score."""
+    level = cause.get("confidence") or confidence_of(int(cause.get("score") or 0))
+    return _("Confidence: %(level)s") % {"level": CONFIDENCE.get(level, level)}
 
 
 def _local(value: str | None) -> str:

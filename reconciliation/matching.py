@@ -5,11 +5,13 @@ Order of work:
 2. fuzzy — for lines still without a ledger entry: same kiosk, same amount, same channel and fee, close in time,
    and not contradicted by the payer reference (equal when both sides have one); accepted only when the pairing is
    one-to-one (each side has exactly one candidate); anything ambiguous is proposed for review;
-3. each pair, each unpaired line and each unpaired ledger entry gets an outcome (models.Outcome).
+3. each pair, each unpaired line and each unpaired ledger entry gets an outcome (models.Outcome). A ledger entry
+   of a kiosk whose journal for the day has not arrived yet, before its upload deadline, is awaiting the journal,
+   not missing from it: it is judged by the first run after the deadline.
 """
 
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -114,6 +116,7 @@ def reconcile_day(
     rules: Rules,
     manual_pairs: dict[int, LRow] | None = None,
     precounted: Precounted | None = None,
+    awaiting_journal: Mapping[int, datetime] | None = None,
 ) -> DayResult:
     """Classify one business day.
 
@@ -124,8 +127,12 @@ def reconcile_day(
     manual_pairs: journal line id -> the ledger entry a person paired it with; kept by every later run.
     precounted: lines of the day left out of `pairs` because they were already classified (clean key matches,
         cash); they count as if they had been judged here.
+    awaiting_journal: kiosk id -> the upload deadline of its journal for the day, for the kiosks whose journal has
+        not arrived while the deadline has not passed (selectors.journals_awaited). Their unpaired ledger entries of
+        the day are awaiting_journal instead of missing_in_journal.
     """
     manual_pairs = manual_pairs or {}
+    awaiting_journal = awaiting_journal or {}
     result = DayResult()
     if precounted is not None:
         result.cash_count += precounted.cash
@@ -182,8 +189,13 @@ def reconcile_day(
         # An entry proposed as a candidate is reported with the proposal, not a second time as missing.
         if ledger.id in claimed or ledger.id in under_review or ledger.business_date != business_date:
             continue
-        outcome = "duplicate_charge" if ledger.id in duplicate_ledger_ids else "missing_in_journal"
-        verdict = Verdict(outcome, None, ledger)
+        if ledger.id in duplicate_ledger_ids:
+            verdict = Verdict("duplicate_charge", None, ledger)
+        elif ledger.kiosk_id is not None and ledger.kiosk_id in awaiting_journal:
+            due = awaiting_journal[ledger.kiosk_id]
+            verdict = Verdict("awaiting_journal", None, ledger, facts={"journal_due": due.isoformat()})
+        else:
+            verdict = Verdict("missing_in_journal", None, ledger)
         _count(result, verdict)
         result.verdicts.append(verdict)
     return result

@@ -19,6 +19,9 @@ class Outcome(models.TextChoices):
 
     MATCHED = "matched", _("Matched")
     PENDING_SETTLEMENT = "pending_settlement", _("Pending settlement")
+    # A settled payment of a kiosk whose journal for the day has not arrived, before the journal's upload deadline
+    # (reconciliation/causes.py, journal_deadline): not judged yet. After the deadline it is judged like any other.
+    AWAITING_JOURNAL = "awaiting_journal", _("Awaiting the kiosk's journal")
     MISSING_IN_LEDGER = "missing_in_ledger", _("Paid but not reconciled")
     MISSING_IN_JOURNAL = "missing_in_journal", _("Missing in kiosk journal")
     AMOUNT_MISMATCH = "amount_mismatch", _("Amount mismatch")
@@ -30,8 +33,11 @@ class Outcome(models.TextChoices):
     PROPOSED_MATCH = "proposed_match", _("Proposed match (review)")
 
 
-# Outcomes that are not a problem: they never enter the exception queue as open items.
-BENIGN_OUTCOMES = frozenset({Outcome.MATCHED, Outcome.PENDING_SETTLEMENT})
+# Outcomes that are not a problem: they never enter the exception queue as open items, raise nothing, and are not
+# discrepancies in reports (the two waiting ones are not judged yet).
+BENIGN_OUTCOMES = frozenset({Outcome.MATCHED, Outcome.PENDING_SETTLEMENT, Outcome.AWAITING_JOURNAL})
+# Outcomes that are not judged yet: left out of the match rate.
+WAITING_OUTCOMES = frozenset({Outcome.PENDING_SETTLEMENT, Outcome.AWAITING_JOURNAL})
 
 
 class JournalFile(models.Model):

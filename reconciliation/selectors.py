@@ -3,18 +3,23 @@
 from bisect import bisect_right
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.utils import timezone
 
 from accounts.scoping import scope_kiosks, user_sees_all_regions
 from fleet.models import Kiosk
 from reconciliation import sql
 from reconciliation.calendar import BusinessCalendar
+from reconciliation.journal_format import SHANGHAI
 from reconciliation.matching import JRow, LRow, Precounted, TariffTerm
 from reconciliation.models import (
+    BENIGN_OUTCOMES,
+    WAITING_OUTCOMES,
+    JournalFile,
     JournalLine,
     LedgerEntry,
     Outcome,
@@ -157,6 +162,27 @@ def day_unpaired_ledger(business_date: date, *, among: list[int]) -> list[LRow]:
     ]
 
 
+def journals_awaited(business_date: date, *, kiosk_ids, calendar, today: date) -> dict[int, datetime]:
+    """Of the given kiosks, those whose journal of the day has not been read yet while its upload deadline
+    (causes.journal_deadline) has not passed, each with the deadline. One query; none once the deadline passed.
+
+    The clock is now when `today` is the real date; a run told another day (`reconcile --today`) is judged as of
+    the end of that day."""
+    from reconciliation.causes import journal_deadline
+
+    now = timezone.now()
+    if today != timezone.localdate(now):
+        now = datetime.combine(today + timedelta(days=1), time.min, tzinfo=SHANGHAI)
+    deadline = journal_deadline(business_date, calendar)
+    kiosk_ids = {kiosk_id for kiosk_id in kiosk_ids if kiosk_id is not None}
+    if now >= deadline or not kiosk_ids:
+        return {}
+    read = JournalFile.objects.filter(
+        kiosk_id__in=kiosk_ids, business_date=business_date, status=JournalFile.Status.PARSED
+    ).values_list("kiosk_id", flat=True)
+    return dict.fromkeys(kiosk_ids - set(read), deadline)
+
+
 def duplicate_ledger_ids(ledger_ids: set[int]) -> set[int]:
     """Of the given ledger entries, those settling a payer's fee that was already settled earlier
     (LedgerEntry.settles_again, kept by the ledger import)."""
@@ -183,8 +209,9 @@ def latest_run(business_date: date):
 
 
 def match_rate(outcomes: dict) -> float | None:
-    """Share of non-cash payments whose records agree, among those that can be judged (pending ones excluded)."""
-    judged = sum(n for outcome, n in outcomes.items() if outcome != "pending_settlement")
+    """Share of non-cash payments whose records agree, among those that can be judged (those waiting for their
+    settlement or their kiosk's journal excluded)."""
+    judged = sum(n for outcome, n in outcomes.items() if outcome not in WAITING_OUTCOMES)
     return round(outcomes.get("matched", 0) / judged, 4) if judged else None
 
 
@@ -217,7 +244,7 @@ def day_report(business_date: date, *, kiosk_scope=None) -> dict:
     if kiosk_scope is not None:
         lines = lines.filter(kiosk__in=kiosk_scope)
         items = items.filter(kiosk__in=kiosk_scope)
-    problems = items.exclude(outcome__in=["matched", "pending_settlement"])
+    problems = items.exclude(outcome__in=BENIGN_OUTCOMES)
 
     per_channel = {
         row["channel"]: {"lines": row["n"], "amount": row["amount"] or 0, "discrepancies": 0, "discrepancy_amount": 0}

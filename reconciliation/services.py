@@ -437,6 +437,9 @@ def reconcile_run(*, business_date: date, today: date | None = None, trigger: st
             )
             lines = selectors.day_to_judge(business_date, tariff_at=rules.tariff_at)
             unpaired = selectors.day_unpaired_ledger(business_date, among=lines.unclaimed_ledger_ids)
+            awaited = selectors.journals_awaited(
+                business_date, kiosk_ids={ledger.kiosk_id for ledger in unpaired}, calendar=calendar, today=today
+            )
             manual = selectors.day_manual_pairs(business_date)
             ledger_ids = {ledger.id for ledger in unpaired} | {ledger.id for ledger in manual.values()}
             result = matching.reconcile_day(
@@ -447,6 +450,7 @@ def reconcile_run(*, business_date: date, today: date | None = None, trigger: st
                 rules=rules,
                 manual_pairs=manual,
                 precounted=lines.precounted,
+                awaiting_journal=awaited,
             )
             explained = causes.explain(result.verdicts, business_date=business_date, calendar=calendar, today=today)
             changes = _store_verdicts(business_date, result, explained, today, calendar)
@@ -475,6 +479,25 @@ def reconcile_run(*, business_date: date, today: date | None = None, trigger: st
         raise
     transaction.on_commit(lambda: events.recon_items_changed.send(sender=ReconItem, business_date=business_date))
     return run
+
+
+JOURNAL_DUE = "journal_due"
+
+
+def reconcile_journals_due(*, now=None) -> list[date]:
+    """Run again the days with payments awaiting a kiosk's journal whose upload deadline has passed, so that they
+    are judged soon after it rather than by the next daily schedule. Returns the days run."""
+    now = now or timezone.now()
+    calendar = selectors.business_calendar()
+    days = (
+        ReconItem.objects.filter(state=ReconItem.State.OPEN, outcome=Outcome.AWAITING_JOURNAL)
+        .values_list("business_date", flat=True)
+        .distinct()
+    )
+    due = sorted(day for day in days if causes.journal_deadline(day, calendar) <= now)
+    for day in due:
+        reconcile_run(business_date=day, trigger=JOURNAL_DUE)
+    return due
 
 
 LEASE_EXPIRED = "lease_expired"

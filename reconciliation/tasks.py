@@ -38,6 +38,12 @@ def reconcile_recent_days(days: int = 7) -> None:
 
 
 @shared_task(ignore_result=True)
+def reconcile_journals_due() -> list[str]:
+    """Hourly: the days with payments awaiting a kiosk's journal past its upload deadline are judged again."""
+    return [day.isoformat() for day in services.reconcile_journals_due()]
+
+
+@shared_task(ignore_result=True)
 def reconcile_expired_runs() -> int:
     """Every half minute: runs whose worker died (past their lease) are marked failed and their days run again."""
     return len(services.reconcile_runs_expire())

@@ -23,7 +23,7 @@ from fleet.models import Kiosk
 from reconciliation import exports, lookup, selectors, services, tasks
 from reconciliation.api import serializers as s
 from reconciliation.ledger_formats import LedgerFormatError
-from reconciliation.models import Channel, LedgerEntry, Outcome, ReconItem
+from reconciliation.models import BENIGN_OUTCOMES, Channel, LedgerEntry, Outcome, ReconItem
 from reconciliation.selectors import kiosk_scope_for, scoped_items
 
 
@@ -40,7 +40,10 @@ class ItemFilter(django_filters.FilterSet):
     amount_min = django_filters.NumberFilter(field_name="amount", lookup_expr="gte")
     amount_max = django_filters.NumberFilter(field_name="amount", lookup_expr="lte")
     assigned_to = django_filters.CharFilter(field_name="assigned_to__username")
-    problems_only = django_filters.BooleanFilter(method="filter_problems", label="exclude matched and pending")
+    problems_only = django_filters.BooleanFilter(
+        method="filter_problems",
+        label="exclude matched and the waiting outcomes (pending settlement, awaiting the journal)",
+    )
     awaiting_my_approval = django_filters.BooleanFilter(
         method="filter_awaiting", label="only items whose write-off awaits the caller's approval"
     )
@@ -50,7 +53,7 @@ class ItemFilter(django_filters.FilterSet):
         fields = []
 
     def filter_problems(self, queryset, name, value):
-        return queryset.exclude(outcome__in=["matched", "pending_settlement"]) if value else queryset
+        return queryset.exclude(outcome__in=BENIGN_OUTCOMES) if value else queryset
 
     def filter_awaiting(self, queryset, name, value):
         if not value:

@@ -70,6 +70,7 @@ def test_a_day_with_one_of_each_discrepancy_gets_every_outcome_right(day):
     assert run.outcomes == {
         "matched": 2,  # T1, and T12 paired by kiosk, amount and time
         "pending_settlement": 0,
+        "awaiting_journal": 0,
         "missing_in_ledger": 1,
         "missing_in_journal": 1,
         "amount_mismatch": 1,
