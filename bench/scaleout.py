@@ -368,6 +368,7 @@ class Load:
     stopped: float = 0.0
     kill: dict = field(default_factory=dict)
     pg_connections: int = 0
+    wal_bytes: int = 0
 
 
 async def read_response(reader: asyncio.StreamReader) -> int:
@@ -515,6 +516,30 @@ def cpu_by_party(groups: dict[int, str]) -> Counter:
     return used
 
 
+def wal_position() -> int:
+    """The cluster's WAL insert position in bytes: other databases' writes count too (a shared machine)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_wal_lsn_diff(pg_current_wal_insert_lsn(), '0/0')::bigint")
+        return cursor.fetchone()[0]
+
+
+def bytes_per_row(model) -> float:
+    """Table, indexes and TOAST per row, over every partition when the table is partitioned."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT CASE WHEN c.relkind = 'p' THEN (SELECT sum(pg_total_relation_size(relid)) "
+            "FROM pg_partition_tree(c.oid)) ELSE pg_total_relation_size(c.oid) END FROM pg_class c "
+            "WHERE c.oid = %s::regclass",
+            [model._meta.db_table],
+        )
+        size = cursor.fetchone()[0] or 0
+    return size / max(model.objects.count(), 1)
+
+
 # --- Settling and checking --------------------------------------------------------------------------------------
 
 
@@ -542,6 +567,8 @@ def reconcile_state(days) -> dict:
     state = {}
     for day in days:
         last_file = JournalFile.objects.filter(business_date=day).aggregate(m=Max("received_at"))["m"]
+        if last_file is None:
+            continue  # the load ended before any of its files were sent
         runs = Counter(ReconciliationRun.objects.filter(business_date=day).values_list("status", flat=True))
         fresh = (
             last_file is not None
@@ -662,13 +689,17 @@ def parse_args(argv=None):
     parser.add_argument("--kiosks", type=int, default=1000)
     parser.add_argument("--duration", type=int, default=60, help="seconds of load")
     parser.add_argument("--kill-at", type=int, default=20, help="seconds into the load host b's worker dies")
-    parser.add_argument("--connections", type=int, default=16, help="heartbeat connections per host")
+    parser.add_argument(
+        "--connections", type=int, default=16, help="heartbeats in flight at once (each loop alternates hosts)"
+    )
     parser.add_argument("--upload-connections", type=int, default=2)
     parser.add_argument("--days", type=int, default=3, help="business dates each kiosk uploads a journal for")
     parser.add_argument("--lines", type=int, default=30, help="lines per journal")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn processes per host")
     parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn process")
-    parser.add_argument("--settle", type=int, default=150, help="seconds to wait for the work to finish after")
+    # Below the kiosks' 150 s of interval and grace: past it the whole fleet, silent since the load stopped, would
+    # go offline and open incidents of its own.
+    parser.add_argument("--settle", type=int, default=120, help="seconds to wait for the work to finish after")
     parser.add_argument(
         "--postgres", default=os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432")
     )
@@ -678,6 +709,8 @@ def parse_args(argv=None):
     args = parser.parse_args(argv)
     if not (10 <= args.duration <= 600 and 0 < args.kill_at < args.duration and 20 <= args.kiosks <= 100_000):
         parser.error("duration 10–600 s, kill-at inside it, kiosks 20–100,000: the load stays bounded")
+    if not 10 <= args.settle <= 140:
+        parser.error("settle 10–140 s (the kiosks go offline 150 s after their last heartbeat)")
     if "127.0.0.1" not in args.postgres or "127.0.0.1" not in args.redis:
         parser.error("PostgreSQL and Redis must be on this machine's 127.0.0.1 (the forwarders relay to it)")
     return args
@@ -730,10 +763,11 @@ def main(argv=None) -> int:
         fleet = provision(args.kiosks, hook_url)
         today = timezone.localdate()
         days = [today - timedelta(days=d) for d in range(1, args.days + 1)]
+        # Kiosk by kiosk, each its days in turn: every date gets files early, as when a fleet catches up.
         jobs = [
             (fleet["tokens"][i], day, journal(serial, day, args.lines))
-            for day in days
             for i, serial in enumerate(fleet["serials"])
+            for day in days
         ]
         print(
             f"Seeded {args.kiosks:,} kiosks ({len(fleet['silent'])} of one hall to fall silent), "
@@ -775,7 +809,9 @@ def main(argv=None) -> int:
             uvloop.install()
         except ImportError:
             pass
+        wal_before = wal_position()
         asyncio.run(drive(args, load, fleet, jobs, log_b))
+        load.wal_bytes = wal_position() - wal_before
         with connections["default"].cursor() as cursor:
             cursor.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()")
             load.pg_connections = cursor.fetchone()[0] - 1  # not this one
@@ -790,6 +826,10 @@ def main(argv=None) -> int:
                 stop_process_group(process)
         connections.close_all()
 
+        from fleet.models import Heartbeat
+        from reconciliation.models import JournalLine
+
+        sizes = {"heartbeat": bytes_per_row(Heartbeat), "journal line": bytes_per_row(JournalLine)}
         hb = check_heartbeats(load)
         up = check_uploads(load, jobs, args.lines)
         recon = reconcile_state(days)
@@ -844,6 +884,11 @@ def main(argv=None) -> int:
         )
         print(f"  database   {load.pg_connections} PostgreSQL connections of the run's database at the end of the load")
         print(
+            f"             WAL written during the load {load.wal_bytes / 1e6:,.1f} MB (the whole cluster's); on disk "
+            + ", ".join(f"{name} {size:,.0f} B" for name, size in sizes.items())
+            + " per row with its indexes"
+        )
+        print(
             f"  incidents  {inc['incidents']:,} opened; notifications {inc['notifications']}; "
             f"{inc['deliveries']:,} webhook messages received"
         )
@@ -875,7 +920,7 @@ def main(argv=None) -> int:
             ),
             (
                 "every date reconciled after its last file",
-                all(s["fresh"] for s in recon.values()),
+                bool(recon) and all(s["fresh"] for s in recon.values()),
                 f"{sum(s['fresh'] for s in recon.values())} of {len(recon)} dates",
             ),
             (
