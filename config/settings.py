@@ -177,6 +177,13 @@ else:
 #   Tasks sent with a countdown also count against it (reconcile_soon's is 5 s).
 RECON_RUN_LEASE_S = env_int("KIOSKOPS_RECON_RUN_LEASE_S", 120, minimum=2)
 RECON_LEASE_SWEEP_EVERY_S = env_int("KIOSKOPS_RECON_LEASE_SWEEP_EVERY_S", 30, minimum=1)
+# Journal lines and ledger entries are partitioned by day (reconciliation/partitions.py): the hourly task keeps
+# partitions from yesterday to this many days ahead.
+RECON_PARTITION_DAYS_AHEAD = env_int("KIOSKOPS_RECON_PARTITION_DAYS_AHEAD", 7, minimum=1)
+# Months of journal lines and ledger entries kept in the database; older months are archived to files in
+# RECON_ARCHIVE_DIR and their partitions dropped (reconciliation/retention.py, `manage.py recon_archive`).
+RECON_RETENTION_MONTHS = env_int("KIOSKOPS_RECON_RETENTION_MONTHS", 25, minimum=2)
+RECON_ARCHIVE_DIR = Path(env_str("KIOSKOPS_RECON_ARCHIVE_DIR", str(VAR_DIR / "archive")))
 BROKER_VISIBILITY_TIMEOUT_S = env_int("KIOSKOPS_CELERY_VISIBILITY_TIMEOUT_S", 15 * 60, minimum=10)
 CELERY_TASK_ALWAYS_EAGER = False
 # The queues (docs/scaling.md): paging work never waits behind a reconcile run or an analytics refresh.
@@ -249,6 +256,11 @@ CELERY_BEAT_SCHEDULE = {
     "reconcile-expired-runs": {
         "task": "reconciliation.tasks.reconcile_expired_runs",
         "schedule": float(RECON_LEASE_SWEEP_EVERY_S),
+    },
+    "reconcile-partitions-ahead": {"task": "reconciliation.tasks.partitions_ahead", "schedule": 3600.0},
+    "reconcile-archive-old-months": {
+        "task": "reconciliation.tasks.archive_old_months",
+        "schedule": crontab(hour=3, minute=15),
     },
     "reconcile-parse-stalled-journals": {
         "task": "reconciliation.tasks.parse_stalled_journals",

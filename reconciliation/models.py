@@ -80,6 +80,16 @@ class JournalFile(models.Model):
     # How many times the stalled-file recovery started reading this file; counted before it reads, so a file that
     # kills the process that reads it is counted too, and given up (FAILED) instead of being tried for ever.
     parse_attempts = models.PositiveSmallIntegerField(_("parse attempts"), default=0, db_default=0)
+    # Set when the kiosk's day came in a bulk file (many kiosks, or many days, in one file): the bytes are the
+    # batch's, kept once there; this row carries the kiosk-day's own counts and report.
+    batch = models.ForeignKey(
+        "JournalBatch",
+        verbose_name=_("bulk file"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="files",
+    )
 
     class Meta:
         verbose_name = _("kiosk journal file")
@@ -111,7 +121,20 @@ class JournalFile(models.Model):
 
 
 class JournalLine(models.Model):
-    """One transaction as the kiosk recorded it. (kiosk, txn_id) is unique: duplicates are decided by id."""
+    """One transaction as the kiosk recorded it.
+
+    Stored in a table partitioned by business day (reconciliation/partitions.py; migration 0012): a day is one
+    partition, so the run reads its day whole, a day is written without touching the others' indexes, and a month
+    past retention is archived and dropped as a whole (reconciliation/retention.py). In the database the primary key
+    is (id, business_date); ids come from one sequence, so `id` alone is still unique.
+
+    Duplicates are decided by (kiosk, business_date, txn_id): a line's business date is its payment's Shanghai date,
+    so the same transaction sent again always lands on the same day and its own partition.
+
+    The kiosk and the source file are not database foreign keys: a per-row check on every line written costs more than
+    it protects here. The ingest writes lines only with the kiosk and file of a file row it has just stored
+    (sql.journal_lines_insert, bulk ingest), and the ORM's PROTECT still refuses to delete a file or kiosk with lines
+    (tests/reconciliation/test_partitioned_store.py)."""
 
     class Status(models.TextChoices):
         SUCCESS = "success", _("Success")
@@ -120,7 +143,12 @@ class JournalLine(models.Model):
 
     id = models.BigAutoField(_("ID"), primary_key=True)
     kiosk = models.ForeignKey(
-        "fleet.Kiosk", verbose_name=_("kiosk"), on_delete=models.PROTECT, related_name="journal_lines", db_index=False
+        "fleet.Kiosk",
+        verbose_name=_("kiosk"),
+        on_delete=models.PROTECT,
+        related_name="journal_lines",
+        db_index=False,
+        db_constraint=False,
     )
     txn_id = models.CharField(_("receipt number"), max_length=64)
     seq = models.BigIntegerField(_("sequence number"))
@@ -133,7 +161,12 @@ class JournalLine(models.Model):
     service_code = models.CharField(_("service code"), max_length=32)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices)
     source_file = models.ForeignKey(
-        JournalFile, verbose_name=_("source file"), on_delete=models.PROTECT, related_name="lines"
+        JournalFile,
+        verbose_name=_("source file"),
+        on_delete=models.PROTECT,
+        related_name="lines",
+        db_index=False,
+        db_constraint=False,
     )
     line_no = models.PositiveIntegerField(_("line number"))
 
@@ -141,10 +174,12 @@ class JournalLine(models.Model):
         verbose_name = _("kiosk journal line")
         verbose_name_plural = _("kiosk journal lines")
         constraints = [
+            # The ingest's duplicate test (ON CONFLICT DO NOTHING), and a kiosk's lines of a day in one index range:
+            # the sequence-gap refresh (sql._REFRESH_GAPS) and the console's kiosk-day view read them through it.
             models.UniqueConstraint(
-                fields=["kiosk", "txn_id"],
-                name="journal_line_unique_txn",
-                violation_error_message=_("This kiosk already recorded a transaction with this id."),
+                fields=["kiosk", "business_date", "txn_id"],
+                name="journal_line_unique_day_txn",
+                violation_error_message=_("This kiosk already recorded a transaction with this id that day."),
             ),
             models.CheckConstraint(
                 name="journal_line_amount_not_negative",
@@ -153,18 +188,45 @@ class JournalLine(models.Model):
             ),
         ]
         indexes = [
-            # The reconcile run: all lines of a business day.
-            models.Index(fields=["business_date", "channel"], name="journal_line_day_idx"),
-            # Exact-key matching and the citizen lookup by merchant order number.
-            models.Index(fields=["channel", "channel_ref"], name="journal_line_key_idx"),
-            # The citizen lookup by application / receipt number.
+            # Lines by merchant order number: whether the journal has an entry's key (selectors.day_unpaired_ledger,
+            # a few partitions), and the citizen lookup by order number (reconciliation/lookup.py, all partitions).
+            models.Index(fields=["channel_ref"], name="journal_line_ref_idx"),
+            # The citizen lookup by application / receipt number (reconciliation/lookup.py).
             models.Index(fields=["payer_ref"], name="journal_line_payer_idx"),
-            # Sequence-gap detection: one kiosk's numbers on one day, in order (and the day before's last one).
-            models.Index(fields=["kiosk", "business_date", "seq"], name="journal_line_kiosk_day_seq_idx"),
         ]
 
     def __str__(self) -> str:
         return f"{self.kiosk_id}/{self.txn_id}"
+
+
+class JournalDay(models.Model):
+    """What a kiosk's journal holds for one business day, kept by the ingest as it writes lines: how many, and the
+    lowest and highest sequence numbers. The gap refresh measures a day's leading gap from the previous day's highest
+    number here (one index step, however many partitions the lines table has), and the summary outlives the day's
+    lines when they are archived."""
+
+    kiosk = models.ForeignKey("fleet.Kiosk", verbose_name=_("kiosk"), on_delete=models.CASCADE, related_name="+")
+    business_date = models.DateField(_("business date"))
+    lines = models.PositiveIntegerField(_("lines"), default=0)
+    first_seq = models.BigIntegerField(_("first sequence number"))
+    last_seq = models.BigIntegerField(_("last sequence number"))
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("kiosk journal day")
+        verbose_name_plural = _("kiosk journal days")
+        indexes = [
+            # Which days have journals at all (sql._DATES_TO_RERUN), and a day's uploads across the fleet.
+            models.Index(fields=["business_date"], name="journal_day_date_idx"),
+        ]
+        constraints = [
+            # One row per kiosk and day; also the index of "the kiosk's day before / after this one".
+            models.UniqueConstraint(fields=["kiosk", "business_date"], name="journal_day_unique"),
+            models.CheckConstraint(name="journal_day_seq_ordered", condition=Q(last_seq__gte=models.F("first_seq"))),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kiosk_id} {self.business_date}: {self.lines}"
 
 
 class JournalGap(models.Model):
@@ -205,6 +267,96 @@ class JournalGap(models.Model):
     @property
     def missing_count(self) -> int:
         return self.last_missing - self.first_missing + 1
+
+
+class JournalBatch(models.Model):
+    """A bulk journal file — a vendor's management server sending many kiosks' journals at once, or a kiosk's days in
+    one file — byte for byte as received, stored before it is read. The bulk path (reconciliation/bulk.py) copies it
+    into a staging table and merges it in one set-based pass; each kiosk-day it holds gets a JournalFile row of its
+    own pointing here."""
+
+    class Status(models.TextChoices):
+        RECEIVED = "received", _("Received")
+        PARSED = "parsed", _("Parsed")
+        REJECTED = "rejected", _("Rejected")
+        FAILED = "failed", _("Failed")
+
+    sha256 = models.CharField(_("SHA-256 checksum"), max_length=64, unique=True)
+    original_name = models.CharField(_("file name"), max_length=255, blank=True)
+    content = models.BinaryField(_("content"))
+    size = models.BigIntegerField(_("size (bytes)"))
+    received_at = models.DateTimeField(_("received at"), auto_now_add=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("uploaded by"),
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.RECEIVED)
+    kiosks = models.PositiveIntegerField(_("kiosks"), default=0)
+    business_dates = models.JSONField(_("business dates"), default=list, blank=True)
+    lines_total = models.PositiveIntegerField(_("lines"), default=0)
+    lines_accepted = models.PositiveIntegerField(_("lines accepted"), default=0)
+    lines_duplicate = models.PositiveIntegerField(_("lines already recorded"), default=0)
+    lines_rejected = models.PositiveIntegerField(_("lines rejected"), default=0)
+    rejections = models.JSONField(_("rejected lines"), default=list, blank=True)
+    error = models.TextField(_("error"), blank=True)
+
+    class Meta:
+        verbose_name = _("bulk journal file")
+        verbose_name_plural = _("bulk journal files")
+        ordering = ["-received_at"]
+        constraints = [
+            models.CheckConstraint(
+                name="journal_batch_status_valid",
+                condition=Q(status__in=["received", "parsed", "rejected", "failed"]),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.original_name or self.sha256[:12]
+
+
+class ArchivedMonth(models.Model):
+    """A month of journal lines or ledger entries moved out of the database past its retention: the export file
+    (format in docs/file-formats.md, "Archives"), verified by its row count and checksum before the month's
+    partitions were dropped, and restorable for an audit (reconciliation/retention.py)."""
+
+    class Kind(models.TextChoices):
+        JOURNAL = "journal", _("Kiosk journal lines")
+        LEDGER = "ledger", _("Ledger entries")
+
+    class Status(models.TextChoices):
+        ARCHIVED = "archived", _("Archived")
+        RESTORED = "restored", _("Restored")
+
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    month = models.DateField(_("month"), help_text=_("The first day of the month."))
+    path = models.CharField(_("archive file"), max_length=500)
+    rows = models.BigIntegerField(_("rows"))
+    checksum = models.CharField(_("checksum of the rows"), max_length=64)
+    sha256 = models.CharField(_("SHA-256 of the file"), max_length=64)
+    size = models.BigIntegerField(_("size (bytes)"))
+    status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.ARCHIVED)
+    archived_at = models.DateTimeField(_("archived at"), auto_now_add=True)
+    restored_at = models.DateTimeField(_("restored at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("archived month")
+        verbose_name_plural = _("archived months")
+        ordering = ["-month", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "month"], name="archived_month_unique"),
+            models.CheckConstraint(name="archived_month_first_day", condition=Q(month__day=1)),
+            models.CheckConstraint(
+                name="archived_month_status_valid", condition=Q(status__in=["archived", "restored"])
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.month:%Y-%m}"
 
 
 # --- The central ledger ----------------------------------------------------------------------------------
@@ -248,7 +400,13 @@ class LedgerFile(models.Model):
 
 
 class LedgerEntry(models.Model):
-    """A payment as the central ledger knows it: settled by a channel or bank."""
+    """A payment as the central ledger knows it: settled by a channel or bank.
+
+    Partitioned by business day like the journal lines (reconciliation/partitions.py). The key is (channel,
+    channel_ref, business_date): the business date is derived from the entry's own times, so the same settlement
+    imported again always meets itself in its day's partition; one order number settled on two different days is two
+    entries, which the run sees as a duplicate settlement. The kiosk and source file are not database foreign keys
+    (the import resolves the kiosk from its serial and writes the file row first; see JournalLine)."""
 
     id = models.BigAutoField(_("ID"), primary_key=True)
     channel = models.CharField(_("channel"), max_length=16, choices=Channel.choices)
@@ -261,12 +419,24 @@ class LedgerEntry(models.Model):
     amount = models.DecimalField(_("amount (yuan)"), max_digits=12, decimal_places=2)
     kiosk_serial = models.CharField(_("kiosk serial number"), max_length=64, blank=True)
     kiosk = models.ForeignKey(
-        "fleet.Kiosk", verbose_name=_("kiosk"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+        "fleet.Kiosk",
+        verbose_name=_("kiosk"),
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
     )
     payer_ref = models.CharField(_("payer reference"), max_length=80, blank=True)
     service_code = models.CharField(_("service code"), max_length=32, blank=True)
     source_file = models.ForeignKey(
-        LedgerFile, verbose_name=_("source file"), on_delete=models.PROTECT, related_name="entries"
+        LedgerFile,
+        verbose_name=_("source file"),
+        on_delete=models.PROTECT,
+        related_name="entries",
+        db_index=False,
+        db_constraint=False,
     )
     line_no = models.PositiveIntegerField(_("line number"))
     # It settles a payer's fee that an earlier entry (by settled_at, then id) already settled: a duplicate charge.
@@ -278,16 +448,16 @@ class LedgerEntry(models.Model):
         verbose_name = _("ledger entry")
         verbose_name_plural = _("ledger entries")
         constraints = [
+            # The import's known-key test (ON CONFLICT DO NOTHING), the run's join of a day's lines with their
+            # entries, and every look-up by order number (one probe per partition, or one with the day known).
             models.UniqueConstraint(
-                fields=["channel", "channel_ref"],
-                name="ledger_entry_unique_key",
-                violation_error_message=_("The ledger already has this channel order number."),
+                fields=["channel", "channel_ref", "business_date"],
+                name="ledger_entry_unique_day_key",
+                violation_error_message=_("The ledger already has this channel order number on that day."),
             ),
         ]
         indexes = [
-            # The reconcile run: ledger entries that may belong to a business day (settlement lags a few days).
-            models.Index(fields=["business_date"], name="ledger_entry_day_idx"),
-            # The citizen lookup and duplicate-charge detection: one payer's settlements.
+            # The citizen lookup and duplicate-charge detection (sql._MARK_REPEATS): one payer's settlements.
             models.Index(fields=["payer_ref", "service_code"], name="ledger_entry_payer_idx"),
         ]
 
@@ -466,6 +636,9 @@ class ReconItem(models.Model):
 
     business_date = models.DateField(_("business date"))
     outcome = models.CharField(_("outcome"), max_length=32, choices=Outcome.choices)
+    # Not database foreign keys: lines and entries live in partitioned tables, whose keys include the day. Items are
+    # written by the run from the lines and entries it has just read; an archived month's items keep their own
+    # copy of what matters (kiosk, channel, amount, day), and the console says when the line itself is archived.
     journal_line = models.OneToOneField(
         JournalLine,
         verbose_name=_("kiosk journal line"),
@@ -473,6 +646,7 @@ class ReconItem(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="recon_item",
+        db_constraint=False,
     )
     ledger_entry = models.ForeignKey(
         LedgerEntry,
@@ -481,6 +655,7 @@ class ReconItem(models.Model):
         blank=True,
         on_delete=models.PROTECT,
         related_name="recon_items",
+        db_constraint=False,
     )
     kiosk = models.ForeignKey(
         "fleet.Kiosk", verbose_name=_("kiosk"), null=True, blank=True, on_delete=models.PROTECT, related_name="+"

@@ -157,7 +157,15 @@ def day_unpaired_ledger(business_date: date, *, among: list[int]) -> list[LRow]:
                 business_date__lte=business_date + timedelta(days=LEDGER_LOOKAHEAD_DAYS),
             )
         )
-        .filter(~_key_exists_in_journal(), ~Exists(claimed_elsewhere))
+        # A line paying one of these entries is dated from LEDGER_LOOKAHEAD_DAYS before it to a day after (a clock
+        # off at midnight): only those days' journal partitions are looked at, however long the history.
+        .filter(
+            ~_key_exists_in_journal(
+                business_date__gte=business_date - timedelta(days=LEDGER_LOOKAHEAD_DAYS),
+                business_date__lte=business_date + timedelta(days=LEDGER_LOOKAHEAD_DAYS + 1),
+            ),
+            ~Exists(claimed_elsewhere),
+        )
         .values_list(*LEDGER_COLUMNS)
     ]
 

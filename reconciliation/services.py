@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _t
 from accounts.scoping import visible_region_ids
 from core import inputs, redis_client
 from fleet.models import Kiosk
-from reconciliation import causes, events, fault_reports, ledger_formats, matching, selectors, sql
+from reconciliation import causes, events, fault_reports, ledger_formats, matching, partitions, selectors, sql
 from reconciliation.journal_format import (
     MAX_REJECTIONS_KEPT,
     JournalFormatError,
@@ -152,6 +152,8 @@ def journal_parse(*, journal_file: JournalFile) -> JournalReport:
     except JournalFormatError as exc:
         return _journal_file_close(journal_file, JournalFile.Status.REJECTED, str(exc))
 
+    # The day's partition, before the transaction that writes into it (a no-op but for a day not seen yet).
+    partitions.ensure_days(JournalLine, [journal_file.business_date])
     try:
         return _journal_add(journal_file, parsed, rejections)
     except DataError as exc:
@@ -260,7 +262,9 @@ def _add_lines(journal_file: JournalFile, parsed: list[ParsedLine]) -> tuple[int
     inserted = sql.journal_lines_insert(
         kiosk_id=journal_file.kiosk_id, source_file_id=journal_file.pk, lines=list(first.values())
     )
-    known = _recorded_lines(journal_file.kiosk_id, [txn_id for txn_id in first if txn_id not in inserted])
+    known = _recorded_lines(
+        journal_file.kiosk_id, journal_file.business_date, [txn_id for txn_id in first if txn_id not in inserted]
+    )
     duplicates = 0
     conflicts: list[Rejection] = []
     for line in parsed:
@@ -293,11 +297,14 @@ def _add_lines(journal_file: JournalFile, parsed: list[ParsedLine]) -> tuple[int
     return len(inserted), duplicates, conflicts
 
 
-def _recorded_lines(kiosk_id: int, txn_ids: list[str]) -> dict[str, tuple]:
-    """What was recorded for these txn_ids, as ParsedLine.key() tuples."""
+def _recorded_lines(kiosk_id: int, business_date: date, txn_ids: list[str]) -> dict[str, tuple]:
+    """What was recorded for these txn_ids of the kiosk's day (its partition), as ParsedLine.key() tuples."""
     known: dict[str, tuple] = {}
     for start in range(0, len(txn_ids), 5000):
-        for row in JournalLine.objects.filter(kiosk_id=kiosk_id, txn_id__in=txn_ids[start : start + 5000]).values_list(
+        chunk = txn_ids[start : start + 5000]
+        for row in JournalLine.objects.filter(
+            kiosk_id=kiosk_id, business_date=business_date, txn_id__in=chunk
+        ).values_list(
             "txn_id",
             "seq",
             "occurred_at",
@@ -759,6 +766,8 @@ def _ledger_import(*, data: bytes, fmt: str, original_name: str, actor) -> Ledge
             )
         first_line[key] = row.line_no
 
+    # The days' partitions, before the import's transaction (empty partitions are all a failed import leaves).
+    partitions.ensure_days(LedgerEntry, {business_date_of(r.paid_at or r.settled_at) for r in rows})
     with transaction.atomic():
         ledger_file, created = LedgerFile.objects.get_or_create(
             sha256=sha,
@@ -774,6 +783,7 @@ def _ledger_import(*, data: bytes, fmt: str, original_name: str, actor) -> Ledge
             return LedgerImportReport(sha, ledger_file.format, duplicate_file=True, entries=ledger_file.entries_total)
         new, dates = sql.ledger_entries_insert(
             source_file_id=ledger_file.pk,
+            lookahead_days=selectors.LEDGER_LOOKAHEAD_DAYS,
             rows=(
                 (
                     r.channel,

@@ -11,7 +11,7 @@ from django.db import connection
 from fleet.models import Kiosk
 from reconciliation.journal_format import CHANNELS, SHANGHAI
 from reconciliation.matching import JRow, LRow, Precounted, TariffTerm
-from reconciliation.models import JournalFile, JournalGap, JournalLine, LedgerEntry, ReconItem
+from reconciliation.models import JournalDay, JournalFile, JournalGap, JournalLine, LedgerEntry, ReconItem
 
 
 def array_literal(values) -> str:
@@ -34,6 +34,7 @@ def _escape(text: str) -> str:
 
 _LINES = JournalLine._meta.db_table
 _GAPS = JournalGap._meta.db_table
+_DAYS = JournalDay._meta.db_table
 
 _FILES = JournalFile._meta.db_table
 
@@ -83,16 +84,41 @@ def journal_file_parsed(*, file_id: int, values: dict) -> int:
 
 
 # One statement per chunk of a file: the lines arrive as one array per column. ON CONFLICT DO NOTHING is
-# bulk_create(ignore_conflicts=True); RETURNING says which were new, so nobody has to look before inserting.
+# bulk_create(ignore_conflicts=True) (the unique (kiosk, business_date, txn_id) decides, also against a concurrent
+# upload); RETURNING says which were new, so nobody has to look before inserting. The kiosk's day summary
+# (JournalDay) takes the new lines' count and sequence range in the same statement.
 _INSERT_LINES = f"""
-INSERT INTO {_LINES} (kiosk_id, source_file_id, line_no, seq, txn_id, occurred_at, business_date, amount, channel,
-                      channel_ref, payer_ref, service_code, status)
-SELECT %s, %s, t.*
-FROM unnest(%s::integer[], %s::bigint[], %s::text[], %s::timestamptz[], %s::date[], %s::numeric[], %s::text[],
-            %s::text[], %s::text[], %s::text[], %s::text[]) AS t
-ON CONFLICT DO NOTHING
-RETURNING txn_id
+WITH new AS (
+    INSERT INTO {_LINES} (kiosk_id, source_file_id, line_no, seq, txn_id, occurred_at, business_date, amount, channel,
+                          channel_ref, payer_ref, service_code, status)
+    SELECT %(kiosk)s, %(file)s, t.*
+    FROM unnest(%(line_no)s::integer[], %(seq)s::bigint[], %(txn_id)s::text[], %(occurred_at)s::timestamptz[],
+                %(business_date)s::date[], %(amount)s::numeric[], %(channel)s::text[], %(channel_ref)s::text[],
+                %(payer_ref)s::text[], %(service_code)s::text[], %(status)s::text[]) AS t
+    ON CONFLICT DO NOTHING
+    RETURNING txn_id, seq, business_date
+), summary AS (
+    INSERT INTO {_DAYS} AS d (kiosk_id, business_date, lines, first_seq, last_seq, updated_at)
+    SELECT %(kiosk)s, business_date, count(*), min(seq), max(seq), statement_timestamp() FROM new GROUP BY business_date
+    ON CONFLICT ON CONSTRAINT journal_day_unique DO UPDATE
+    SET lines = d.lines + excluded.lines, first_seq = least(d.first_seq, excluded.first_seq),
+        last_seq = greatest(d.last_seq, excluded.last_seq), updated_at = excluded.updated_at
+)
+SELECT txn_id FROM new
 """
+_INSERT_COLUMNS = (
+    "line_no",
+    "seq",
+    "txn_id",
+    "occurred_at",
+    "business_date",
+    "amount",
+    "channel",
+    "channel_ref",
+    "payer_ref",
+    "service_code",
+    "status",
+)
 INSERT_CHUNK = 5000
 
 
@@ -106,7 +132,8 @@ def journal_lines_insert(*, kiosk_id: int, source_file_id: int, lines: list) -> 
             columns = [array_literal(column) for column in zip(*chunk, strict=True)]
             # occurred_at (the fourth field) in ISO form, which PostgreSQL reads back to the same instant.
             columns[3] = array_literal(line.occurred_at.isoformat() for line in chunk)
-            cursor.execute(_INSERT_LINES, [kiosk_id, source_file_id, *columns])
+            params = dict(zip(_INSERT_COLUMNS, columns, strict=True))
+            cursor.execute(_INSERT_LINES, {"kiosk": kiosk_id, "file": source_file_id, **params})
             inserted.update(txn_id for (txn_id,) in cursor.fetchall())
     return inserted
 
@@ -118,12 +145,14 @@ def journal_lines_insert(*, kiosk_id: int, source_file_id: int, lines: list) -> 
 _DELETE_GAPS = f"DELETE FROM {_GAPS} WHERE kiosk_id = %(kiosk)s AND business_date = %(day)s"
 _REFRESH_GAPS = f"""
 WITH previous AS (
-    -- the highest number of the kiosk's latest earlier day: one step back along its (kiosk, day, seq) index,
-    -- however long its history (numbers only grow, so it is the highest of all while the kiosk keeps counting)
-    SELECT seq FROM {_LINES} WHERE kiosk_id = %(kiosk)s AND business_date < %(day)s
-    ORDER BY business_date DESC, seq DESC LIMIT 1
+    -- the highest number of the kiosk's latest earlier day, from its day summaries: one step back along their
+    -- unique (kiosk, day) index however long its history, archived months included (numbers only grow, so it is
+    -- the highest of all while the kiosk keeps counting)
+    SELECT last_seq FROM {_DAYS} WHERE kiosk_id = %(kiosk)s AND business_date < %(day)s
+    ORDER BY business_date DESC LIMIT 1
 ), ordered AS (
-    SELECT seq, greatest(lag(seq) OVER (ORDER BY seq), (SELECT seq FROM previous)) AS highest_before
+    -- the day's lines through the unique (kiosk, business_date, txn_id) index of the day's partition
+    SELECT seq, greatest(lag(seq) OVER (ORDER BY seq), (SELECT last_seq FROM previous)) AS highest_before
     FROM {_LINES}
     WHERE kiosk_id = %(kiosk)s AND business_date = %(day)s
 ), gaps AS (
@@ -135,7 +164,7 @@ WITH previous AS (
 )
 SELECT (SELECT coalesce(array_agg(first_missing ORDER BY first_missing), '{{}}') FROM gaps),
        (SELECT coalesce(array_agg(last_missing ORDER BY first_missing), '{{}}') FROM gaps),
-       (SELECT business_date FROM {_LINES} WHERE kiosk_id = %(kiosk)s AND business_date > %(day)s
+       (SELECT business_date FROM {_DAYS} WHERE kiosk_id = %(kiosk)s AND business_date > %(day)s
         ORDER BY business_date LIMIT 1)
 """
 
@@ -205,11 +234,15 @@ FROM (
     OFFSET 0
 ) day
 """
-# The entries of lines that found none near the day, by their keys (the unique key's index).
+# The entries of lines that found none near the day, by their keys (the unique key's index), among the ledger's
+# days from a month before to two months after: a bounded number of partitions however long the history. The line
+# side is the day's own partition.
 _LEDGER_BY_KEY = f"""
 SELECT DISTINCT ON (j.id) j.id, l.id, l.settles_again
 FROM {_LINES} j JOIN {_LEDGER} l ON l.channel = j.channel AND l.channel_ref = j.channel_ref
-WHERE j.id = ANY(%s::bigint[]) AND j.channel_ref <> ''
+WHERE j.business_date = %(day)s AND j.id = ANY(%(ids)s::bigint[]) AND j.channel_ref <> ''
+  AND l.business_date >= %(far_from)s AND l.business_date <= %(far_to)s
+ORDER BY j.id, l.business_date
 """
 
 _LINE_COLUMNS = "j.id, j.kiosk_id, k.serial, j.seq, j.occurred_at, j.amount, j.channel, j.channel_ref, j.payer_ref, \
@@ -217,8 +250,10 @@ j.service_code, j.status"
 _LEDGER_COLUMNS = "l.id, l.channel, l.channel_ref, l.paid_at, l.settled_at, l.business_date, l.amount, \
 l.kiosk_serial, l.payer_ref, l.service_code, l.kiosk_id"
 _LINES_BY_ID = f"""
-SELECT {_LINE_COLUMNS} FROM {_LINES} j JOIN {_KIOSKS} k ON k.id = j.kiosk_id WHERE j.id = ANY(%s::bigint[])
+SELECT {_LINE_COLUMNS} FROM {_LINES} j JOIN {_KIOSKS} k ON k.id = j.kiosk_id
+WHERE j.business_date = %s AND j.id = ANY(%s::bigint[])
 """
+# By id alone: every partition's primary-key index is probed, for the few thousand entries of a day's pairs.
 _LEDGER_BY_ID = f"SELECT {_LEDGER_COLUMNS} FROM {_LEDGER} l WHERE l.id = ANY(%s::bigint[])"
 
 
@@ -266,14 +301,22 @@ def day_to_judge(
         ledger_ids = list(ledger_ids)
         alone = [line_id for line_id, ledger_id in zip(line_ids, ledger_ids, strict=True) if ledger_id is None]
         if alone:
-            cursor.execute(_LEDGER_BY_KEY, [array_literal(alone)])
+            cursor.execute(
+                _LEDGER_BY_KEY,
+                {
+                    "day": business_date,
+                    "ids": array_literal(alone),
+                    "far_from": business_date - timedelta(days=31),
+                    "far_to": business_date + timedelta(days=62),
+                },
+            )
             found = {line_id: (ledger_id, again) for line_id, ledger_id, again in cursor.fetchall()}
             for index, line_id in enumerate(line_ids):
                 if line_id in found:
                     ledger_ids[index] = found[line_id][0]
                     if found[line_id][1]:
                         duplicates.append(found[line_id][0])
-        cursor.execute(_LINES_BY_ID, [array_literal(line_ids)])
+        cursor.execute(_LINES_BY_ID, [business_date, array_literal(line_ids)])
         journal = {row[0]: JRow(*row) for row in cursor.fetchall()}
         cursor.execute(_LEDGER_BY_ID, [array_literal(i for i in ledger_ids if i is not None)])
         ledger = {row[0]: LRow(*row) for row in cursor.fetchall()}
@@ -290,16 +333,24 @@ CREATE TEMP TABLE {_STAGE} (
     kiosk_serial text, payer_ref text, service_code text, line_no integer
 ) ON COMMIT DROP
 """
-# Rows whose (channel, channel_ref) the ledger already has are counted, not added.
+# Rows whose (channel, channel_ref) the ledger already has on their day are counted, not added. The bounds are the
+# file's first and last day, so that only those days' partitions are read.
 _DROP_KNOWN = f"""
-DELETE FROM {_STAGE} s USING {_LEDGER} e WHERE e.channel = s.channel AND e.channel_ref = s.channel_ref
+DELETE FROM {_STAGE} s USING {_LEDGER} e
+WHERE e.channel = s.channel AND e.channel_ref = s.channel_ref AND e.business_date = s.business_date
+  AND e.business_date >= %(first)s AND e.business_date <= %(last)s
 """
-# The days a reconcile run should look at again: the new entries' own days, and the days of journal lines that
-# share their keys (a settlement-dated entry pays for an earlier day).
+# The days a reconcile run should look at again: the new entries' own days and, for entries known only by their
+# settlement (no paid_at), the days up to the look-ahead before it whose payments they may settle, where the kiosks
+# have journals (their day summaries). No join with the journal's history.
 _DATES_TO_RERUN = f"""
 SELECT business_date FROM {_STAGE}
 UNION
-SELECT j.business_date FROM {_LINES} j JOIN {_STAGE} s ON j.channel = s.channel AND j.channel_ref = s.channel_ref
+SELECT d.business_date FROM {_DAYS} d
+WHERE d.business_date IN (
+    SELECT DISTINCT s.business_date - k FROM {_STAGE} s, generate_series(1, %(lookahead)s) AS k
+    WHERE s.paid_at IS NULL
+)
 """
 _INSERT_ENTRIES = f"""
 INSERT INTO {_LEDGER} (channel, channel_ref, paid_at, settled_at, business_date, amount, kiosk_serial, kiosk_id,
@@ -336,7 +387,7 @@ def ledger_mark_repeats(groups: list[tuple[str, str]]) -> None:
             )
 
 
-def ledger_entries_insert(*, source_file_id: int, rows) -> tuple[int, set[date]]:
+def ledger_entries_insert(*, source_file_id: int, rows, lookahead_days: int) -> tuple[int, set[date]]:
     """Add ledger rows (channel, channel_ref, paid_at, settled_at, business_date, amount, kiosk_serial, payer_ref,
     service_code, line_no) that the ledger does not have yet, in the caller's transaction: COPY into a temporary
     table, then one INSERT … SELECT, with each kiosk found by its serial, and the repeat flags of the payer groups
@@ -346,12 +397,14 @@ def ledger_entries_insert(*, source_file_id: int, rows) -> tuple[int, set[date]]
         with cursor.copy(f"COPY {_STAGE} FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(_DROP_KNOWN)
-        cursor.execute(f"SELECT count(*) FROM {_STAGE}")
-        (new,) = cursor.fetchone()
-        cursor.execute(_DATES_TO_RERUN)
+        cursor.execute(f"SELECT min(business_date), max(business_date) FROM {_STAGE}")
+        first, last = cursor.fetchone()
+        cursor.execute(_DROP_KNOWN, {"first": first, "last": last})
+        cursor.execute(_DATES_TO_RERUN, {"lookahead": lookahead_days})
         dates = {day for (day,) in cursor.fetchall()}
         cursor.execute(_INSERT_ENTRIES, [source_file_id])
+        # What this import added: a row another import committed meanwhile is skipped by the unique key, not counted.
+        new = cursor.rowcount
         cursor.execute(_MARK_REPEATS.format(touched=_TOUCHED_BY_STAGE))
         cursor.execute(f"DROP TABLE {_STAGE}")
     return new, dates

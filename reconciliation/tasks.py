@@ -53,3 +53,22 @@ def reconcile_expired_runs() -> int:
 def parse_stalled_journals() -> int:
     """Every few minutes: read the journal files that were kept but never parsed, each on its own."""
     return services.journal_files_parse_stalled()
+
+
+@shared_task(ignore_result=True)
+def partitions_ahead() -> dict:
+    """Hourly: the journal and ledger partitions from yesterday to a week ahead, and any day with rows waiting in a
+    default partition (reconciliation/partitions.py). Creates nothing that exists."""
+    from reconciliation import partitions
+
+    created = partitions.ensure_ahead()
+    return {table: [d.isoformat() for d in days] for table, days in created.items()}
+
+
+@shared_task(ignore_result=True)
+def archive_old_months() -> list:
+    """Nightly: archive and drop the months of journal lines and ledger entries past the retention
+    (reconciliation/retention.py); each month is verified before its partitions go, and skipped if it cannot be."""
+    from reconciliation import retention
+
+    return [str(month) for month in retention.archive_due()]
