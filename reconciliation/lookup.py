@@ -2,7 +2,7 @@
 receipt number, the merchant order number on the voucher, an ID number) and explain its state in plain words."""
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 
 from django.db.models import Q
 from django.utils import formats
@@ -23,8 +23,15 @@ class PaymentView:
     ledger_entry: LedgerEntry | None
     item: ReconItem | None
     outcome: str
+    # The settlement's window: expected by (pending) or due by (overdue); never for a payment already settled.
     deadline: date | None = None
+    # When the kiosk's journal is due, for a settled payment awaiting it.
+    journal_due: datetime | None = None
     explanation: list[str] = field(default_factory=list)
+
+    @property
+    def settlement_overdue(self) -> bool:
+        return self.outcome == "missing_in_ledger"
 
     @property
     def payer_ref_display(self) -> str:
@@ -32,7 +39,14 @@ class PaymentView:
         return display_payer_ref(source.payer_ref) if source else ""
 
 
-def find_payments(query: str, *, kiosk_scope=None) -> list[PaymentView]:
+class Payments(list):
+    """The PaymentViews a lookup found, and whether the number also finds payments the user may not see (of kiosks
+    outside their districts): that is said, and nothing of those payments is shown."""
+
+    outside_scope: bool = False
+
+
+def find_payments(query: str, *, kiosk_scope=None) -> Payments:
     """Payments matching a payer reference, ID number, merchant order number or kiosk receipt (txn) number.
 
     kiosk_scope: a queryset of the kiosks the user may see, or None for all. A fixed number of queries."""
@@ -40,13 +54,16 @@ def find_payments(query: str, *, kiosk_scope=None) -> list[PaymentView]:
 
     query = query.strip()
     if not query:
-        return []
+        return Payments()
     needle = protect_payer_ref(query) if looks_like_id_number(query) else query
     lines = JournalLine.objects.select_related("kiosk__site").filter(
         Q(payer_ref=needle) | Q(channel_ref=query) | Q(txn_id=query)
     )
     entries = LedgerEntry.objects.filter(Q(payer_ref=needle) | Q(channel_ref=query))
+    outside_scope = False
     if kiosk_scope is not None:
+        # Whether anything matches beyond the user's kiosks: asked, never read.
+        outside_scope = lines.exclude(kiosk__in=kiosk_scope).exists() or entries.exclude(kiosk__in=kiosk_scope).exists()
         lines = lines.filter(kiosk__in=kiosk_scope)
         entries = entries.filter(kiosk__in=kiosk_scope)
     lines = list(lines.order_by("-occurred_at")[:MAX_RESULTS])
@@ -69,7 +86,8 @@ def find_payments(query: str, *, kiosk_scope=None) -> list[PaymentView]:
             item_by_entry[item.ledger_entry_id] = item
     calendar, windows = business_calendar(), settlement_windows()
 
-    views = []
+    views = Payments()
+    views.outside_scope = outside_scope
     seen_entries = set()
     for line in lines:
         item = item_by_line.get(line.pk)
@@ -85,9 +103,16 @@ def find_payments(query: str, *, kiosk_scope=None) -> list[PaymentView]:
     return views
 
 
+# Outcomes that say the settlement has not arrived: the only ones a settlement date is given with.
+_UNSETTLED = ("pending_settlement", "missing_in_ledger", "not_reconciled_yet")
+
+
 def _view(line, entry, item, calendar, windows) -> PaymentView:
     if item is not None:
         outcome = item.outcome
+        if entry is not None and outcome in ("pending_settlement", "missing_in_ledger"):
+            # The settlement arrived after the item's run; the next run (queued by the import) judges the pair.
+            outcome = "not_reconciled_yet"
     elif line is not None and line.channel == "cash":
         outcome = "cash"
     elif line is not None and entry is not None:
@@ -97,10 +122,14 @@ def _view(line, entry, item, calendar, windows) -> PaymentView:
     else:
         outcome = "not_reconciled_yet"
     deadline = None
-    if line is not None and line.channel != "cash":
+    if line is not None and line.channel != "cash" and entry is None and outcome in _UNSETTLED:
         _min, max_days = windows.get(line.channel, (1, 3))
         deadline = calendar.add_working_days(line.business_date, max_days)
-    view = PaymentView(line, entry, item, outcome, deadline)
+    journal_due = None
+    if outcome == "awaiting_journal":
+        due = next((c["detail"].get("due") for c in item.causes if c.get("cause") == "journal_not_uploaded"), None)
+        journal_due = datetime.fromisoformat(due) if due else None
+    view = PaymentView(line, entry, item, outcome, deadline, journal_due)
     view.explanation = explain(view)
     return view
 
@@ -134,13 +163,14 @@ def explain(view: PaymentView) -> list[str]:
         )
     outcome = view.outcome
     deadline = formats.date_format(view.deadline, "Y-m-d") if view.deadline else "?"
+    journal_due = _when(view.journal_due) if view.journal_due else "?"
     messages = {
         "matched": _("The payment is reconciled: nothing more to do."),
         "cash": _("Cash payments are reconciled against the cash-box collection; the kiosk's record is the proof."),
         "not_charged": _("The kiosk recorded this payment as not completed, and no money reached the ledger."),
-        "not_reconciled_yet": _(
-            "The payment has not been reconciled yet; it is checked as soon as the records arrive."
-        ),
+        "not_reconciled_yet": _("The payment has not been reconciled yet; it is checked as soon as the records arrive.")
+        if entry is None
+        else _("The settlement has arrived; the payment is checked against it in the next reconcile run."),
         "pending_settlement": _(
             "Bank settlement takes 1–3 working days and is expected by %(deadline)s. Please keep the payment voucher."
         )
@@ -153,6 +183,11 @@ def explain(view: PaymentView) -> list[str]:
         "missing_in_journal": _(
             "The channel has the payment but the kiosk's record is missing; finance is completing the record."
         ),
+        "awaiting_journal": _(
+            "The channel has the payment; the kiosk's journal of that day is due by %(due)s and the payment is "
+            "checked as soon as it arrives. Nothing needs to be done yet."
+        )
+        % {"due": journal_due},
         "amount_mismatch": _("The amount settled differs from the amount recorded at the kiosk; finance is checking."),
         "fee_policy_mismatch": _(
             "The amount paid differs from the current fee; finance will contact you about the difference."
@@ -167,7 +202,7 @@ def explain(view: PaymentView) -> list[str]:
     }
     said.append(messages.get(outcome, ""))
     if item is not None:
-        if item.causes and outcome not in ("matched", "pending_settlement"):
+        if item.causes and outcome not in ("matched", "pending_settlement", "awaiting_journal"):
             said.append(_("Probable cause: %(cause)s") % {"cause": describe_cause(item.causes[0])})
         resolution = {
             "refund_requested": _("A refund has been requested."),
@@ -181,7 +216,11 @@ def explain(view: PaymentView) -> list[str]:
 
 
 # The fields a typing error is found in (causes.rank's input_error), as people call them.
-_FIELDS = {"amount": gettext_lazy("the amount"), "payer_ref": gettext_lazy("the payer reference")}
+_FIELDS = {
+    "amount": gettext_lazy("the amount"),
+    "payer_ref": gettext_lazy("the payer reference"),
+    "channel_ref": gettext_lazy("the order number"),
+}
 
 
 def describe_cause(cause: dict) -> str:

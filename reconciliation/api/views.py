@@ -349,6 +349,8 @@ def payment_lookup(request):
     return Response(
         {
             "query": query,
+            # The number also finds payments at kiosks outside the caller's districts (never shown).
+            "outside_your_districts": views.outside_scope,
             "results": [
                 {
                     "outcome": v.outcome,

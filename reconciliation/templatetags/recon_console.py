@@ -2,6 +2,7 @@
 
 import math
 import re
+from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 import pygal
@@ -10,6 +11,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from core.charts import CHART_OPTIONS, render_svg
+from reconciliation import causes
+from reconciliation.lookup import describe_cause
 from reconciliation.models import Channel, Outcome, ReconAction, ReconItem
 from reconciliation.privacy import display_payer_ref
 
@@ -24,6 +27,7 @@ _LOOKUP_OUTCOMES = {
 _TONES = {
     "matched": "ok",
     "pending_settlement": "wait",
+    "awaiting_journal": "wait",
     "not_reconciled_yet": "wait",
     "cash": "neutral",
     "not_charged": "neutral",
@@ -67,6 +71,33 @@ def outcome_label(outcome: str) -> str:
 
 
 @register.filter
+def cause_text(cause: dict) -> str:
+    """A stored cause in a sentence of the reader's language (never its code)."""
+    return describe_cause(cause)
+
+
+@register.filter
+def cause_confidence(cause: dict) -> str:
+    """How sure the cause is: 把握：高."""
+    return causes.confidence_label(cause)
+
+
+@register.filter
+def cause_confidence_level(cause: dict) -> str:
+    """high, medium or low: for the page's styling and tests, never shown."""
+    return cause.get("confidence") or causes.confidence_of(int(cause.get("score") or 0))
+
+
+@register.filter
+def journal_due(item):
+    """When the kiosk's journal is due, for an item awaiting it; else None."""
+    if item.outcome != Outcome.AWAITING_JOURNAL:
+        return None
+    due = next((c["detail"].get("due") for c in item.causes or [] if c.get("cause") == "journal_not_uploaded"), "")
+    return datetime.fromisoformat(due) if due else None
+
+
+@register.filter
 def outcome_tone(outcome: str) -> str:
     return _TONES.get(outcome, "problem")
 
@@ -94,6 +125,7 @@ _TRIGGERS = {
     "command": gettext_lazy("Command line"),
     "manual": gettext_lazy("By hand"),
     "lease_expired": gettext_lazy("Re-run after a worker died"),
+    "journal_due": gettext_lazy("Journal upload deadline passed"),
 }
 
 

@@ -602,7 +602,7 @@ def test_the_lookup_explains_a_payment_in_chinese_with_the_expected_settlement_d
 
     assert "找到 1 笔缴费" in page
     assert 'data-outcome="missing_in_ledger"' in page
-    assert 'data-deadline="2026-11-23"' in page and "预计结算日期" in page
+    assert 'data-deadline="2026-11-23"' in page and "结算应于" in page  # overdue: it was due, not expected
     assert "KS-MINE" in page and "M1" in page  # the journal line
     assert "2026-11-23" in page and "缴费凭证" in page  # the plain-language sentences
 
@@ -627,10 +627,11 @@ def test_an_id_number_is_found_but_shown_masked_and_never_written_back(clerk_cli
     assert response["Cache-Control"] == "no-store"
 
 
-def test_the_lookup_finds_nothing_of_other_regions(clerk_client, world):
+def test_the_lookup_shows_nothing_of_other_regions_and_says_the_payment_is_theirs(clerk_client, world):
     page = page_of(clerk_client.get(reverse("reconciliation:lookup"), {"q": "ORD-T1"}))
 
-    assert "KS-THEIRS" not in page and "未找到缴费记录" in page
+    assert "KS-THEIRS" not in page and "T1" not in page.split('id="results"')[1]
+    assert "该缴费属于您无权查看的辖区" in page and "未找到缴费记录" not in page
 
 
 def test_an_empty_lookup_says_what_to_type(clerk_client):
