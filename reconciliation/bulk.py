@@ -147,6 +147,7 @@ def _ingest(batch_id: int, sha: str, data: bytes, uploaded_by) -> None:
     bulk_sql.drop_stage()  # a table left by an ingest of this session that died half-way
     try:
         with transaction.atomic():
+            bulk_sql.tune_session()
             bulk_sql.create_raw(width)
             try:
                 with transaction.atomic():
@@ -367,6 +368,7 @@ def _merge(batch_id, sha, uploaded_by, days: dict[tuple, _Day], refused, lines_t
         if day is not None:
             days[(kiosk_id, day)].rejections.append(rejection)
     with transaction.atomic():
+        bulk_sql.tune_session()
         if bulk_sql.lock_batch(batch_id) != JournalBatch.Status.RECEIVED:
             raise _MergedElsewhere
         files = {}

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from reconciliation.api import views
+from reconciliation.api import bulk_views, views
 
 router = SimpleRouter(trailing_slash=True)
 router.register("recon/items", views.ItemViewSet, basename="recon-item")
@@ -12,5 +12,6 @@ urlpatterns = [
     path("recon/lookup/", views.payment_lookup, name="recon-lookup"),
     path("ledger/imports/", views.LedgerImportView.as_view(), name="ledger-import"),
     path("journals/", views.JournalStaffUploadView.as_view(), name="journal-staff-upload"),
+    path("journal-batches/", bulk_views.JournalBatchView.as_view(), name="journal-batch"),
     *router.urls,
 ]

@@ -3,6 +3,7 @@ kept before anything is read, the same file a no-op, an amended file adding only
 alone with the per-kiosk parser's own reason, a file COPY cannot read refused whole, gaps reported, and the journal
 left exactly as the per-kiosk upload of the same lines leaves it."""
 
+import io
 import threading
 from datetime import date, timedelta
 
@@ -363,3 +364,61 @@ def test_two_overlapping_files_ingested_at_once_store_each_line_once(site):
         ("KS-C2", 229),
         ("KS-C3", 200),
     ]
+
+
+URL = "/api/v1/journal-batches/"
+
+
+def post_bulk(user, data: bytes, **headers):
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(user)
+    return client.generic("POST", URL, data, content_type="text/csv", **headers)
+
+
+def test_staff_upload_a_bulk_file_and_get_its_report_then_the_same_file_again_answers_200(kiosks, region):
+    from tests.factories import UserFactory
+
+    finance = UserFactory(username="fin", role="finance_officer", regions=[region])
+    data = bulk_file(row(1), row(2, amount="2"))
+    first = post_bulk(finance, data, HTTP_X_FILE_NAME="vendor-2026-11-18.csv")
+    again = post_bulk(finance, data)
+
+    assert first.status_code == 201
+    assert first.json()["accepted"] == 1
+    assert first.json()["rejections"][0]["line"] == 3
+    assert again.status_code == 200 and again.json()["duplicate_file"] is True
+    assert JournalBatch.objects.get().original_name == "vendor-2026-11-18.csv"
+    assert JournalBatch.objects.get().uploaded_by == finance
+
+
+def test_the_api_refuses_a_file_not_sent_as_csv_a_user_without_the_permission_and_answers_400_for_an_unreadable_file(
+    kiosks, region
+):
+    from rest_framework.test import APIClient
+
+    from tests.factories import UserFactory
+
+    finance = UserFactory(username="fin", role="finance_officer", regions=[region])
+    counter = UserFactory(username="counter", role="counter_staff", regions=[region])
+    client = APIClient()
+    client.force_authenticate(finance)
+    assert client.post(URL, {"file": "x"}).status_code == 415
+    assert post_bulk(counter, bulk_file(row(1))).status_code == 403
+    refused = post_bulk(finance, bulk_file(row(1)) + b"KS-B1,2\n")
+    assert refused.status_code == 400 and "fewer fields" in refused.json()["rejected_file"]
+
+
+def test_the_management_command_ingests_a_gzipped_file_and_reports_it(kiosks, tmp_path):
+    import gzip
+
+    from django.core.management import call_command
+
+    path = tmp_path / "vendor.csv.gz"
+    path.write_bytes(gzip.compress(bulk_file(row(1), row(3))))
+    out = io.StringIO()
+    call_command("journal_bulk_import", str(path), stdout=out)
+    assert "2 lines of 1 kiosks, 2 new" in out.getvalue()
+    assert "1 sequence gap(s)" in out.getvalue()
+    assert JournalLine.objects.count() == 2
