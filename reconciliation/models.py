@@ -439,8 +439,8 @@ class LedgerEntry(models.Model):
         db_constraint=False,
     )
     line_no = models.PositiveIntegerField(_("line number"))
-    # It settles a payer's fee that an earlier entry (by settled_at, then id) already settled: a duplicate charge.
-    # Kept up to date by the ledger import for the payer groups it touches (services.ledger_mark_repeats), so that a
+    # It settles a payer's fee that an earlier entry (by settled_at, then id) settled within the five weeks
+    # before (sql.REPEAT_WINDOW): a duplicate charge; the same fee paid again later is a new payment. Kept up to date by the ledger import for the payer groups it touches (services.ledger_mark_repeats), so that a
     # reconcile run reads it instead of grouping the whole ledger's history.
     settles_again = models.BooleanField(_("settles a fee already settled"), default=False, db_default=False)
 

@@ -362,18 +362,30 @@ ON CONFLICT DO NOTHING
 """
 
 
-# Keep `settles_again` right for every entry of the payer groups in `touched`: the first settlement of a payer's
-# fee (by settled_at, then id) is not a repeat, every later one is. Only the entries whose flag changes are written.
+# Keep `settles_again` right for every entry of the payer groups in `touched`: an entry settling a payer's fee
+# within REPEAT_WINDOW of an earlier settlement of the same fee (by settled_at, then id) is a repeat — a citizen
+# charged twice for one application, however many weeks apart the two came; the same fee paid again months later
+# (a yearly contribution, a citizen's ID number standing in for two applications) is a new payment. Only the entries whose flag changes are written. The bounds limit the entries read and written to the
+# days near those being imported (an entry's flag can change only if it, or one settled within the window before it,
+# is new), so the statement reads a bounded number of partitions however long the history; the read range is wider
+# than the written one, so every written entry sees its predecessor.
+REPEAT_WINDOW = timedelta(days=35)
 _MARK_REPEATS = f"""
 WITH touched AS ({{touched}}), ranked AS (
-    SELECT e.id, row_number() OVER (PARTITION BY e.payer_ref, e.service_code ORDER BY e.settled_at, e.id) > 1 AS again
+    SELECT e.id,
+           coalesce(e.settled_at - lag(e.settled_at) OVER (
+               PARTITION BY e.payer_ref, e.service_code ORDER BY e.settled_at, e.id
+           ) <= %(window)s, false) AS again
     FROM {_LEDGER} e JOIN touched t ON e.payer_ref = t.payer_ref AND e.service_code = t.service_code
+    WHERE true {{read_bounds}}
 )
-UPDATE {_LEDGER} e SET settles_again = r.again FROM ranked r WHERE e.id = r.id AND e.settles_again <> r.again
+UPDATE {_LEDGER} e SET settles_again = r.again FROM ranked r
+WHERE e.id = r.id AND e.settles_again <> r.again {{write_bounds}}
 """
 _TOUCHED_BY_STAGE = f"SELECT DISTINCT payer_ref, service_code FROM {_STAGE} WHERE payer_ref <> ''"
 _TOUCHED_GIVEN = (
-    "SELECT DISTINCT * FROM unnest(%s::text[], %s::text[]) AS g(payer_ref, service_code) WHERE payer_ref <> ''"
+    "SELECT DISTINCT * FROM unnest(%(payers)s::text[], %(services)s::text[]) AS g(payer_ref, service_code) "
+    "WHERE payer_ref <> ''"
 )
 
 
@@ -382,8 +394,12 @@ def ledger_mark_repeats(groups: list[tuple[str, str]]) -> None:
     if groups:
         with connection.cursor() as cursor:
             cursor.execute(
-                _MARK_REPEATS.format(touched=_TOUCHED_GIVEN),
-                [array_literal(g[0] for g in groups), array_literal(g[1] for g in groups)],
+                _MARK_REPEATS.format(touched=_TOUCHED_GIVEN, read_bounds="", write_bounds=""),
+                {
+                    "payers": array_literal(g[0] for g in groups),
+                    "services": array_literal(g[1] for g in groups),
+                    "window": REPEAT_WINDOW,
+                },
             )
 
 
@@ -405,7 +421,24 @@ def ledger_entries_insert(*, source_file_id: int, rows, lookahead_days: int) -> 
         cursor.execute(_INSERT_ENTRIES, [source_file_id])
         # What this import added: a row another import committed meanwhile is skipped by the unique key, not counted.
         new = cursor.rowcount
-        cursor.execute(_MARK_REPEATS.format(touched=_TOUCHED_BY_STAGE))
+        if first is not None:
+            # A settlement is dated at most about a week from its business day, so entries further than that and
+            # the window from the imported days can neither change nor change another's flag.
+            margin = REPEAT_WINDOW + timedelta(days=7)
+            cursor.execute(
+                _MARK_REPEATS.format(
+                    touched=_TOUCHED_BY_STAGE,
+                    read_bounds="AND e.business_date >= %(read_first)s AND e.business_date <= %(read_last)s",
+                    write_bounds="AND e.business_date >= %(write_first)s AND e.business_date <= %(write_last)s",
+                ),
+                {
+                    "window": REPEAT_WINDOW,
+                    "read_first": first - 2 * margin,
+                    "read_last": last + 2 * margin,
+                    "write_first": first - margin,
+                    "write_last": last + margin,
+                },
+            )
         cursor.execute(f"DROP TABLE {_STAGE}")
     return new, dates
 
