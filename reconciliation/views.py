@@ -14,7 +14,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Case, Count, Exists, IntegerField, OuterRef, Q, Sum, Value, When
 from django.http import Http404, HttpResponse
@@ -661,10 +661,14 @@ def payment_lookup(request):
 
 
 def _lookup_query_for(item: ReconItem) -> str:
-    """A number that finds the item again and is no personal data: the kiosk's receipt or the order number."""
-    if item.journal_line_id:
-        return item.journal_line.txn_id
-    return item.ledger_entry.channel_ref
+    """A number that finds the item again and is no personal data: the kiosk's receipt or the order number; empty
+    when the line or entry is archived (its month moved out of the database)."""
+    try:
+        if item.journal_line_id:
+            return item.journal_line.txn_id
+        return item.ledger_entry.channel_ref
+    except ObjectDoesNotExist:
+        return ""
 
 
 @login_required

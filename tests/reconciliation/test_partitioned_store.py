@@ -8,10 +8,11 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.db.models import ProtectedError
+from django.urls import reverse
 
 from reconciliation import partitions, services
 from reconciliation.models import JournalDay, JournalFile, JournalLine, LedgerEntry, ReconItem
-from tests.factories import KioskFactory
+from tests.factories import KioskFactory, UserFactory
 from tests.reconciliation.conftest import HEADER, at
 
 AFTER_WINDOW = date(2026, 11, 25)
@@ -275,3 +276,19 @@ def test_one_order_number_settled_on_two_days_is_two_entries_and_a_duplicate(boo
     )
     assert LedgerEntry.objects.filter(channel_ref="ORD-D1").count() == 2
     assert LedgerEntry.objects.filter(channel_ref="ORD-D1", settles_again=True).count() == 1
+
+
+def test_an_item_whose_line_was_archived_says_so_instead_of_failing(client, books, tariffs, site):
+    kiosk = KioskFactory(site=site, serial="KS-ARC")
+    books.journal(kiosk, [{"txn_id": "Z1", "channel": "card"}])
+    books.run(today=AFTER_WINDOW)
+    item = ReconItem.objects.get(journal_line__txn_id="Z1")
+    with connection.cursor() as cursor:  # what archiving the month leaves: the item, without its line
+        cursor.execute(f"DELETE FROM {LINES} WHERE id = %s", [item.journal_line_id])
+    client.force_login(UserFactory(username="sup", role="finance_supervisor", regions="all"))
+
+    response = client.get(reverse("reconciliation:item", args=[item.uid]))
+
+    assert response.status_code == 200
+    assert 'data-archived="journal"' in response.content.decode()
+    assert "2026-11" in response.content.decode()
