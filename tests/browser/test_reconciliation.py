@@ -107,6 +107,9 @@ def test_an_item_is_put_up_for_write_off_and_waits_for_a_supervisors_approval(pa
     expect(page.locator("#journal-side")).to_contain_text("M1")
     expect(page.locator("#ledger-side")).to_contain_text("账务中尚无该笔缴费的结算记录")
     expect(page.locator("#causes")).to_contain_text("结算周期已于 2026-11-23 结束")
+    # Each cause says how sure it is, in Chinese: no settlement file of the card channel at all is sure.
+    expect(page.locator("#causes .causes__first .confidence")).to_have_text("把握：高")
+    expect(page.locator("#causes .causes__first .confidence")).to_be_visible()
     screenshot("recon-item-zh")
 
     page.click("#write-off-form button[type=submit]")
@@ -154,7 +157,7 @@ def test_counter_staff_look_up_a_payment_and_read_its_explanation(page, books, s
     result = page.locator(".result")
     expect(result).to_have_count(1)
     expect(result).to_have_attribute("data-outcome", "missing_in_ledger")
-    expect(result.locator(".result__deadline")).to_have_text("预计结算日期不晚于 2026-11-23")
+    expect(result.locator(".result__deadline")).to_have_text("结算应于 2026-11-23 前到账")  # overdue: due, not expected
     explanation = result.locator(".explain")
     expect(explanation).to_contain_text("黄浦区政务服务中心 的终端 KS-HP-0001 于 2026-11-18 09:30")
     expect(explanation).to_contain_text("结算应于 2026-11-23 前到账但尚未到账")
