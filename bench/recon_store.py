@@ -244,6 +244,9 @@ def print_figures(label: str, figures: dict, run_s: float) -> None:
     print(f"    journal ingest (bulk files)     {figures['journal_s']:8.1f} s  {lines_s:12,.0f} lines/s")
     print(f"    ledger import                   {figures['ledger_s']:8.1f} s  {entries_s:12,.0f} rows/s")
     print(f"    reconcile run                   {run_s:8.1f} s  {figures['lines'] / run_s:12,.0f} lines/s")
+    whole = figures["journal_s"] + figures["ledger_s"] + run_s
+    target = "" if figures["lines"] > 2_000_000 else f"  (city: ≤ 20 s) {'PASS' if whole <= 20 else 'MISS'}"
+    print(f"    whole day, first file → classified queue {whole:6.1f} s{target}")
 
 
 def parse_args(argv=None):
