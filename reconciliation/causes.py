@@ -417,7 +417,9 @@ def describe(cause: dict) -> str:
             _("The kiosk's journal arrived late (%(uploaded)s).") % {"uploaded": _local(d.get("uploaded"))}
         ),
         "journal_gap": lambda: (
-            _("The kiosk's journal misses sequence numbers %(first)s–%(last)s.")
+            _("The kiosk's journal misses sequence number %(seq)s.") % {"seq": d.get("first")}
+            if d.get("first") == d.get("last")
+            else _("The kiosk's journal misses sequence numbers %(first)s–%(last)s.")
             % {"first": d.get("first"), "last": d.get("last")}
         ),
         "no_settlement_file": lambda: _("No settlement file for this channel has been imported for this date yet."),

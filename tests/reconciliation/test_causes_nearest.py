@@ -207,7 +207,7 @@ def test_the_run_stores_the_nearest_gap_with_its_confidence_and_the_console_says
     assert (top["cause"], top["detail"], top["confidence"]) == ("journal_gap", {"first": 1102, "last": 1102}, "high")
     client.force_login(UserFactory(username="fin", role="finance_officer", regions=[region]))
     page = client.get(reverse("reconciliation:item", args=[item.uid])).content.decode()
-    assert "终端交易流水缺少序号 1102–1102" in page and "把握：高" in page
+    assert "终端交易流水缺少序号 1102。" in page and "把握：高" in page
     assert "journal_gap" not in page.split("<main")[1]
     queue = client.get(reverse("reconciliation:queue")).content.decode()
     assert "把握：高" in queue
