@@ -618,6 +618,85 @@ class ReconciliationDay(models.Model):
         return str(self.business_date)
 
 
+class ReconItemQuerySet(models.QuerySet):
+    """ReconItems that can bring their journal line and ledger entry along without joining the partitioned tables.
+
+    A join on the line's or entry's id alone cannot be pruned to a partition: PostgreSQL plans it against every day
+    partition of both tables, which costs a quarter of a second per query with a year of them. `with_payment_rows()`
+    fetches the items, then their lines and entries in one query each, bounded to the items' days (the lines) and to
+    the window a settlement can be dated in (the entries), and caches them on the items as select_related would. A
+    line or entry that was archived comes back as None."""
+
+    _payment_rows = False
+
+    def with_payment_rows(self):
+        clone = self._chain()
+        clone._payment_rows = True
+        return clone
+
+    def _clone(self):
+        clone = super()._clone()
+        clone._payment_rows = self._payment_rows
+        return clone
+
+    def _fetch_all(self):
+        fresh = self._result_cache is None
+        super()._fetch_all()
+        if fresh and self._payment_rows and self._iterable_class is models.query.ModelIterable:
+            attach_payment_rows(self._result_cache)
+
+
+# How far from its item's day a settlement can be dated (the run's _LEDGER_BY_KEY window).
+_ENTRY_DAYS_BEFORE, _ENTRY_DAYS_AFTER = 31, 62
+
+
+def attach_payment_rows(items) -> None:
+    """Cache each item's journal line and ledger entry (with their source files, without the files' bytes) on it."""
+    from datetime import timedelta
+
+    items = [item for item in items if item.journal_line_id or item.ledger_entry_id]
+    if not items:
+        return
+    line_ids = {item.journal_line_id for item in items if item.journal_line_id}
+    entry_ids = {item.ledger_entry_id for item in items if item.ledger_entry_id}
+    days = {item.business_date for item in items}
+    lines = {}
+    if line_ids:
+        lines = {
+            line.pk: line
+            for line in JournalLine.objects.filter(business_date__in=days, pk__in=line_ids)
+            .select_related("source_file")
+            .defer("source_file__content")
+        }
+    entries = {}
+    if entry_ids:
+        entries = {
+            entry.pk: entry
+            for entry in LedgerEntry.objects.filter(
+                business_date__gte=min(days) - timedelta(days=_ENTRY_DAYS_BEFORE),
+                business_date__lte=max(days) + timedelta(days=_ENTRY_DAYS_AFTER),
+                pk__in=entry_ids,
+            )
+            .select_related("source_file")
+            .defer("source_file__content")
+        }
+        missing = entry_ids - entries.keys()
+        if missing:  # dated further away than any settlement window: one query over every partition
+            entries.update(
+                (entry.pk, entry)
+                for entry in LedgerEntry.objects.filter(pk__in=missing)
+                .select_related("source_file")
+                .defer("source_file__content")
+            )
+    line_field = ReconItem._meta.get_field("journal_line")
+    entry_field = ReconItem._meta.get_field("ledger_entry")
+    for item in items:
+        if item.journal_line_id:
+            line_field.set_cached_value(item, lines.get(item.journal_line_id))
+        if item.ledger_entry_id:
+            entry_field.set_cached_value(item, entries.get(item.ledger_entry_id))
+
+
 class ReconItem(models.Model):
     """The reconciliation verdict on one payment: a journal line, a ledger entry, or the pair of them."""
 
@@ -681,6 +760,8 @@ class ReconItem(models.Model):
     first_seen_at = models.DateTimeField(_("first seen at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
     closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+
+    objects = ReconItemQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("reconciliation item")

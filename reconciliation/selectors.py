@@ -61,7 +61,8 @@ def kiosk_scope_for(user):
 def scoped_items(user):
     """Items the user may see: those of kiosks in their regions; items with no kiosk only for city-wide users.
     Every page, API endpoint and export that shows items starts here."""
-    items = ReconItem.objects.select_related("kiosk__site", "journal_line", "ledger_entry", "assigned_to")
+    # Lines and entries come in a query of their own each, bounded to the items' days (ReconItemQuerySet).
+    items = ReconItem.objects.select_related("kiosk__site", "assigned_to").with_payment_rows()
     scope = kiosk_scope_for(user)
     return items if scope is None else items.filter(kiosk__in=scope)
 

@@ -236,12 +236,8 @@ def queue_list(request):
 
 
 def _item_for(user, uid) -> ReconItem:
-    items = scoped_items(user).select_related(
-        "kiosk__site__region", "journal_line__source_file", "ledger_entry__source_file"
-    )
-    # The raw files can be megabytes: the page shows only their names and times.
-    items = items.defer("journal_line__source_file__content", "ledger_entry__source_file__content")
-    return get_object_or_404(items, uid=uid)
+    # The line and entry come with their source files, without the files' bytes (ReconItemQuerySet).
+    return get_object_or_404(scoped_items(user).select_related("kiosk__site__region"), uid=uid)
 
 
 def _candidate_forms(item: ReconItem, bound: CandidateMatchForm | None) -> list[tuple[LedgerEntry, CandidateMatchForm]]:

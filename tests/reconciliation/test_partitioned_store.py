@@ -292,3 +292,27 @@ def test_an_item_whose_line_was_archived_says_so_instead_of_failing(client, book
     assert response.status_code == 200
     assert 'data-archived="journal"' in response.content.decode()
     assert "2026-11" in response.content.decode()
+
+
+def test_the_queue_brings_lines_and_entries_in_one_query_each_bounded_to_the_items_days(books, tariffs, site):
+    from django.test.utils import CaptureQueriesContext
+
+    from reconciliation import selectors
+
+    kiosk = KioskFactory(site=site, serial="KS-QQ")
+    books.journal(kiosk, [{"txn_id": f"Q{n}", "channel": "card"} for n in range(5)] + [{"txn_id": "QA"}])
+    books.ledger(ref="ORD-QA", kiosk=kiosk, payer="A-QA", amount="30.00", paid=at(books.day, "10:00"))
+    books.run(today=AFTER_WINDOW)
+    supervisor = UserFactory(username="sup2", role="finance_supervisor", regions="all")
+
+    with CaptureQueriesContext(connection) as queries:
+        items = list(selectors.scoped_items(supervisor))
+        seen = [
+            (item.journal_line.txn_id, item.ledger_entry.channel_ref if item.ledger_entry else None) for item in items
+        ]
+
+    assert sorted(seen) == [("Q0", None), ("Q1", None), ("Q2", None), ("Q3", None), ("Q4", None), ("QA", "ORD-QA")]
+    assert len(queries.captured_queries) == 3
+    item_query, lines_query, entries_query = (q["sql"] for q in queries.captured_queries)
+    assert LINES not in item_query and LEDGER not in item_query, "no join the planner cannot prune"
+    assert "business_date" in lines_query and "business_date" in entries_query
