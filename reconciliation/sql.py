@@ -333,32 +333,36 @@ CREATE TEMP TABLE {_STAGE} (
     kiosk_serial text, payer_ref text, service_code text, line_no integer
 ) ON COMMIT DROP
 """
-# Rows whose (channel, channel_ref) the ledger already has on their day are counted, not added. The bounds are the
-# file's first and last day, so that only those days' partitions are read.
-_DROP_KNOWN = f"""
-DELETE FROM {_STAGE} s USING {_LEDGER} e
-WHERE e.channel = s.channel AND e.channel_ref = s.channel_ref AND e.business_date = s.business_date
-  AND e.business_date >= %(first)s AND e.business_date <= %(last)s
+# What the import added, as the INSERT returned it: the days to re-run and the payer groups to mark come from these,
+# so entries the ledger already had (skipped by its unique key, also when another import wrote them meanwhile)
+# cost no join with the day's partition.
+_NEW = "ledger_import_new"
+_CREATE_NEW = f"""
+CREATE TEMP TABLE {_NEW} (business_date date, by_settlement boolean, payer_ref text, service_code text) ON COMMIT DROP
 """
 # The days a reconcile run should look at again: the new entries' own days and, for entries known only by their
 # settlement (no paid_at), the days up to the look-ahead before it whose payments they may settle, where the kiosks
 # have journals (their day summaries). No join with the journal's history.
 _DATES_TO_RERUN = f"""
-SELECT business_date FROM {_STAGE}
+SELECT business_date FROM {_NEW}
 UNION
 SELECT d.business_date FROM {_DAYS} d
 WHERE d.business_date IN (
-    SELECT DISTINCT s.business_date - k FROM {_STAGE} s, generate_series(1, %(lookahead)s) AS k
-    WHERE s.paid_at IS NULL
+    SELECT DISTINCT n.business_date - k FROM {_NEW} n, generate_series(1, %(lookahead)s) AS k
+    WHERE n.by_settlement
 )
 """
 _INSERT_ENTRIES = f"""
-INSERT INTO {_LEDGER} (channel, channel_ref, paid_at, settled_at, business_date, amount, kiosk_serial, kiosk_id,
-                       payer_ref, service_code, source_file_id, line_no)
-SELECT s.channel, s.channel_ref, s.paid_at, s.settled_at, s.business_date, s.amount, s.kiosk_serial, k.id,
-       s.payer_ref, s.service_code, %s, s.line_no
-FROM {_STAGE} s LEFT JOIN {_KIOSKS} k ON k.serial = s.kiosk_serial AND s.kiosk_serial <> ''
-ON CONFLICT DO NOTHING
+WITH added AS (
+    INSERT INTO {_LEDGER} (channel, channel_ref, paid_at, settled_at, business_date, amount, kiosk_serial, kiosk_id,
+                           payer_ref, service_code, source_file_id, line_no)
+    SELECT s.channel, s.channel_ref, s.paid_at, s.settled_at, s.business_date, s.amount, s.kiosk_serial, k.id,
+           s.payer_ref, s.service_code, %s, s.line_no
+    FROM {_STAGE} s LEFT JOIN {_KIOSKS} k ON k.serial = s.kiosk_serial AND s.kiosk_serial <> ''
+    ON CONFLICT DO NOTHING
+    RETURNING business_date, paid_at IS NULL, payer_ref, service_code
+)
+INSERT INTO {_NEW} SELECT * FROM added
 """
 
 
@@ -382,7 +386,7 @@ WITH touched AS ({{touched}}), ranked AS (
 UPDATE {_LEDGER} e SET settles_again = r.again FROM ranked r
 WHERE e.id = r.id AND e.settles_again <> r.again {{write_bounds}}
 """
-_TOUCHED_BY_STAGE = f"SELECT DISTINCT payer_ref, service_code FROM {_STAGE} WHERE payer_ref <> ''"
+_TOUCHED_BY_STAGE = f"SELECT DISTINCT payer_ref, service_code FROM {_NEW} WHERE payer_ref <> ''"
 _TOUCHED_GIVEN = (
     "SELECT DISTINCT * FROM unnest(%(payers)s::text[], %(services)s::text[]) AS g(payer_ref, service_code) "
     "WHERE payer_ref <> ''"
@@ -413,14 +417,14 @@ def ledger_entries_insert(*, source_file_id: int, rows, lookahead_days: int) -> 
         with cursor.copy(f"COPY {_STAGE} FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        cursor.execute(f"SELECT min(business_date), max(business_date) FROM {_STAGE}")
-        first, last = cursor.fetchone()
-        cursor.execute(_DROP_KNOWN, {"first": first, "last": last})
-        cursor.execute(_DATES_TO_RERUN, {"lookahead": lookahead_days})
-        dates = {day for (day,) in cursor.fetchall()}
+        cursor.execute(_CREATE_NEW)
         cursor.execute(_INSERT_ENTRIES, [source_file_id])
         # What this import added: a row another import committed meanwhile is skipped by the unique key, not counted.
         new = cursor.rowcount
+        cursor.execute(f"SELECT min(business_date), max(business_date) FROM {_NEW}")
+        first, last = cursor.fetchone()
+        cursor.execute(_DATES_TO_RERUN, {"lookahead": lookahead_days})
+        dates = {day for (day,) in cursor.fetchall()}
         if first is not None:
             # A settlement is dated at most about a week from its business day, so entries further than that and
             # the window from the imported days can neither change nor change another's flag.
@@ -439,7 +443,7 @@ def ledger_entries_insert(*, source_file_id: int, rows, lookahead_days: int) -> 
                     "write_last": last + margin,
                 },
             )
-        cursor.execute(f"DROP TABLE {_STAGE}")
+        cursor.execute(f"DROP TABLE {_STAGE}, {_NEW}")
     return new, dates
 
 
