@@ -20,6 +20,8 @@ What lives in Redis, and what happens when Redis loses it (a restart without per
   commands from the database; when there are none it is removed only if nobody bumped it meanwhile. A heartbeat
   that missed the token cache reads the commands too, so after Redis loses its keys nothing queued is missed.
 * ``silenced:<kiosk_id>`` — "maintenance" or "retired", so the answer shows the status the board will show.
+* ``throttle:[<scope>:]<kiosk_id>:<minute>`` — the per-minute request counters, counted by the same script: the
+  heartbeat's, and those of the other device endpoints that admit through it (fleet/api/device_admit.py).
 * ``beats`` — the stream itself, consumer group ``apply``; capped at KIOSKOPS["HEARTBEAT_BUFFER_MAX"] entries
   (the oldest raw heartbeats are dropped beyond it, never the kiosks' latest state, which each newer beat
   carries again). Entries are acknowledged and deleted after their batch commits: a consumer killed half-way
@@ -136,22 +138,32 @@ class Admission:
 
 
 def admit(
-    token_hash: str, *, window: int, ttl_s: int, limit: int, payload: bytes, received_at: datetime, conf: dict
+    token_hash: str,
+    *,
+    window: int,
+    ttl_s: int,
+    limit: int,
+    payload: bytes,
+    received_at: datetime | None,
+    conf: dict,
+    scope: str = "",
 ) -> Admission:
     """One round trip: token → kiosk, rate limit, flags, and (when `payload` is not empty) the append.
-    `conf` is settings.KIOSKOPS, read once by the caller (every settings lookup goes through a lazy proxy)."""
+    `conf` is settings.KIOSKOPS, read once by the caller (every settings lookup goes through a lazy proxy).
+    `scope` names the rate limit's counter of another endpoint (the journal upload: fleet/api/device_admit.py),
+    counted apart from the heartbeat's, whose counter keeps the key it had before there were others."""
     prefix = conf["HEARTBEAT_BUFFER_PREFIX"]
     reply = _evalsha_on_own_connection(
         [f"{prefix}:tok:{token_hash}", f"{prefix}:beats"],
         [
-            f"{prefix}:throttle:",
+            f"{prefix}:throttle:{scope}:" if scope else f"{prefix}:throttle:",
             window,
             ttl_s,
             limit,
             f"{prefix}:cmd:",
             f"{prefix}:silenced:",
             payload,
-            int(received_at.timestamp() * 1_000_000),
+            int(received_at.timestamp() * 1_000_000) if received_at is not None else 0,
             conf["HEARTBEAT_BUFFER_MAX"],
         ],
     )

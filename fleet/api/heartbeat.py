@@ -15,7 +15,6 @@ Redis cannot take it the kiosk gets a JSON 503 with Retry-After and sends it aga
 
 import json
 import math
-import time
 from datetime import UTC
 
 import redis
@@ -28,7 +27,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from core import inputs
 from fleet import ingest, services
-from fleet.api.device_auth import WINDOW_S, rate_window
+from fleet.api.device_admit import admit_cached
 from fleet.api.device_http import (
     Rejected,
     check_body_size,
@@ -37,9 +36,7 @@ from fleet.api.device_http import (
     method_not_allowed,
     require_content_type,
     service_unavailable,
-    throttled,
     token_hash_of,
-    unknown_token,
 )
 from fleet.vocabulary import Component, ComponentState
 
@@ -221,36 +218,8 @@ def _direct(token_hash, beat, problem, received_at):
 
 
 def _buffered(token_hash, beat, problem, received_at, request_body, conf):
-    window, wait_s = rate_window(time.time())
-    limit = conf["DEVICE_HEARTBEATS_PER_MINUTE"]
-    payload = request_body
-
-    def admit():
-        return ingest.admit(
-            token_hash,
-            window=window,
-            ttl_s=WINDOW_S + 5,
-            limit=limit,
-            payload=payload,
-            received_at=received_at,
-            conf=conf,
-        )
-
-    admission, missed = admit(), False
-    if admission.code == 0:  # not cached: look the token up once, cache it, ask again
-        snapshot = kiosk_of_token_hash(token_hash)
-        ingest.remember_token(
-            token_hash,
-            kiosk_id=snapshot.pk,
-            interval_s=snapshot.heartbeat_interval_s,
-            serial=snapshot.serial,
-            status=snapshot.status,
-        )
-        admission, missed = admit(), True
-    if admission.code in (0, 401):
-        raise unknown_token()
-    if admission.code == 429:
-        raise throttled(wait_s)
+    # One round trip: the cached token, the rate limit, the flags and the append (fleet/api/device_admit.py).
+    admission, missed = admit_cached(token_hash, conf=conf, payload=request_body, received_at=received_at)
     if problem is not None:
         raise problem
     commands = []

@@ -6,9 +6,11 @@ per-request machinery cost more than the rest of a small upload. `device_views.J
 the OpenAPI schema.
 
 Checks, all before anything is stored: 401 (token), 429 (rate), 413 (size as declared), 415 (content type), 400
-(the date), then the body is read as a stream: 413 past the limit as sent or once unzipped, 400 for a broken gzip
-body. Then the file is stored and its report answered: 201 new, 200 the same file again, 400 a file unreadable as a
-whole (stored anyway).
+(the date). The first two are the heartbeat's admission (fleet/api/device_admit.py): with buffered heartbeats one
+Redis round trip answers both from the token cache, whose entries a rotation or revocation tombstones at once.
+Then the body is read as a stream: 413 past the limit as sent or once unzipped, 400 for a broken gzip body. Then
+the file is stored and its report answered: 201 new, 200 the same file again, 400 a file unreadable as a whole
+(stored anyway).
 
 The body is read from the request in chunks and un-gzipped as it comes, never past KIOSKOPS["JOURNAL_MAX_BYTES"]
 (32 MiB) of either form; Django's DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MiB, for form bodies read whole through
@@ -26,13 +28,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from core import inputs
-from fleet.api.device_http import (
-    Rejected,
-    authenticated_kiosk,
-    count_or_throttle,
-    method_not_allowed,
-    require_content_type,
-)
+from fleet.api.device_admit import admit_kiosk
+from fleet.api.device_http import Rejected, method_not_allowed, require_content_type
 from fleet.models import Kiosk
 from reconciliation import services
 
@@ -143,10 +140,10 @@ def business_date_of_path(raw: str) -> date:
 def journal_upload(request, business_date: str):
     if request.method != "PUT":
         return method_not_allowed(request.method).response()
-    limit = settings.KIOSKOPS["JOURNAL_MAX_BYTES"]
+    conf = settings.KIOSKOPS
+    limit = conf["JOURNAL_MAX_BYTES"]
     try:
-        kiosk = authenticated_kiosk(request)
-        count_or_throttle("journal", kiosk.pk)
+        kiosk = admit_kiosk(request, scope="journal", conf=conf)
         check_declared_size(request, limit)
         require_content_type(request, "text/csv")
         day = business_date_of_path(business_date)
