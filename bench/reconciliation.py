@@ -11,7 +11,9 @@ What it does, in order (docs/performance.md, "Reconciliation", has the figures a
    /api/v1/device/journals/<date> against gunicorn on loopback (token auth, rate limiter, the view, the service);
    with --ingest direct, reconciliation.services.journal_ingest called from worker processes instead; over HTTP
    then the floor: the same PUTs answered 415 after the checks, and the files parsed in-process, which bound
-   what any upload that parses and reports synchronously can reach on this machine;
+   what any upload that parses and reports synchronously can reach on this machine; the ingest is judged against
+   a rate and against its ratio to that floor in lines/s, and each party's CPU is given per upload (what holds
+   when others use the machine); --ingest-only stops here;
 4. imports the ledger file with services.ledger_import, timed;
 5. runs services.reconcile_run for the day, timed, and checks its items against the truth: every planted
    discrepancy found with the right outcome (and pairing), nothing else flagged, every outcome count exact;
@@ -65,7 +67,11 @@ from common import (  # noqa: E402
     stop_process_group,
 )
 
-TARGET_INGEST_LINES_PER_S = 200_000
+# The open issue's targets for the journal upload over HTTP (100-line uploads answered with their reports): a rate,
+# and a share of the no-store floor the same server reaches in the same run (measure_floor), so that a slow or busy
+# machine moves both sides of the ratio.
+TARGET_INGEST_LINES_PER_S = 80_000
+TARGET_INGEST_FLOOR_RATIO = 0.6
 TARGET_RECONCILE_S = 10.0
 
 
@@ -160,10 +166,13 @@ def cpu_used_between(before: dict, after: dict) -> dict[str, float]:
     return used
 
 
-def cpu_line(used: dict[str, float]) -> str:
+def cpu_line(used: dict[str, float], requests: int | None = None) -> str:
+    """Each party's CPU seconds, and with `requests` also its milliseconds per request: the figure that holds when
+    other people use the machine too."""
     cores = os.cpu_count() or 1
+    each = (lambda who: f" ({used[who] / requests * 1000:.2f} ms each)") if requests else (lambda who: "")
     parts = [
-        f"{label} {used[who]:.1f} s"
+        f"{label} {used[who]:.1f} s{each(who)}"
         for who, label in (
             ("server", "web server"),
             ("bench", "bench/workers"),
@@ -334,6 +343,8 @@ def measure_floor(base_url, server_pid, uploads, args, business_date) -> dict:
     per_upload_lines = sum(body.count(b"\n") - 1 for _, _, body in uploads) / len(uploads)
     return {
         "checks_rate": len(uploads) / wall,
+        "checks_lines": len(uploads) / wall * per_upload_lines,
+        "cpu": used,
         "checks_ms": checks_ms,
         "client_ms": used["bench"] / len(uploads) * 1000,
         "parse_ms": parse_ms,
@@ -528,34 +539,65 @@ def verdict(ok: bool | None) -> str:
     return "" if ok is None else ("PASS" if ok else "MISS")
 
 
+def ingest_rows(setup, figures) -> list[tuple[str, str, str, bool | None]]:
+    """The ingest's figures beside its targets; over HTTP also the floor and the ratio to it."""
+    rows = [
+        (f"journal ingest ({setup['ingest_how']})", f"{figures['ingest_s']:.1f} s", "", None),
+        ("  lines/s", f"{figures['ingest_rate']:,.0f}", f"≥ {TARGET_INGEST_LINES_PER_S:,}", figures["ingest_rate"] >= TARGET_INGEST_LINES_PER_S),
+    ]  # fmt: skip
+    floor = figures.get("floor")
+    if floor:
+        ratio = figures["ingest_rate"] / floor["checks_lines"]
+        rows += [
+            ("  floor: checks only, answered 415", f"{floor['checks_rate']:,.0f} PUT/s", "", None),
+            ("    the same in lines/s", f"{floor['checks_lines']:,.0f}", "", None),
+            ("    server+PostgreSQL+Redis CPU", f"{floor['checks_ms']:.2f} ms each", "", None),
+            ("  ratio ingest ÷ floor (lines/s)", f"{ratio:.2f}", f"≥ {TARGET_INGEST_FLOOR_RATIO:g}", ratio >= TARGET_INGEST_FLOOR_RATIO),
+            ("  floor: parsing one file in-process", f"{floor['parse_ms']:.2f} ms", "", None),
+            ("  ceiling: cores ÷ (checks + parse)", f"{floor['ceiling_lines']:,.0f} lines/s", "", None),
+        ]  # fmt: skip
+    return rows
+
+
+def print_rows(rows) -> None:
+    width = max(len(r[0]) for r in rows) + 2
+    print(f"  {'figure':<{width}}{'measured':>20}  {'target':>12}  result")
+    print(f"  {'-' * (width + 20 + 2 + 12 + 8)}")
+    for name, value, target, ok in rows:
+        print(f"  {name:<{width}}{value:>20}  {target:>12}  {verdict(ok)}")
+
+
+def print_cpu(figures) -> None:
+    for label, used in figures["cpu"].items():
+        requests = figures.get("uploads") if label in ("during ingest", "during the floor") else None
+        print(f"\n  {label}: {cpu_line(used, requests)}")
+
+
+def print_ingest_report(facts, setup, figures) -> list[str]:
+    """--ingest-only: the ingest (and over HTTP the floor) alone."""
+    rows = ingest_rows(setup, figures)
+    print()
+    print("KioskOps benchmark — journal ingest of one business day")
+    print(f"  machine   {facts['cores']} cores ({facts['cpu']}), {facts['memory']}, Python {facts['python']}")
+    print(f"            PostgreSQL {facts['postgresql']} (same machine)")
+    print(f"  day       {setup['business_date']}: {setup['lines']:,} journal lines from {setup['kiosks']:,} kiosks")
+    print(f"  ingest    {setup['ingest_detail']}")
+    print()
+    print_rows(rows)
+    print_cpu(figures)
+    missed = [r[0].strip() for r in rows if r[3] is False]
+    print(f"\n  {'all targets met' if not missed else 'MISSED: ' + '; '.join(missed)}")
+    return missed
+
+
 def print_report(facts, setup, figures, check, duck_counts) -> list[str]:
     truth = setup["truth"]
-    rows = [
-        (
-            f"journal ingest ({setup['ingest_how']})",
-            f"{figures['ingest_s']:.1f} s",
-            "",
-            None,
-        ),
-        (
-            "  lines/s",
-            f"{figures['ingest_rate']:,.0f}",
-            f"≥ {TARGET_INGEST_LINES_PER_S:,}",
-            figures["ingest_rate"] >= TARGET_INGEST_LINES_PER_S,
-        ),
+    rows = ingest_rows(setup, figures) + [
         ("ledger import (services.ledger_import)", f"{figures['ledger_s']:.1f} s", "", None),
         ("  rows/s", f"{figures['ledger_rate']:,.0f}", "", None),
         ("reconcile run (services.reconcile_run)", f"{figures['reconcile_s']:.2f} s", f"≤ {TARGET_RECONCILE_S:g} s", figures["reconcile_s"] <= TARGET_RECONCILE_S),
         ("  journal lines/s", f"{figures['reconcile_rate']:,.0f}", "", None),
     ]  # fmt: skip
-    floor = figures.get("floor")
-    if floor:
-        rows += [
-            ("  floor: checks only, answered 415", f"{floor['checks_rate']:,.0f} PUT/s", "", None),
-            ("    server+PostgreSQL+Redis CPU", f"{floor['checks_ms']:.2f} ms each", "", None),
-            ("  floor: parsing one file in-process", f"{floor['parse_ms']:.2f} ms", "", None),
-            ("  ceiling: cores ÷ (checks + parse)", f"{floor['ceiling_lines']:,.0f} lines/s", "", None),
-        ]
     if "rerun_s" in figures:
         rows.append(("  second run, nothing changed", f"{figures['rerun_s']:.2f} s", "", None))
     rows += [
@@ -585,11 +627,7 @@ def print_report(facts, setup, figures, check, duck_counts) -> list[str]:
     )
     print(f"  ingest    {setup['ingest_detail']}")
     print()  # fmt: skip
-    width = max(len(r[0]) for r in rows) + 2
-    print(f"  {'figure':<{width}}{'measured':>20}  {'target':>12}  result")
-    print(f"  {'-' * (width + 20 + 2 + 12 + 8)}")
-    for name, value, target, ok in rows:
-        print(f"  {name:<{width}}{value:>20}  {target:>12}  {verdict(ok)}")
+    print_rows(rows)
     print("\n  outcome                   planted   found right   reconcile run   DuckDB CASE")
     for outcome in [o for o in figures["outcomes"] if o != "matched"] + ["matched"]:
         planted = check["expected_counts"].get(outcome, 0)
@@ -610,8 +648,7 @@ def print_report(facts, setup, figures, check, duck_counts) -> list[str]:
         print(f"\n  missed: {dict(check['missed'])}; not planted: {dict(check['invented'])}")
         for sample in check["wrong"][:10]:
             print(f"  wrong: {sample}")
-    for label, used in figures["cpu"].items():
-        print(f"\n  {label}: {cpu_line(used)}")
+    print_cpu(figures)
     missed = [r[0].strip() for r in rows if r[3] is False]
     print(f"\n  {'all targets met' if not missed else 'MISSED: ' + '; '.join(missed)}")
     return missed
@@ -645,6 +682,11 @@ def parse_args(argv=None):
         type=int,
         default=0,
         help="earlier days of ledger added before the run (nothing in them concerns the day)",
+    )
+    parser.add_argument(
+        "--ingest-only",
+        action="store_true",
+        help="stop after the ingest (and over HTTP the floor): no ledger import, reconcile run or baseline",
     )
     parser.add_argument("--keep", action="store_true", help="leave the database and the work folder behind")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
@@ -703,6 +745,7 @@ def main(argv=None) -> int:
             figures["ingest_s"] = time.perf_counter() - t0
             cpu["during ingest"] = cpu_used_between(before, cpu_snapshot(server.pid))
             figures["floor"] = measure_floor(base_url, server.pid, uploads, args, day.business_date)
+            cpu["during the floor"] = figures["floor"]["cpu"]
             stop_process_group(server)
             statuses = Counter(r[0] for r in results)
             accepted = sum(json.loads(r[2])["accepted"] for r in results if r[0] == 201)
@@ -728,6 +771,20 @@ def main(argv=None) -> int:
             raise RuntimeError(f"ingest accepted {accepted:,} and stored {stored:,} of {lines:,} lines")
         figures["ingest_rate"] = lines / figures["ingest_s"]
         print(f"  {figures['ingest_s']:.1f} s, {figures['ingest_rate']:,.0f} lines/s", flush=True)
+        figures["uploads"], figures["cpu"] = len(day.journals), cpu
+        if args.ingest_only:
+            setup = {
+                "business_date": day.business_date,
+                "lines": lines,
+                "kiosks": len(day.serials),
+                "ingest_how": ingest_how,
+                "ingest_detail": setup_ingest,
+            }
+            print_ingest_report(facts, setup, figures)
+            if args.json:
+                keep = {k: v for k, v in figures.items() if k != "cpu"}
+                args.json.write_text(json.dumps({"machine": facts, "figures": keep}, indent=2, default=str))
+            return 0
 
         # 4. Ledger import.
         with connection.cursor() as cursor:
@@ -800,7 +857,9 @@ def main(argv=None) -> int:
         print(f"\n  finished in {time.monotonic() - started:.0f} s")
         if args.json:
             keep = {k: v for k, v in figures.items() if k != "cpu"}
-            args.json.write_text(json.dumps({"machine": facts, "figures": keep, "check_ok": check["ok"]}, indent=2))
+            args.json.write_text(
+                json.dumps({"machine": facts, "figures": keep, "check_ok": check["ok"]}, indent=2, default=str)
+            )
         return 0 if check["ok"] else 1
     finally:
         stop_process_group(server)
