@@ -140,6 +140,24 @@ def process_cpu() -> Iterator[tuple[Path, int, int, int, str, float]]:
         yield entry, int(entry.name), int(fields[1]), int(fields[2]), comm, ticks / CLOCK_TICKS
 
 
+def postgres_party(entry: Path, database: str) -> str:
+    """ "postgresql" for a PostgreSQL process that works for `database` or for the whole server (WAL writer,
+    checkpointer, …), "other" for a backend serving another database: someone else's work on a shared machine.
+    `entry` is the process's /proc folder; a backend's title names its database before its client, an address
+    with a port or [local] (a Unix socket)."""
+    try:
+        title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return "postgresql"
+    words = title.split("postgres: ", 1)[-1].split()
+    backend = next(
+        (i for i, word in enumerate(words) if word == "[local]" or (word.endswith(")") and "(" in word)), None
+    )
+    if backend is not None and backend >= 1 and words[backend - 1] != database:
+        return "other"
+    return "postgresql"
+
+
 def machine_idle_s() -> float:
     """Idle and iowait seconds of all cores since boot."""
     with open("/proc/stat") as stat:

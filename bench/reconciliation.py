@@ -62,6 +62,7 @@ from common import (  # noqa: E402
     free_port,
     fresh_stack,
     machine_idle_s,
+    postgres_party,
     process_cpu,
     seed_kiosks,
     stop_process_group,
@@ -140,14 +141,16 @@ def provision(day: recon_data.Day) -> tuple[list[str], list[int]]:
 
 
 def cpu_snapshot(server_pgid: int | None = None) -> dict:
-    """CPU seconds used so far per process (labelled) and the machine's idle time."""
+    """CPU seconds used so far per process (labelled) and the machine's idle time. PostgreSQL backends of other
+    databases (other people's tests on the shared server) count as other processes."""
+    database = os.environ.get("DATABASE_URL", "").rsplit("/", 1)[-1]  # the bench's own, set by main()
     processes = {}
     me = os.getpid()
-    for _entry, pid, ppid, pgid, comm, seconds in process_cpu():
+    for entry, pid, ppid, pgid, comm, seconds in process_cpu():
         if server_pgid is not None and pgid == server_pgid:
             who = "server"
         elif comm.startswith("postgres"):
-            who = "postgresql"
+            who = postgres_party(entry, database)
         elif comm.startswith("redis-server"):
             who = "redis"
         elif pid == me or ppid == me:

@@ -44,6 +44,7 @@ from common import (  # noqa: E402  (bench/ is no package)
     free_port,
     fresh_stack,
     machine_idle_s,
+    postgres_party,
     process_cpu,
     seed_kiosks,
     stop_process_group,
@@ -175,20 +176,6 @@ def wait_until_answering(url: str, process: subprocess.Popen, timeout_s: float =
 SERVER_GROUPS: set[int] = set()
 
 
-def _postgres_party(entry: Path, database: str) -> str:
-    """A PostgreSQL backend serving another database is someone else's work; the shared background processes
-    (WAL writer, checkpointer, …) are counted as ours."""
-    try:
-        title = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return "postgresql"
-    words = title.split("postgres: ", 1)[-1].split()
-    backend = next((i for i, word in enumerate(words) if word.endswith(")") and "(" in word), None)
-    if backend is not None and backend >= 1 and words[backend - 1] != database:
-        return "other"
-    return "postgresql"
-
-
 def cpu_snapshot(server_pgid: int | None, database: str) -> dict:
     """CPU seconds used so far by each process, labelled web server, PostgreSQL, Redis or other (other people's
     work shows up there: on a shared machine it is the figure that says how much the run was disturbed), plus
@@ -203,7 +190,7 @@ def cpu_snapshot(server_pgid: int | None, database: str) -> dict:
         elif pgid in SERVER_GROUPS:
             who = "consumer"
         elif comm.startswith("postgres"):
-            who = _postgres_party(entry, database)
+            who = postgres_party(entry, database)
         elif comm.startswith("redis-server"):
             who = "redis"
         else:
