@@ -8,6 +8,10 @@ that fails one of them, or whose value only Python can judge alike with the per-
 outside the plain ASCII forms, a payer reference that may be an ID number), is marked `doubt` and judged by
 journal_format's own rules in Python (bulk.py), which writes the verdict back."""
 
+import hashlib
+
+import psycopg
+from django.conf import settings
 from django.db import connection, transaction
 
 from reconciliation.models import JournalBatch, JournalDay, JournalFile, JournalGap, JournalLine
@@ -29,7 +33,7 @@ WHITESPACE = "".join(c for c in map(chr, range(0x110000)) if c.isspace())
 _INSERT_BATCH = f"""
 INSERT INTO {BATCHES} (sha256, original_name, content, size, received_at, uploaded_by_id, status, kiosks,
                        business_dates, lines_total, lines_accepted, lines_duplicate, lines_rejected, rejections, error)
-VALUES (%s, %s, %s, %s, statement_timestamp(), %s, 'received', 0, '[]', 0, 0, 0, 0, '[]', '')
+VALUES (%s, %s, %b, %s, statement_timestamp(), %s, 'received', 0, '[]', 0, 0, 0, 0, '[]', '')
 ON CONFLICT (sha256) DO NOTHING
 RETURNING id
 """
@@ -39,18 +43,18 @@ def batch_insert(*, sha256: str, original_name: str, data: bytes, uploaded_by_id
     """Store the bulk file as received, committed (unless the caller holds a transaction); its id, or None if these
     bytes were stored before.
 
-    Looked for first: the bytes of a file sent again are never sent to the server (PostgreSQL would compress them
-    before finding the conflict). Compressed with lz4, not the default pglz, which takes seconds for a file of a
-    million lines; a column's own setting would be the place for it, until then the session's default for the
-    statement."""
+    Looked for first: the bytes of a file sent again are never sent to the server. The bytes go as a binary
+    parameter bound by the server: Django's cursors bind on the client, which would spell them out as a hex literal
+    of twice their size for the server to parse (16 s of a million-line file's 67). The column is STORAGE EXTERNAL
+    (migration 0013): stored as they come, not compressed."""
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT 1 FROM {BATCHES} WHERE sha256 = %s", [sha256])
         if cursor.fetchone():
             return None
-        with transaction.atomic():
-            cursor.execute("SET LOCAL default_toast_compression = 'lz4'")
-            cursor.execute(_INSERT_BATCH, [sha256, original_name[:255], data, len(data), uploaded_by_id])
-            row = cursor.fetchone()
+    connection.ensure_connection()
+    with transaction.atomic(), psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_INSERT_BATCH, [sha256, original_name[:255], data, len(data), uploaded_by_id])
+        row = cursor.fetchone()
     return row[0] if row else None
 
 
@@ -114,7 +118,14 @@ SELECT line, kiosk_id, fate, serial,
        txn_id,
        CASE WHEN fate = 'ok' THEN occurred_at::timestamptz END AS occurred_at,
        CASE WHEN fate = 'ok' THEN amount::numeric(12, 2) END AS amount,
-       channel, channel_ref, payer_ref, service_code, status,
+       channel, channel_ref,
+       -- privacy.protect_payer_ref: the masked number and an HMAC-SHA256 of it, computed from the key's pads
+       CASE WHEN fate = 'ok' AND id_number THEN
+           'pid:' || left(upper(payer_ref), 3) || repeat('*', char_length(payer_ref) - 7) || right(upper(payer_ref), 4)
+           || '#' || left(encode(sha256(%(opad)s::bytea || sha256(%(ipad)s::bytea || convert_to(upper(payer_ref),
+                                                                                              'UTF8'))), 'hex'), 20)
+       ELSE payer_ref END AS payer_ref,
+       service_code, status,
        CASE WHEN fate <> 'ok' THEN
            ARRAY[serial, seq, txn_id, occurred_at, amount, channel, channel_ref, payer_ref, service_code, status]
        END AS raw,
@@ -160,15 +171,21 @@ FROM (
                        AND char_length(t.channel_ref) <= 64
                        AND t.service_code <> '' AND char_length(t.service_code) <= 32
                        AND t.status IN ('success', 'failed', 'reversed')
-                       -- at most 64, and not 15 or 18: may be an ID number (privacy.protect_payer_ref), which
-                       -- Python judges
-                       AND CASE char_length(t.payer_ref) WHEN 15 THEN t.payer_ref ~ '[ -/:-WY-wy-~]'
-                                                         WHEN 18 THEN t.payer_ref ~ '[ -/:-WY-wy-~]'
+                       -- at most 64; of 15 or 18 characters, an ID number in ASCII digits (protected below)
+                       -- or a value with an ASCII character no ID number has: anything else Python judges
+                       AND CASE char_length(t.payer_ref) WHEN 15 THEN t.id_number OR t.payer_ref ~ '[ -/:-WY-wy-~]'
+                                                         WHEN 18 THEN t.id_number OR t.payer_ref ~ '[ -/:-WY-wy-~]'
                                                          ELSE char_length(t.payer_ref) <= 64 END,
                        false
                    ) AS plain
             FROM (
-                SELECT line, {{fields}} FROM {RAW} OFFSET 0
+                SELECT u.*,
+                       -- privacy's ID number, in ASCII digits: 15 digits, or 17 and a digit or X
+                       CASE char_length(u.payer_ref)
+                           WHEN 15 THEN u.payer_ref !~ '[^0-9]'
+                           WHEN 18 THEN left(u.payer_ref, 17) !~ '[^0-9]' AND right(u.payer_ref, 1) ~ '[0-9Xx]'
+                           ELSE false END AS id_number
+                FROM (SELECT line, {{fields}} FROM {RAW} OFFSET 0) u
             ) t LEFT JOIN {KIOSKS} k ON k.serial = t.serial
             OFFSET 0
         ) s
@@ -195,8 +212,21 @@ def create_rows(*, index: dict[str, int], earliest, latest, line_of: str) -> Non
     expression giving a row's line number in the file from its COPY row number `line`."""
     fields = ", ".join(f"btrim(c{index[name]}, %(ws)s) AS {name}" for name in FIELDS)
     statement = _CREATE_ROWS.replace("SELECT line, {fields}", f"SELECT ({line_of})::bigint AS line, {fields}")
+    ipad, opad = _hmac_pads()
     with connection.cursor() as cursor:
-        cursor.execute(statement, {"ws": WHITESPACE, "earliest": earliest, "latest": latest})
+        cursor.execute(
+            statement, {"ws": WHITESPACE, "earliest": earliest, "latest": latest, "ipad": ipad, "opad": opad}
+        )
+
+
+def _hmac_pads() -> tuple[bytes, bytes]:
+    """HMAC-SHA256's inner and outer padded keys for privacy's key (RFC 2104), so that SQL computes the HMAC with
+    two sha256() calls: PostgreSQL has no hmac() without pgcrypto."""
+    key = settings.KIOSKOPS["PAYER_HASH_KEY"].encode()
+    if len(key) > 64:
+        key = hashlib.sha256(key).digest()
+    key = key.ljust(64, b"\0")
+    return bytes(b ^ 0x36 for b in key), bytes(b ^ 0x5C for b in key)
 
 
 def rows_not_ok():

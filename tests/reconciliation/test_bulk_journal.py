@@ -212,6 +212,18 @@ def test_line_numbers_count_blank_lines_and_line_ends_inside_quotes_as_the_per_k
     assert JournalLine.objects.get(txn_id="T1").line_no == 3
 
 
+def test_a_line_end_inside_quotes_counts_in_the_line_numbers_of_a_file_without_blank_lines(kiosks):
+    data = (
+        f"{HEADER}\n{row(1)}\n"
+        'KS-B1,2,T2,2026-11-18T10:00:00+08:00,20.00,wechat,ORD2,"two\nlines",ID_CARD,success\n'
+        f"{row(3, amount='x')}\n"
+    ).encode()
+    report = ingest(data)
+
+    assert [r["line"] for r in report.rejections] == [5]
+    assert JournalLine.objects.get(txn_id="T2").line_no == 4
+
+
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
