@@ -212,6 +212,17 @@ def test_line_numbers_count_blank_lines_and_line_ends_inside_quotes_as_the_per_k
     assert JournalLine.objects.get(txn_id="T1").line_no == 3
 
 
+def test_blanks_at_a_fields_edge_are_stripped_as_the_per_kiosk_parser_strips_them(kiosks):
+    report = ingest(bulk_file(row(1, txn=" T1"), row(2, txn="T2\u3000"), row(3, service="ID_CARD ")))
+
+    assert report.accepted == 3 and report.rejections == []
+    assert sorted(JournalLine.objects.values_list("txn_id", "service_code")) == [
+        ("T1", "ID_CARD"),
+        ("T2", "ID_CARD"),
+        ("T3", "ID_CARD"),
+    ]
+
+
 def test_a_line_end_inside_quotes_counts_in_the_line_numbers_of_a_file_without_blank_lines(kiosks):
     data = (
         f"{HEADER}\n{row(1)}\n"
