@@ -192,17 +192,20 @@ def journals_awaited(business_date: date, *, kiosk_ids, calendar, today: date) -
     return dict.fromkeys(kiosk_ids - set(read), deadline)
 
 
-def duplicate_ledger_ids(ledger_ids: set[int]) -> set[int]:
+def duplicate_ledger_ids(ledger_ids: set[int], *, near: date | None = None) -> set[int]:
     """Of the given ledger entries, those settling a payer's fee that was already settled earlier
-    (LedgerEntry.settles_again, kept by the ledger import)."""
+    (LedgerEntry.settles_again, kept by the ledger import). With `near`, the entries are known to be dated within
+    a settlement window of that day, and only those days' partitions are read."""
     found: set[int] = set()
     ids = sorted(ledger_ids)
-    for start in range(0, len(ids), 20000):
-        found.update(
-            LedgerEntry.objects.filter(id__in=ids[start : start + 20000], settles_again=True).values_list(
-                "id", flat=True
-            )
+    entries = LedgerEntry.objects.filter(settles_again=True)
+    if near is not None:
+        entries = entries.filter(
+            business_date__gte=near - timedelta(days=1),
+            business_date__lte=near + timedelta(days=LEDGER_LOOKAHEAD_DAYS),
         )
+    for start in range(0, len(ids), 20000):
+        found.update(entries.filter(id__in=ids[start : start + 20000]).values_list("id", flat=True))
     return found
 
 

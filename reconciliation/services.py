@@ -448,12 +448,14 @@ def reconcile_run(*, business_date: date, today: date | None = None, trigger: st
                 business_date, kiosk_ids={ledger.kiosk_id for ledger in unpaired}, calendar=calendar, today=today
             )
             manual = selectors.day_manual_pairs(business_date)
-            ledger_ids = {ledger.id for ledger in unpaired} | {ledger.id for ledger in manual.values()}
+            # The unpaired entries lie within the day's settlement window; the hand-made pairs anywhere (a few).
+            duplicates = selectors.duplicate_ledger_ids({ledger.id for ledger in unpaired}, near=business_date)
+            duplicates |= selectors.duplicate_ledger_ids({ledger.id for ledger in manual.values()})
             result = matching.reconcile_day(
                 business_date=business_date,
                 pairs=lines.pairs,
                 unpaired_ledger=unpaired,
-                duplicate_ledger_ids=lines.duplicate_ledger_ids | selectors.duplicate_ledger_ids(ledger_ids),
+                duplicate_ledger_ids=lines.duplicate_ledger_ids | duplicates,
                 rules=rules,
                 manual_pairs=manual,
                 precounted=lines.precounted,

@@ -238,11 +238,15 @@ FROM (
 # days from a month before to two months after: a bounded number of partitions however long the history. The line
 # side is the day's own partition.
 _LEDGER_BY_KEY = f"""
-SELECT DISTINCT ON (j.id) j.id, l.id, l.settles_again
-FROM {_LINES} j JOIN {_LEDGER} l ON l.channel = j.channel AND l.channel_ref = j.channel_ref
+SELECT j.id, l.id, l.settles_again
+FROM {_LINES} j
+CROSS JOIN LATERAL (
+    SELECT id, settles_again FROM {_LEDGER} l
+    WHERE l.channel = j.channel AND l.channel_ref = j.channel_ref
+      AND l.business_date >= %(far_from)s AND l.business_date <= %(far_to)s
+    ORDER BY l.business_date LIMIT 1
+) l
 WHERE j.business_date = %(day)s AND j.id = ANY(%(ids)s::bigint[]) AND j.channel_ref <> ''
-  AND l.business_date >= %(far_from)s AND l.business_date <= %(far_to)s
-ORDER BY j.id, l.business_date
 """
 
 _LINE_COLUMNS = "j.id, j.kiosk_id, k.serial, j.seq, j.occurred_at, j.amount, j.channel, j.channel_ref, j.payer_ref, \
@@ -253,8 +257,11 @@ _LINES_BY_ID = f"""
 SELECT {_LINE_COLUMNS} FROM {_LINES} j JOIN {_KIOSKS} k ON k.id = j.kiosk_id
 WHERE j.business_date = %s AND j.id = ANY(%s::bigint[])
 """
-# By id alone: every partition's primary-key index is probed, for the few thousand entries of a day's pairs.
-_LEDGER_BY_ID = f"SELECT {_LEDGER_COLUMNS} FROM {_LEDGER} l WHERE l.id = ANY(%s::bigint[])"
+# By id, among the days the pairs' entries can lie in (near the day, or found by key above).
+_LEDGER_BY_ID = f"""
+SELECT {_LEDGER_COLUMNS} FROM {_LEDGER} l
+WHERE l.id = ANY(%s::bigint[]) AND l.business_date >= %s AND l.business_date <= %s
+"""
 
 
 def day_to_judge(
@@ -299,6 +306,8 @@ def day_to_judge(
         )
         # Lines without an entry near the day: their entry, if the ledger has one at all, settled far from it.
         ledger_ids = list(ledger_ids)
+        near_ids = {i for i in ledger_ids if i is not None}
+        found = {}
         alone = [line_id for line_id, ledger_id in zip(line_ids, ledger_ids, strict=True) if ledger_id is None]
         if alone:
             cursor.execute(
@@ -318,8 +327,22 @@ def day_to_judge(
                         duplicates.append(found[line_id][0])
         cursor.execute(_LINES_BY_ID, [business_date, array_literal(line_ids)])
         journal = {row[0]: JRow(*row) for row in cursor.fetchall()}
-        cursor.execute(_LEDGER_BY_ID, [array_literal(i for i in ledger_ids if i is not None)])
-        ledger = {row[0]: LRow(*row) for row in cursor.fetchall()}
+        # The entries found near the day among the near days' partitions; the few found by key among the far ones.
+        ledger = {}
+        for ids, days_before, days_after in (
+            (near_ids, 1, lookahead_days),
+            ({ledger_id for ledger_id, _again in found.values()}, 31, 62),
+        ):
+            if ids:
+                cursor.execute(
+                    _LEDGER_BY_ID,
+                    [
+                        array_literal(ids),
+                        business_date - timedelta(days=days_before),
+                        business_date + timedelta(days=days_after),
+                    ],
+                )
+                ledger.update((row[0], LRow(*row)) for row in cursor.fetchall())
     pairs = [(journal[line_id], ledger.get(ledger_id)) for line_id, ledger_id in zip(line_ids, ledger_ids, strict=True)]
     return lines, pairs, Precounted(matched, matched_amount, cash, cash_amount), set(duplicates), unclaimed
 
