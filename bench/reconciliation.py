@@ -247,31 +247,20 @@ def start_server(args, workdir: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("the server did not answer /healthz within 60 s")
 
 
-def put_journals(
-    base_url: str,
-    uploads: list[tuple[str, str, bytes]],
-    connections: int,
-    gzip_bodies: bool,
-    content_type: str = "text/csv",
-):
-    """PUT every journal once, from `connections` keep-alive connections. Returns [(status, seconds, report)]."""
-    import gzip
-
+def send_requests(base_url: str, requests: list[tuple[str, str, dict, bytes]], connections: int) -> list:
+    """Send every (method, path, headers, body) once, from `connections` keep-alive connections, the bodies ready
+    beforehand so that the client's work is the HTTP alone. Returns [(status, seconds, body)] in order."""
     host, port = base_url.removeprefix("http://").split(":")
-    results: list = [None] * len(uploads)
+    results: list = [None] * len(requests)
     counter = itertools.count()
-    bodies = [gzip.compress(body, 1) if gzip_bodies else body for _, _, body in uploads]
 
     def worker():
         conn = http.client.HTTPConnection(host, int(port), timeout=120)
-        while (i := next(counter)) < len(uploads):
-            token, business_date, _ = uploads[i]
-            headers = {"Authorization": f"Device {token}", "Content-Type": content_type}
-            if gzip_bodies:
-                headers["Content-Encoding"] = "gzip"
+        while (i := next(counter)) < len(requests):
+            method, path, headers, body = requests[i]
             started = time.perf_counter()
             try:
-                conn.request("PUT", f"/api/v1/device/journals/{business_date}", body=bodies[i], headers=headers)
+                conn.request(method, path, body=body, headers=headers)
                 response = conn.getresponse()
                 data = response.read()
                 results[i] = (response.status, time.perf_counter() - started, data)
@@ -289,6 +278,42 @@ def put_journals(
     for t in threads:
         t.join()
     return results
+
+
+def put_journals(
+    base_url: str,
+    uploads: list[tuple[str, str, bytes]],
+    connections: int,
+    gzip_bodies: bool,
+    content_type: str = "text/csv",
+):
+    """PUT every journal once, from `connections` keep-alive connections. Returns [(status, seconds, report)]."""
+    import gzip
+
+    requests = []
+    for token, business_date, body in uploads:
+        headers = {"Authorization": f"Device {token}", "Content-Type": content_type}
+        if gzip_bodies:
+            headers["Content-Encoding"] = "gzip"
+        path = f"/api/v1/device/journals/{business_date}"
+        requests.append(("PUT", path, headers, gzip.compress(body, 1) if gzip_bodies else body))
+    return send_requests(base_url, requests, connections)
+
+
+def send_heartbeats(base_url: str, tokens: list[str], connections: int) -> None:
+    """One heartbeat from every kiosk, untimed: what a running fleet has always just done (every kiosk beats every
+    minute), so the kiosks' tokens are in the device token cache when their journals come, as in production
+    (fleet/api/device_admit.py). --cold-tokens leaves this out, to show an upload from a kiosk first heard of."""
+    from datetime import UTC, datetime
+
+    body = json.dumps({"sent_at": datetime.now(UTC).isoformat(), "components": {}}).encode()
+    headers = {"Content-Type": "application/json"}
+    requests = [
+        ("POST", "/api/v1/device/heartbeat", {**headers, "Authorization": f"Device {token}"}, body) for token in tokens
+    ]
+    statuses = Counter(r[0] for r in send_requests(base_url, requests, connections))
+    if statuses != Counter({200: len(tokens)}):
+        raise RuntimeError(f"the heartbeats before the ingest were answered {dict(statuses)}, not all 200")
 
 
 def add_ledger_history(days: int, business_date) -> None:
@@ -687,6 +712,11 @@ def parse_args(argv=None):
         help="earlier days of ledger added before the run (nothing in them concerns the day)",
     )
     parser.add_argument(
+        "--cold-tokens",
+        action="store_true",
+        help="no heartbeat from each kiosk before its upload: every upload's token is read from PostgreSQL once",
+    )
+    parser.add_argument(
         "--ingest-only",
         action="store_true",
         help="stop after the ingest (and over HTTP the floor): no ledger import, reconcile run or baseline",
@@ -740,6 +770,9 @@ def main(argv=None) -> int:
         if args.ingest == "http":
             server, base_url = start_server(args, workdir)
             uploads = [(token, str(day.business_date), body) for token, body in zip(tokens, day.journals, strict=True)]
+            if not args.cold_tokens:
+                print(f"A heartbeat from each of the {len(tokens):,} kiosks (untimed) …", flush=True)
+                send_heartbeats(base_url, tokens, args.connections)
             print(f"Ingesting {lines:,} lines: {len(uploads):,} PUTs over {args.connections} connections …", flush=True)
             before = cpu_snapshot(server.pid)
             t0 = time.perf_counter()
@@ -755,7 +788,8 @@ def main(argv=None) -> int:
             latencies = sorted(r[1] for r in results)
             setup_ingest = (
                 f"{len(uploads):,} HTTP PUTs /api/v1/device/journals/{day.business_date}"
-                f"{' (gzip)' if args.gzip else ''}, {args.connections} keep-alive connections, loopback;\n"
+                f"{' (gzip)' if args.gzip else ''}, {args.connections} keep-alive connections, loopback, "
+                f"{'tokens cold' if args.cold_tokens else 'after a heartbeat from each kiosk'};\n"
                 f"            gunicorn gthread {args.workers}×{args.threads}, WSGI; statuses "
                 f"{dict(statuses)}; latency p50 {statistics.median(latencies) * 1000:.0f} ms, "
                 f"p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.0f} ms"
