@@ -8,7 +8,7 @@ RUN_ENV := DJANGO_DEBUG=$${DJANGO_DEBUG:-1}
 LAUNCH  := $(PY) -m config.embedded_postgres run --
 TEST_ENV := DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-test-secret-key-that-is-long-enough-for-django} DJANGO_DEBUG=0
 
-.PHONY: install run serve setup test lint bench messages clean
+.PHONY: install run serve setup test lint bench bench-store bench-scaleout messages clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
 	$(PYTHON) -c 'import sys; sys.exit("KioskOps needs Python 3.11+") if sys.version_info < (3, 11) else None'
@@ -48,6 +48,13 @@ bench: install  ## benchmarks against PostgreSQL and Redis; see docs/performance
 	$(PY) bench/reconciliation.py $(RECON_BENCH_ARGS)
 	$(PY) bench/incidents.py $(INCIDENT_BENCH_ARGS)
 	$(PY) bench/analytics.py $(ANALYTICS_BENCH_ARGS)
+	$(PY) bench/recon_bulk.py $(BULK_BENCH_ARGS)
+
+bench-store: install  ## the reconciliation store: a city day with 30 days of history (STORE_BENCH_ARGS; province: see docs/performance.md)
+	$(PY) bench/recon_store.py --kiosks 10000 --lines 1000000 --history-days 30 --duckdb-rounds 1 $(STORE_BENCH_ARGS)
+
+bench-scaleout: install  ## two hosts in network namespaces against one PostgreSQL and Redis (needs root); docs/scaling.md
+	$(PY) bench/scaleout.py $(SCALEOUT_BENCH_ARGS)
 
 messages: install  ## refresh locale/zh_Hans/LC_MESSAGES/django.po from the code, then compile it (needs gettext)
 	$(TEST_ENV) $(PY) manage.py makemessages -l zh_Hans --add-location=file --ignore=tests --ignore=var --ignore=bench
