@@ -758,6 +758,14 @@ def _ledger_import(*, data: bytes, fmt: str, original_name: str, actor) -> Ledge
     known_file = LedgerFile.objects.filter(sha256=sha).first()
     if known_file is not None:
         return LedgerImportReport(sha, known_file.format, duplicate_file=True, entries=known_file.entries_total)
+    if fmt == "canonical":
+        # COPY and set-based checks: the rows and refusals of the parser below, at COPY speed. None for the rare file
+        # COPY would read otherwise than the parser (reconciliation/ledger_copy.py): the parser reads it.
+        from reconciliation import ledger_copy  # it builds on this module's report and runs
+
+        report = ledger_copy.canonical_import(data=data, sha256=sha, original_name=original_name, actor=actor)
+        if report is not None:
+            return report
     rows = ledger_formats.parse(data, fmt)
     first_line: dict[tuple[str, str], int] = {}
     for row in rows:
