@@ -30,6 +30,7 @@ from datetime import UTC, date, timedelta
 import psycopg
 from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from core import inputs
 from fleet.models import Kiosk
@@ -359,7 +360,7 @@ def _stage(plan: _Plan) -> _Staged:
     if repeated:
         line, first, ref = repeated
         raise LedgerFormatError(
-            line, "channel_ref", "%(ref)s already appears on line %(line)s", ref=repr(ref), line=first
+            line, "channel_ref", gettext_noop("%(ref)s already appears on line %(line)s"), ref=repr(ref), line=first
         )
     return staged_days()
 
