@@ -49,6 +49,7 @@ bench: install  ## benchmarks against PostgreSQL and Redis; see docs/performance
 	$(PY) bench/incidents.py $(INCIDENT_BENCH_ARGS)
 	$(PY) bench/analytics.py $(ANALYTICS_BENCH_ARGS)
 	$(PY) bench/recon_bulk.py $(BULK_BENCH_ARGS)
+	$(PY) bench/recon_ledger.py $(LEDGER_BENCH_ARGS)
 
 bench-store: install  ## the reconciliation store: a city day with 30 days of history (STORE_BENCH_ARGS; province: see docs/performance.md)
 	$(PY) bench/recon_store.py --kiosks 10000 --lines 1000000 --history-days 30 --duckdb-rounds 1 $(STORE_BENCH_ARGS)

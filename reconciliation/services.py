@@ -755,7 +755,7 @@ def ledger_import(*, data: bytes, fmt: str, original_name: str = "", actor=None)
 
 def _ledger_import(*, data: bytes, fmt: str, original_name: str, actor) -> LedgerImportReport:
     sha = hashlib.sha256(data).hexdigest()
-    known_file = LedgerFile.objects.filter(sha256=sha).first()
+    known_file = LedgerFile.objects.filter(sha256=sha).defer("content").first()
     if known_file is not None:
         return LedgerImportReport(sha, known_file.format, duplicate_file=True, entries=known_file.entries_total)
     if fmt == "canonical":
