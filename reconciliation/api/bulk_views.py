@@ -10,7 +10,13 @@ has committed."""
 
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
@@ -84,7 +90,26 @@ class JournalBatchView(APIView):
         responses={
             201: BulkReportOut,
             200: OpenApiResponse(BulkReportOut, description="the same bytes were sent before: nothing changed"),
-            400: OpenApiResponse(BulkReportOut, description="the file as a whole was refused (`rejected_file`)"),
+            400: OpenApiResponse(
+                PolymorphicProxySerializer(
+                    component_name="BulkJournalRefusal",
+                    serializers=[
+                        BulkReportOut,
+                        inline_serializer(
+                            name="BulkJournalRequestError",
+                            fields={
+                                "code": serializers.CharField(),
+                                "detail": serializers.CharField(),
+                                "errors": serializers.DictField(required=False),
+                            },
+                        ),
+                    ],
+                    resource_type_field_name=None,
+                ),
+                description="the file as a whole was refused, stored (a report with `rejected_file`); or the request "
+                "itself was unusable (an empty body, a gzip body cut short), nothing stored, in the API's error shape "
+                "(`code`, `detail`)",
+            ),
             413: OpenApiResponse(description="over the size limit as sent or once unzipped"),
             415: OpenApiResponse(description="not text/csv"),
         },
