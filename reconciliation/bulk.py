@@ -25,7 +25,7 @@ import hashlib
 import json
 import logging
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 
 import psycopg
@@ -76,19 +76,7 @@ class BulkReport:
     days: list[dict] = field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {
-            "file_sha256": self.file_sha256,
-            "duplicate_file": self.duplicate_file,
-            "rejected_file": self.rejected_file,
-            "lines": self.lines,
-            "accepted": self.accepted,
-            "duplicate": self.duplicate,
-            "rejected": self.rejected,
-            "rejections": self.rejections,
-            "kiosks": self.kiosks,
-            "business_dates": self.business_dates,
-            "days": self.days,
-        }
+        return asdict(self)  # every field is already JSON: the API's body, field for field
 
 
 class _Refused(Exception):
