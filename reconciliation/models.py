@@ -1,4 +1,5 @@
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
@@ -652,8 +653,6 @@ _ENTRY_DAYS_BEFORE, _ENTRY_DAYS_AFTER = 31, 62
 
 def attach_payment_rows(items) -> None:
     """Cache each item's journal line and ledger entry (with their source files, without the files' bytes) on it."""
-    from datetime import timedelta
-
     items = [item for item in items if item.journal_line_id or item.ledger_entry_id]
     if not items:
         return
