@@ -143,6 +143,7 @@ def test_the_console_shows_the_waiting_payment_in_chinese_apart_from_the_discrep
     page = client.get(reverse("reconciliation:item", args=[item_for("ORD-SLOW-1").uid])).content.decode()
     assert "等待流水上传" in page and 'id="item-journal-due"' in page
     assert "上传截止时间为 2026-11-19 12:00" in page and "awaiting_journal" not in page.split("<main")[1]
+    assert "该终端尚未上传当天的交易流水" in page and "终端交易流水中没有这笔缴费的记录" not in page
 
 
 def test_the_api_lists_the_waiting_outcome_and_leaves_it_out_of_problems(api_client, waiting):
