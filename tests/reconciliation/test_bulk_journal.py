@@ -445,3 +445,22 @@ def test_the_management_command_ingests_a_gzipped_file_and_reports_it(kiosks, tm
     assert "2 lines of 1 kiosks, 2 new" in out.getvalue()
     assert "1 sequence gap(s)" in out.getvalue()
     assert JournalLine.objects.count() == 2
+
+
+def test_a_signed_in_user_uploads_with_the_csrf_header_and_without_it_is_refused(kiosks, region):
+    from django.test import Client
+
+    from tests.factories import UserFactory
+
+    finance = UserFactory(username="fin-s", role="finance_officer", regions=[region])
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(finance)
+    token = "a" * 32
+    client.cookies["csrftoken"] = token
+    data = bulk_file(row(1))
+
+    refused = client.generic("POST", URL, data, content_type="text/csv")
+    sent = client.generic("POST", URL, data, content_type="text/csv", HTTP_X_CSRFTOKEN=token)
+
+    assert refused.status_code == 403
+    assert sent.status_code == 201 and sent.json()["accepted"] == 1
