@@ -1,7 +1,8 @@
-"""DRF's JSON parser under the input policy (core/inputs.py): every staff and device API body is checked once."""
+"""DRF's JSON parser under the input policy (core/inputs.py): every staff and device API body is checked once; and a
+parser for views that read their body themselves."""
 
 from rest_framework.exceptions import ValidationError
-from rest_framework.parsers import JSONParser
+from rest_framework.parsers import BaseParser, DataAndFiles, JSONParser
 
 from core import inputs
 
@@ -18,3 +19,14 @@ class PolicyJSONParser(JSONParser):
             return inputs.loads(raw)
         except inputs.InputError as exc:
             raise ValidationError(exc.as_errors(), code="invalid") from None
+
+
+class UnreadBodyParser(BaseParser):
+    """For a view that reads its body itself as a stream (a large upload, gzip allowed): whatever the content type,
+    DRF's `request.data` and `request.POST` are empty and the stream is left unread. Session authentication's CSRF
+    check reads `request.POST`; without a parser it would answer 415 before the view could check the type."""
+
+    media_type = "*/*"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return DataAndFiles({}, {})

@@ -18,11 +18,11 @@ from drf_spectacular.utils import (
     inline_serializer,
 )
 from rest_framework import serializers
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.parsers import UnreadBodyParser
 from core.permissions import has_perm
 from fleet.api.device_http import Rejected, require_content_type
 from reconciliation import bulk
@@ -71,18 +71,8 @@ BulkReportOut = inline_serializer(
 )
 
 
-class _StreamSafeSessionAuthentication(SessionAuthentication):
-    """Session authentication whose CSRF check looks at Django's request, not DRF's: DRF's `request.POST` would run
-    the parsers over a text/csv body (none is configured: a 415) and consume the stream the view reads itself.
-    Django's own check reads the token from the header and leaves a non-form body unread."""
-
-    def enforce_csrf(self, request):
-        return super().enforce_csrf(request._request)
-
-
 class JournalBatchView(APIView):
-    parser_classes = []  # the body is read as a stream below, never parsed by DRF
-    authentication_classes = [TokenAuthentication, _StreamSafeSessionAuthentication]
+    parser_classes = [UnreadBodyParser]  # the body is read as a stream below, never parsed by DRF
 
     def get_permissions(self):
         return [IsAuthenticated(), has_perm("reconciliation.add_journalfile")()]
