@@ -127,6 +127,40 @@ def test_a_txn_id_repeated_with_other_values_is_refused_and_with_the_same_counte
     ]
 
 
+def test_a_txn_id_repeated_within_the_file_of_a_new_day_keeps_its_first_line_as_for_a_day_with_lines(kiosks):
+    report = ingest(bulk_file(row(1), row(2), row(2), row(3, txn="T2"), row(1, kiosk="KS-B2")))
+
+    assert (report.accepted, report.duplicate, report.rejected) == (3, 1, 1)
+    assert report.rejections == [{"line": 5, "reason": "txn_id: T2 repeats line 3 with other values"}]
+    kept = JournalLine.objects.filter(kiosk=kiosks[0]).order_by("txn_id")
+    assert list(kept.values_list("txn_id", "seq", "line_no")) == [("T1", 1, 2), ("T2", 2, 3)]
+    assert sorted(JournalDay.objects.values_list("kiosk__serial", "lines", "first_seq", "last_seq")) == [
+        ("KS-B1", 2, 1, 2),
+        ("KS-B2", 1, 1, 1),
+    ]
+
+
+def test_a_new_day_whose_lines_another_upload_stored_meanwhile_is_merged_against_them(kiosks, monkeypatch):
+    """Between the batch's file rows and its lines, the kiosk's own upload of the same day is stored: the insert for
+    new days meets its lines in the unique index and the careful path decides, line by line."""
+    from reconciliation import bulk_sql
+
+    original = bulk_sql.files_insert
+
+    def files_insert_then_an_upload(**kwargs):
+        files = original(**kwargs)
+        services.journal_ingest(kiosk=kiosks[0], business_date=DAY, data=kiosk_file_of([row(1), row(2, amount="9.00")]))
+        return files
+
+    monkeypatch.setattr(bulk_sql, "files_insert", files_insert_then_an_upload)
+    report = ingest(bulk_file(row(1), row(2), row(3)))
+
+    assert (report.accepted, report.duplicate, report.rejected) == (1, 1, 1)
+    assert report.rejections == [{"line": 3, "reason": "txn_id: T2 was recorded earlier with other values"}]
+    assert JournalDay.objects.get(kiosk=kiosks[0], business_date=DAY).lines == 3
+    assert JournalLine.objects.filter(kiosk=kiosks[0]).count() == 3
+
+
 def test_lines_of_an_unknown_kiosk_a_drill_stand_in_or_outside_the_dates_are_refused_alone(kiosks, site):
     KioskFactory(site=site, serial="KS-DRILL", drill_of=kiosks[0])
     report = ingest(
