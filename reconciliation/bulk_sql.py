@@ -12,8 +12,9 @@ import hashlib
 
 import psycopg
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import connection, transaction
 
+from reconciliation import sql
 from reconciliation.models import JournalBatch, JournalDay, JournalFile, JournalGap, JournalLine
 
 LINES = JournalLine._meta.db_table
@@ -326,7 +327,7 @@ def files_insert(*, batch_id: int, sha256: str, uploaded_by_id, kiosk_days: list
 # every unique index before each row nor a sort into key order is needed (measured on a million lines: 11 s against
 # 18 s). Should that assumption fail — a txn_id repeated within the file, or a concurrent upload of the same
 # kiosk-day committed first — the unique index refuses the statement, the savepoint is rolled back, and every line
-# takes the careful path below, which gives the same result.
+# takes the careful path below, which gives the same result (sql.fast_insert_held, sql.careful_insert).
 #
 # The careful path (lines of kiosk-days the journal already has, or all of them after a refusal): ON CONFLICT DO
 # NOTHING; of a txn_id repeated in the file, the first line is offered first and kept. Rows go in key order: two
@@ -386,15 +387,21 @@ def lines_insert() -> dict[tuple, int]:
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {FILES_OF_BATCH} WHERE fresh)")
         if cursor.fetchone()[0]:
-            try:
-                with transaction.atomic():
-                    cursor.execute(_INSERT_FRESH_LINES)
-                    cursor.execute(_FRESH_DAYS)
-                    added = {(k, d): n for k, d, n in cursor.fetchall()}
-            except IntegrityError:
+
+            def fresh() -> None:
+                cursor.execute(_INSERT_FRESH_LINES)
+                cursor.execute(_FRESH_DAYS)
+                added.update({(k, d): n for k, d, n in cursor.fetchall()})
+
+            if not sql.fast_insert_held(fresh):
+                added.clear()
                 cursor.execute(f"UPDATE {FILES_OF_BATCH} SET fresh = false")
-        cursor.execute(_INSERT_LINES)
-        added.update({(k, d): n for k, d, n in cursor.fetchall()})
+
+        def careful() -> dict[tuple, int]:
+            cursor.execute(_INSERT_LINES)
+            return {(k, d): n for k, d, n in cursor.fetchall()}
+
+        added.update(sql.careful_insert(careful))
     return added
 
 

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, timedelta
 
 import psycopg
-from django.db import DatabaseError, DataError, IntegrityError, connection, transaction
+from django.db import DatabaseError, DataError, connection, transaction
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
@@ -503,6 +503,7 @@ _CREATE_NEW = f"CREATE TEMP TABLE {NEW} (business_date date, paid_at timestamptz
 _INSERT_NEW_ENTRIES = f"""
 WITH added AS (
     {_INSERT_ENTRIES}
+    ORDER BY channel COLLATE "C", channel_ref COLLATE "C", business_date
     ON CONFLICT DO NOTHING
     RETURNING business_date, paid_at, payer_ref, service_code
 )
@@ -521,22 +522,20 @@ def entries_insert(*, file_id: int, staged: _Staged) -> tuple[int, dict[date, bo
     whether one of its new entries is dated by its settlement alone (no paid_at).
 
     A file whose first rows the ledger does not know is inserted without ON CONFLICT (speculative insertion costs a
-    quarter of the statement); should a key be known after all, or written by a concurrent import meanwhile, it is
-    inserted again with it."""
+    quarter of the statement); should a key be known after all, or a concurrent import write the same keys, it is
+    inserted again with it, in key order (sql.fast_insert_held, sql.careful_insert)."""
     with connection.cursor() as cursor:
         cursor.execute(_SOME_KNOWN)
         (some_known,) = cursor.fetchone()
-        if not some_known:
-            try:
-                with transaction.atomic():
-                    cursor.execute(_INSERT_ENTRIES, {"file": file_id})
-                return staged.entries, staged.days
-            except IntegrityError as exc:
-                if getattr(exc.__cause__, "sqlstate", None) != "23505":
-                    raise
+        if not some_known and sql.fast_insert_held(lambda: cursor.execute(_INSERT_ENTRIES, {"file": file_id})):
+            return staged.entries, staged.days
         cursor.execute(_CREATE_NEW)
-        cursor.execute(_INSERT_NEW_ENTRIES, {"file": file_id})
-        new = cursor.rowcount
+
+        def insert() -> int:
+            cursor.execute(_INSERT_NEW_ENTRIES, {"file": file_id})
+            return cursor.rowcount
+
+        new = sql.careful_insert(insert)
         cursor.execute(f"SELECT business_date, bool_or(paid_at IS NULL) FROM {NEW} GROUP BY business_date")
         return new, dict(cursor.fetchall())
 

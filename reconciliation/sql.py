@@ -6,7 +6,7 @@ import json
 import uuid
 from datetime import date, datetime, time, timedelta
 
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 
 from fleet.models import Kiosk
 from reconciliation.journal_format import CHANNELS, SHANGHAI
@@ -30,6 +30,46 @@ def array_literal(values) -> str:
 
 def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+# Two writers of the same keys: the second meets the first's rows in a unique index (unique_violation) or, when
+# each holds a key the other needs, PostgreSQL cancels one of them (deadlock_detected). Either way only the
+# statement's savepoint is lost.
+UNIQUE_VIOLATION = "23505"
+DEADLOCK_DETECTED = "40P01"
+CAREFUL_ATTEMPTS = 3
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error as Django wraps it (the driver's error is its cause)."""
+    return getattr(exc.__cause__, "sqlstate", None) or getattr(exc, "sqlstate", None)
+
+
+def fast_insert_held(execute) -> bool:
+    """Run a plain INSERT that assumes nobody else writes its keys (no ON CONFLICT, no key order) under a savepoint:
+    True if it held; False if a key was there after all or a concurrent writer of the same keys met it, and the
+    savepoint was rolled back (its rows and row locks gone), so the caller takes its careful path."""
+    try:
+        with transaction.atomic():
+            execute()
+        return True
+    except DatabaseError as exc:
+        if sqlstate(exc) not in (UNIQUE_VIOLATION, DEADLOCK_DETECTED):
+            raise
+        return False
+
+
+def careful_insert(execute):
+    """Run an INSERT … ON CONFLICT DO NOTHING that takes its keys in key order (ORDER BY the unique key) under a
+    savepoint, again if PostgreSQL chose it to break a deadlock: two careful inserts take overlapping keys in the
+    same order and cannot deadlock each other, but a concurrent fast insert takes them in file order."""
+    for attempt in range(1, CAREFUL_ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                return execute()
+        except DatabaseError as exc:
+            if sqlstate(exc) != DEADLOCK_DETECTED or attempt == CAREFUL_ATTEMPTS:
+                raise
 
 
 _LINES = JournalLine._meta.db_table
@@ -382,6 +422,7 @@ WITH added AS (
     SELECT s.channel, s.channel_ref, s.paid_at, s.settled_at, s.business_date, s.amount, s.kiosk_serial, k.id,
            s.payer_ref, s.service_code, %s, s.line_no
     FROM {_STAGE} s LEFT JOIN {_KIOSKS} k ON k.serial = s.kiosk_serial AND s.kiosk_serial <> ''
+    ORDER BY s.channel COLLATE "C", s.channel_ref COLLATE "C", s.business_date
     ON CONFLICT DO NOTHING
     RETURNING business_date, paid_at IS NULL, payer_ref, service_code
 )
@@ -441,9 +482,13 @@ def ledger_entries_insert(*, source_file_id: int, rows, lookahead_days: int) -> 
             for row in rows:
                 copy.write_row(row)
         cursor.execute(_CREATE_NEW)
-        cursor.execute(_INSERT_ENTRIES, [source_file_id])
+
+        def insert() -> int:
+            cursor.execute(_INSERT_ENTRIES, [source_file_id])
+            return cursor.rowcount
+
         # What this import added: a row another import committed meanwhile is skipped by the unique key, not counted.
-        new = cursor.rowcount
+        new = careful_insert(insert)
         cursor.execute(f"SELECT min(business_date), max(business_date) FROM {_NEW}")
         first, last = cursor.fetchone()
         cursor.execute(_DATES_TO_RERUN, {"lookahead": lookahead_days})
