@@ -166,7 +166,7 @@ FROM (
                                 make_date(substr(t.occurred_at, 1, 4)::int, substr(t.occurred_at, 6, 2)::int, 1)
                                 + interval '1 month - 1 day'))
                        AND octet_length(t.amount) BETWEEN 4 AND 13 AND t.amount !~ '[^0-9.]'
-                       AND strpos(t.amount, '.') = octet_length(t.amount) - 2
+                       AND strpos(t.amount, '.') = octet_length(t.amount) - 2 AND strpos(right(t.amount, 2), '.') = 0
                        AND t.channel IN ('card', 'wechat', 'alipay', 'unionpay_qr', 'cash')
                        AND (t.channel = 'cash' OR t.channel_ref <> '')
                        AND char_length(t.channel_ref) <= 64

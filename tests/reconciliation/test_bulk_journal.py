@@ -184,6 +184,8 @@ BAD_VALUES = [
     {"when": "yesterday"},
     {"amount": "20"},
     {"amount": "-1.00"},
+    {"amount": "1.2."},
+    {"amount": "1..2"},
     {"channel": "bitcoin"},
     {"channel": "wechat", "ref": ""},
     {"ref": "R" * 65},
