@@ -4,7 +4,7 @@ path."""
 
 import json
 import uuid
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.db import DatabaseError, connection, transaction
 
@@ -471,6 +471,19 @@ def ledger_mark_repeats(groups: list[tuple[str, str]]) -> None:
             )
 
 
+def _in_utc(row: tuple) -> tuple:
+    """The row with paid_at and settled_at in UTC: Python reads an offset up to ±23:59 (2026-11-18T10:00:00+20:00),
+    PostgreSQL's timestamptz only up to ±15:59, and the moment is the same."""
+    channel, channel_ref, paid_at, settled_at, *rest = row
+    return (
+        channel,
+        channel_ref,
+        paid_at.astimezone(UTC) if paid_at is not None else None,
+        settled_at.astimezone(UTC),
+        *rest,
+    )
+
+
 def ledger_entries_insert(*, source_file_id: int, rows, lookahead_days: int) -> tuple[int, set[date]]:
     """Add ledger rows (channel, channel_ref, paid_at, settled_at, business_date, amount, kiosk_serial, payer_ref,
     service_code, line_no) that the ledger does not have yet, in the caller's transaction: COPY into a temporary
@@ -480,7 +493,7 @@ def ledger_entries_insert(*, source_file_id: int, rows, lookahead_days: int) -> 
         cursor.execute(_CREATE_STAGE)
         with cursor.copy(f"COPY {_STAGE} FROM STDIN") as copy:
             for row in rows:
-                copy.write_row(row)
+                copy.write_row(_in_utc(row))
         cursor.execute(_CREATE_NEW)
 
         def insert() -> int:

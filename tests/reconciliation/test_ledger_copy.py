@@ -114,6 +114,8 @@ _TIME_TEXT = st.one_of(
             "2026-11-18T10:00:00+08:60",
             "0001-01-01T00:00:00+08:00",
             "9999-12-31T23:59:59-14:00",
+            "2026-11-18T10:00:00+20:00",  # beyond PostgreSQL's offsets, within Python's
+            "2026-11-18T10:00:00-23:59",
             "1999-12-31T23:59:59+08:00",
             "1999-12-31T16:00:00+00:00",
             "2099-01-01T00:00:00+08:00",
@@ -246,6 +248,19 @@ def test_a_file_in_any_column_order_or_shape_is_read_alike_by_copy_and_by_the_pa
     by_copy, by_parser = both_ways(data, monkeypatch)
 
     assert by_copy == by_parser
+
+
+@pytest.mark.parametrize("offset", ["+20:00", "-23:59"])
+def test_a_time_with_an_offset_postgresql_cannot_read_is_stored_at_its_moment_by_both_paths(
+    kiosks, monkeypatch, offset
+):
+    data = write([["wechat", "K1", f"2026-11-18T10:00:00{offset}", "20.00", "KS-LEDGER-1", "A1", "ID_CARD", ""]])
+    by_copy, by_parser = both_ways(data, monkeypatch)
+
+    assert by_copy == by_parser
+    assert by_parser[0][0] == "report"
+    settled_at = by_parser[2][0][3]
+    assert settled_at == datetime.fromisoformat(f"2026-11-18T10:00:00{offset}")
 
 
 def test_a_plain_file_is_imported_by_copy_and_not_handed_back_to_the_parser(kiosks, monkeypatch):
