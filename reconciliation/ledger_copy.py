@@ -500,9 +500,15 @@ FROM {ROWS}
 # What an import of entries the ledger partly knows added (the unique key skips the others, also those a concurrent
 # import wrote meanwhile): the days to re-run and the payer groups to mark come from these.
 _CREATE_NEW = f"CREATE TEMP TABLE {NEW} (business_date date, paid_at timestamptz, payer_ref text, service_code text)"
+# Ids are drawn in the file's order, as the fast insert draws them (the first of a payer's two settlements of the
+# same moment is the one that is not a repeat: _MARK_REPEATS orders by id), and the rows then go in key order.
 _INSERT_NEW_ENTRIES = f"""
 WITH added AS (
-    {_INSERT_ENTRIES}
+    INSERT INTO {_LEDGER} (id, channel, channel_ref, paid_at, settled_at, business_date, amount, kiosk_serial,
+                           kiosk_id, payer_ref, service_code, source_file_id, line_no)
+    SELECT id, channel, channel_ref, paid_at, settled_at, business_date, amount, kiosk_serial, kiosk_id, payer_ref,
+           service_code, %(file)s, line
+    FROM (SELECT nextval('{_LEDGER}_id_seq') AS id, r.* FROM (SELECT * FROM {ROWS} ORDER BY line) r OFFSET 0) r
     ORDER BY channel COLLATE "C", channel_ref COLLATE "C", business_date
     ON CONFLICT DO NOTHING
     RETURNING business_date, paid_at, payer_ref, service_code

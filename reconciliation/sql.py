@@ -417,11 +417,15 @@ WHERE d.business_date IN (
 """
 _INSERT_ENTRIES = f"""
 WITH added AS (
-    INSERT INTO {_LEDGER} (channel, channel_ref, paid_at, settled_at, business_date, amount, kiosk_serial, kiosk_id,
-                           payer_ref, service_code, source_file_id, line_no)
-    SELECT s.channel, s.channel_ref, s.paid_at, s.settled_at, s.business_date, s.amount, s.kiosk_serial, k.id,
+    INSERT INTO {_LEDGER} (id, channel, channel_ref, paid_at, settled_at, business_date, amount, kiosk_serial,
+                           kiosk_id, payer_ref, service_code, source_file_id, line_no)
+    SELECT s.id, s.channel, s.channel_ref, s.paid_at, s.settled_at, s.business_date, s.amount, s.kiosk_serial, k.id,
            s.payer_ref, s.service_code, %s, s.line_no
-    FROM {_STAGE} s LEFT JOIN {_KIOSKS} k ON k.serial = s.kiosk_serial AND s.kiosk_serial <> ''
+    -- ids drawn in the file's order (a payer's first settlement of two at the same moment is the one with the
+    -- lower id), the rows inserted in key order (two imports of the same keys cannot deadlock)
+    FROM (
+        SELECT nextval('{_LEDGER}_id_seq') AS id, o.* FROM (SELECT * FROM {_STAGE} ORDER BY line_no) o OFFSET 0
+    ) s LEFT JOIN {_KIOSKS} k ON k.serial = s.kiosk_serial AND s.kiosk_serial <> ''
     ORDER BY s.channel COLLATE "C", s.channel_ref COLLATE "C", s.business_date
     ON CONFLICT DO NOTHING
     RETURNING business_date, paid_at IS NULL, payer_ref, service_code

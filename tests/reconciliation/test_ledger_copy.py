@@ -341,6 +341,27 @@ def test_a_file_that_repeats_a_payers_fee_within_itself_is_marked_alike(kiosks, 
     assert [entry[-1] for entry in sorted(by_copy[2], key=lambda e: e[10])] == [False, True, False]
 
 
+@pytest.mark.parametrize("known", [False, True], ids=["new file", "partly known file"])
+def test_of_two_settlements_of_a_payers_fee_at_the_same_moment_the_files_first_is_not_the_repeat(
+    kiosks, monkeypatch, known
+):
+    """Found by generated files: the careful insert takes rows in key order (K0 before K00), yet the first line of
+    the file keeps the lower id, as the fast insert gives it, so both paths mark the same one as the repeat."""
+    rows = [
+        ["card", "K00", "2026-11-18T08:00:00+08:00", "20.00", "KS-LEDGER-1", "A1", "ID_CARD", ""],
+        ["card", "K0", "2026-11-18T08:00:00+08:00", "20.00", "KS-LEDGER-1", "A1", "ID_CARD", ""],
+    ]
+    before = write([["wechat", "KNOWN", "2026-11-17T08:00:00+08:00", "9.00", "", "", "HUKOU", ""]])
+    data = write(
+        [*rows, ["wechat", "KNOWN", "2026-11-17T08:00:00+08:00", "9.00", "", "", "HUKOU", ""]] if known else rows
+    )
+    by_copy, by_parser = both_ways(data, monkeypatch, before=before if known else None)
+
+    assert by_copy == by_parser
+    repeats = {entry[1]: entry[-1] for entry in by_copy[2] if entry[0] == "card"}
+    assert repeats == {"K00": False, "K0": True}
+
+
 def test_the_same_file_twice_is_a_no_op_the_second_time(kiosks):
     data = write([["wechat", "K1", "2026-11-18T10:00:00+08:00", "20.00", "KS-LEDGER-1", "A1", "ID_CARD", ""]])
     services.ledger_import(data=data, fmt="canonical")
