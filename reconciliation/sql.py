@@ -3,12 +3,15 @@ in one statement over plain values (arrays, COPY). services.py and selectors.py 
 path."""
 
 import json
+import threading
 import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
+from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 
 from fleet.models import Kiosk
+from reconciliation import partitions
 from reconciliation.journal_format import CHANNELS, SHANGHAI
 from reconciliation.matching import JRow, LRow, Precounted, TariffTerm
 from reconciliation.models import JournalDay, JournalFile, JournalGap, JournalLine, LedgerEntry, ReconItem
@@ -266,14 +269,20 @@ FROM (
            -- selectors.day_unpaired_ledger's window: entries of the day, or settlement-dated a little later
            (l.business_date = %(day)s
             OR (l.paid_at IS NULL AND l.business_date > %(day)s AND l.business_date <= %(lookahead)s)) AS of_the_day
-    FROM (SELECT * FROM {_LINES} WHERE business_date = %(day)s) j
+    FROM (SELECT * FROM {_LINES} WHERE business_date = %(day)s {{line_half}}) j
     -- FULL: the ledger entries no line of the day claims come out too, as candidates for the unpaired ones
     FULL JOIN (
-        SELECT * FROM {_LEDGER} WHERE business_date >= %(near_from)s AND business_date <= %(lookahead)s
+        SELECT * FROM {_LEDGER} WHERE business_date >= %(near_from)s AND business_date <= %(lookahead)s {{entry_half}}
     ) l ON l.channel = j.channel AND l.channel_ref = nullif(j.channel_ref, '')
     OFFSET 0
 ) day
 """
+# One half of the day, for a day split in two (day_to_judge): a line and an entry sharing an order number fall in
+# the same half, and every line and entry in exactly one.
+_HALF = "AND (hashtext(channel_ref) & 1) = %(half)s"
+_JUDGE_WHOLE_DAY = _JUDGE_DAY.replace("{line_half}", "").replace("{entry_half}", "")
+_JUDGE_HALF_DAY = _JUDGE_DAY.replace("{line_half}", _HALF).replace("{entry_half}", _HALF)
+
 # The entries of lines that found none near the day, by their keys (the unique key's index), among the ledger's
 # days from a month before to two months after: a bounded number of partitions however long the history. The line
 # side is the day's own partition.
@@ -304,6 +313,55 @@ WHERE l.id = ANY(%s::bigint[]) AND l.business_date >= %s AND l.business_date <= 
 """
 
 
+def _tune_for_the_join(cursor) -> None:
+    """For the rest of the transaction."""
+    # The statement's estimate is far above jit_above_cost; compiling it takes seconds and saves nothing in a single
+    # pass.
+    cursor.execute("SET LOCAL jit = off")
+    # A day's ledger hashed for the join is about 100 MB per million entries; at the default 4 MB the join spills to
+    # disk in 16 batches.
+    cursor.execute("SET LOCAL work_mem = '256MB'")
+    # Parallel workers would each build the join's hash again, on a machine that has two cores.
+    cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+
+
+def _judge_in_halves(cursor, params: dict) -> tuple:
+    """_JUDGE_DAY's one row, computed as two halves at once: the second on a connection of its own that sees what
+    this transaction sees (its snapshot, exported), so that two cores share PostgreSQL's work. PostgreSQL 15 cannot
+    run a full hash join in parallel itself. Only for committed data: the other connection cannot see what this
+    transaction wrote, and the run writes nothing before it judges."""
+    cursor.execute("SELECT pg_export_snapshot()")
+    (snapshot,) = cursor.fetchone()
+    other: dict = {}
+
+    def second_half() -> None:
+        try:
+            with transaction.atomic(), connection.cursor() as own:
+                own.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                own.execute("SET TRANSACTION SNAPSHOT %s", [snapshot])
+                _tune_for_the_join(own)
+                own.execute(_JUDGE_HALF_DAY, {**params, "half": 1})
+                other["row"] = own.fetchone()
+        except BaseException as exc:  # raised again in the run's thread
+            other["error"] = exc
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=second_half, name="reconcile-second-half")
+    thread.start()
+    try:
+        cursor.execute(_JUDGE_HALF_DAY, {**params, "half": 0})
+        first = cursor.fetchone()
+    finally:
+        thread.join()
+    if "error" in other:
+        raise other["error"]
+    second = other["row"]
+    # Counts and sums add up; the arrays are concatenated half after half, the line ids and their entries' ids
+    # still side by side.
+    return tuple(a + b for a, b in zip(first, second, strict=True))
+
+
 def day_to_judge(
     *, business_date: date, fees: dict[str, TariffTerm], lookahead_days: int
 ) -> tuple[int, list[tuple[JRow, LRow | None]], Precounted, set[int], list[int]]:
@@ -332,18 +390,24 @@ def day_to_judge(
         "near_from": business_date - timedelta(days=1),
     }
     with connection.cursor() as cursor:
-        # The statement's estimate is far above jit_above_cost; compiling it takes seconds and saves nothing in a
-        # single pass. For the rest of the run's transaction only.
-        cursor.execute("SET LOCAL jit = off")
-        # A day's ledger hashed for the join is about 100 MB per million entries; at the default 4 MB the join
-        # spills to disk in 16 batches.
-        cursor.execute("SET LOCAL work_mem = '256MB'")
-        # Parallel workers would each build the join's hash again, on a machine that has two cores.
-        cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
-        cursor.execute(_JUDGE_DAY, params)
-        (lines, cash, cash_amount, matched, matched_amount, line_ids, ledger_ids, duplicates, unclaimed) = (
-            cursor.fetchone()
+        _tune_for_the_join(cursor)
+        # How many lines the day has, from the statistics (or, before the partition was first analysed, its size
+        # at about 200 bytes a line): no count of the partition.
+        cursor.execute(
+            "SELECT greatest(reltuples, pg_relation_size(oid) / 200.0) FROM pg_class WHERE relname = %s",
+            [partitions.name_of(_LINES, business_date)],
         )
+        estimate = cursor.fetchone()
+        split = settings.RECON_SPLIT_JOIN_LINES
+        if split and estimate is not None and estimate[0] >= split:
+            (lines, cash, cash_amount, matched, matched_amount, line_ids, ledger_ids, duplicates, unclaimed) = (
+                _judge_in_halves(cursor, params)
+            )
+        else:
+            cursor.execute(_JUDGE_WHOLE_DAY, params)
+            (lines, cash, cash_amount, matched, matched_amount, line_ids, ledger_ids, duplicates, unclaimed) = (
+                cursor.fetchone()
+            )
         # Lines without an entry near the day: their entry, if the ledger has one at all, settled far from it.
         ledger_ids = list(ledger_ids)
         near_ids = {i for i in ledger_ids if i is not None}

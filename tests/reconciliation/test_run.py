@@ -461,3 +461,51 @@ def test_a_day_whose_runs_keep_killing_their_worker_is_not_started_again_by_a_re
 
     assert ReconciliationRun.objects.filter(status="completed").count() == 1
     assert "killed their worker" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_day_judged_in_two_halves_on_two_connections_gives_what_the_whole_day_gives(day, settings, monkeypatch):
+    from django.db import transaction
+
+    from reconciliation import selectors, sql
+
+    halves_judged = []
+    original = sql._judge_in_halves
+    monkeypatch.setattr(sql, "_judge_in_halves", lambda *a: halves_judged.append(1) or original(*a))
+
+    def judged(split_at: int):
+        settings.RECON_SPLIT_JOIN_LINES = split_at
+        with transaction.atomic():
+            lines, pairs, precounted, duplicates, unclaimed = sql.day_to_judge(
+                business_date=books_day, fees={}, lookahead_days=selectors.LEDGER_LOOKAHEAD_DAYS
+            )
+        return (
+            lines,
+            sorted((j.id, ledger.id if ledger else None) for j, ledger in pairs),
+            precounted,
+            duplicates,
+            sorted(unclaimed),
+        )
+
+    books_day = day.day
+    whole, halves = judged(0), judged(1)
+
+    assert halves == whole and halves_judged == [1]
+    assert whole[0] == 12 and len(whole[1]) >= 6 and whole[4]  # lines, lines to judge, an unclaimed entry
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_run_of_a_day_split_in_two_stores_the_same_items(day, settings):
+    settings.RECON_SPLIT_JOIN_LINES = 1
+    day.run(AFTER_WINDOW)
+    split = sorted(
+        map(str, ReconItem.objects.values_list("journal_line__txn_id", "ledger_entry__channel_ref", "outcome"))
+    )
+    ReconItem.objects.all().delete()
+    settings.RECON_SPLIT_JOIN_LINES = 0
+    day.run(AFTER_WINDOW)
+    whole = sorted(
+        map(str, ReconItem.objects.values_list("journal_line__txn_id", "ledger_entry__channel_ref", "outcome"))
+    )
+
+    assert split == whole and len(whole) >= 8
