@@ -387,14 +387,15 @@ def first_repeat() -> tuple[int, int, str] | None:
 
 
 def judge_doubtful_rows(*, before: int | None) -> None:
-    """The rows SQL did not judge, by the parser's rules, in line order (only those before `before`, the first
-    repeated key's line, which is refused anyway): the first the parser refuses raises its LedgerFormatError; the
-    others are written back typed."""
+    """The rows SQL did not judge, by the parser's rules, in line order (only those up to `before`, the first
+    repeated key's line, which is refused anyway; its own fields first, as the parser reads a row before it looks
+    for its key among the earlier ones): the first the parser refuses raises its LedgerFormatError; the others are
+    written back typed."""
     limit = csv.field_size_limit()
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT line, channel, channel_ref, texts, kiosk_serial, payer_ref, service_code, raw_longest "
-            f"FROM {ROWS} WHERE NOT plain AND line < %s ORDER BY line",
+            f"FROM {ROWS} WHERE NOT plain AND line <= %s ORDER BY line",
             [before if before is not None else 2**62],
         )
         rows = cursor.fetchall()

@@ -362,6 +362,19 @@ def test_of_two_settlements_of_a_payers_fee_at_the_same_moment_the_files_first_i
     assert repeats == {"K00": False, "K0": True}
 
 
+def test_a_repeated_order_number_on_a_line_with_a_bad_field_is_refused_for_the_field_as_the_parser_does(
+    kiosks, monkeypatch
+):
+    rows = [
+        ["card", "K1", "2026-11-18T08:00:00+08:00", "20.00", "KS-LEDGER-1", "A1", "ID_CARD", ""],
+        ["card", "K1", "2026-11-18T08:00:00", "20.00", "KS-LEDGER-1", "A1", "ID_CARD", ""],
+    ]
+    by_copy, by_parser = both_ways(write(rows), monkeypatch)
+
+    assert by_copy == by_parser
+    assert by_copy[0][1:3] == (3, "settled_at")
+
+
 def test_the_same_file_twice_is_a_no_op_the_second_time(kiosks):
     data = write([["wechat", "K1", "2026-11-18T10:00:00+08:00", "20.00", "KS-LEDGER-1", "A1", "ID_CARD", ""]])
     services.ledger_import(data=data, fmt="canonical")
