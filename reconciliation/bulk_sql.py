@@ -393,8 +393,7 @@ def lines_insert() -> dict[tuple, int]:
                 cursor.execute(_FRESH_DAYS)
                 added.update({(k, d): n for k, d, n in cursor.fetchall()})
 
-            if not sql.fast_insert_held(fresh):
-                added.clear()
+            if not sql.fast_insert_held(fresh):  # `added` is filled only once both statements held
                 cursor.execute(f"UPDATE {FILES_OF_BATCH} SET fresh = false")
 
         def careful() -> dict[tuple, int]:
